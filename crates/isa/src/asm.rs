@@ -142,7 +142,8 @@ fn define(
 
 fn set_target(insn: &mut Insn, rel: i64) -> Result<(), String> {
     let off16 = || {
-        i16::try_from(rel).map_err(|_| format!("jump offset {rel} does not fit in 16 bits; use gotol"))
+        i16::try_from(rel)
+            .map_err(|_| format!("jump offset {rel} does not fit in 16 bits; use gotol"))
     };
     let imm32 = || i32::try_from(rel).map_err(|_| format!("offset {rel} does not fit in 32 bits"));
     match insn {
@@ -165,13 +166,14 @@ fn prepare_line(line: &str) -> Result<(Vec<Token>, Option<String>), (usize, Stri
     }
     let mut text = line[..cut].to_string();
     let trimmed = text.trim();
-    if trimmed.starts_with("Disassembly of section") || trimmed.ends_with("file format elf64-bpf")
-    {
+    if trimmed.starts_with("Disassembly of section") || trimmed.ends_with("file format elf64-bpf") {
         return Ok((Vec::new(), None));
     }
     // `0000000000000000 <name>:` function headers.
     if let Some((addr, rest)) = trimmed.split_once(' ') {
-        if addr.chars().all(|c| c.is_ascii_hexdigit()) && rest.starts_with('<') && rest.ends_with(">:")
+        if addr.chars().all(|c| c.is_ascii_hexdigit())
+            && rest.starts_with('<')
+            && rest.ends_with(">:")
         {
             return Ok((Vec::new(), Some(rest[1..rest.len() - 2].to_string())));
         }
@@ -203,8 +205,13 @@ fn prepare_line(line: &str) -> Result<(Vec<Token>, Option<String>), (usize, Stri
             && tail[1..tail.len() - 1]
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_.+-".contains(c))
-            && tail[1..].chars().next().is_some_and(|c| !c.is_ascii_whitespace())
-            && !tail[1..tail.len() - 1].chars().all(|c| c.is_ascii_digit() || "+-".contains(c))
+            && tail[1..]
+                .chars()
+                .next()
+                .is_some_and(|c| !c.is_ascii_whitespace())
+            && !tail[1..tail.len() - 1]
+                .chars()
+                .all(|c| c.is_ascii_digit() || "+-".contains(c))
         {
             text.truncate(open);
         }
@@ -358,7 +365,10 @@ impl<'a> Parser<'a> {
         if self.at_end() {
             Ok(())
         } else {
-            self.err(self.column(), format!("unexpected {} after instruction", self.describe()))
+            self.err(
+                self.column(),
+                format!("unexpected {} after instruction", self.describe()),
+            )
         }
     }
 
@@ -375,7 +385,10 @@ impl<'a> Parser<'a> {
         if self.eat_punct(p) {
             Ok(())
         } else {
-            self.err(self.column(), format!("expected `{p}`, found {}", self.describe()))
+            self.err(
+                self.column(),
+                format!("expected `{p}`, found {}", self.describe()),
+            )
         }
     }
 
@@ -392,7 +405,10 @@ impl<'a> Parser<'a> {
         if self.eat_ident(name) {
             Ok(())
         } else {
-            self.err(self.column(), format!("expected `{name}`, found {}", self.describe()))
+            self.err(
+                self.column(),
+                format!("expected `{name}`, found {}", self.describe()),
+            )
         }
     }
 
@@ -403,7 +419,10 @@ impl<'a> Parser<'a> {
                 self.pos += 1;
                 Ok((s.as_str(), column))
             }
-            _ => self.err(column, format!("expected {what}, found {}", self.describe())),
+            _ => self.err(
+                column,
+                format!("expected {what}, found {}", self.describe()),
+            ),
         }
     }
 
@@ -417,10 +436,18 @@ impl<'a> Parser<'a> {
         if let Some(Tok::Ident(s)) = self.peek() {
             if let Some(r) = parse_reg(s) {
                 self.pos += 1;
-                return r.ok_or(()).or_else(|()| self.err(column, format!("no register `{s}`; registers are r0 to r10")));
+                return r.ok_or(()).or_else(|()| {
+                    self.err(
+                        column,
+                        format!("no register `{s}`; registers are r0 to r10"),
+                    )
+                });
             }
         }
-        self.err(column, format!("expected a register, found {}", self.describe()))
+        self.err(
+            column,
+            format!("expected a register, found {}", self.describe()),
+        )
     }
 
     fn reg_width(&mut self, width: Width) -> Res<Reg> {
@@ -447,7 +474,10 @@ impl<'a> Parser<'a> {
                 Ok(if neg { -(*n as i128) } else { *n as i128 })
             }
             Some(Tok::Num(_)) => self.err(column, "number does not fit in 64 bits"),
-            _ => self.err(column, format!("expected a number, found {}", self.describe())),
+            _ => self.err(
+                column,
+                format!("expected a number, found {}", self.describe()),
+            ),
         }
     }
 
@@ -492,7 +522,9 @@ impl<'a> Parser<'a> {
                 self.pos += 1;
                 Ok(Target::Label(s.clone(), column))
             }
-            _ => Ok(Target::Rel(self.ranged(i32::MIN as i128, i32::MAX as i128, "offset")? as i64)),
+            _ => Ok(Target::Rel(
+                self.ranged(i32::MIN as i128, i32::MAX as i128, "offset")? as i64,
+            )),
         }
     }
 
@@ -590,7 +622,10 @@ impl<'a> Parser<'a> {
         self.expect_punct("(")?;
         let (name, column) = self.ident("a type such as u32")?;
         let Some(t) = size_from_type(name) else {
-            return self.err(column, format!("unknown type `{name}`; expected u8, u16, u32, u64, s8, s16 or s32"));
+            return self.err(
+                column,
+                format!("unknown type `{name}`; expected u8, u16, u32, u64, s8, s16 or s32"),
+            );
         };
         self.expect_punct("*")?;
         self.expect_punct(")")?;
@@ -644,7 +679,15 @@ impl<'a> Parser<'a> {
                 Some(Tok::Punct("|=")) => AtomicOp::Or { fetch: false },
                 Some(Tok::Punct("&=")) => AtomicOp::And { fetch: false },
                 Some(Tok::Punct("^=")) => AtomicOp::Xor { fetch: false },
-                _ => return self.err(opcol, format!("expected `+=`, `|=`, `&=` or `^=`, found {}", self.describe())),
+                _ => {
+                    return self.err(
+                        opcol,
+                        format!(
+                            "expected `+=`, `|=`, `&=` or `^=`, found {}",
+                            self.describe()
+                        ),
+                    )
+                }
             };
             self.pos += 1;
             let (src, _) = self.reg()?;
@@ -668,10 +711,26 @@ impl<'a> Parser<'a> {
             self.expect_punct("=")?;
             if self.is_reg_next() {
                 let (src, _) = self.reg()?;
-                return Ok((Insn::Stx { size, dst, off, src }, None));
+                return Ok((
+                    Insn::Stx {
+                        size,
+                        dst,
+                        off,
+                        src,
+                    },
+                    None,
+                ));
             }
             let imm = self.imm32(size != Size::DW)?;
-            return Ok((Insn::St { size, dst, off, imm }, None));
+            return Ok((
+                Insn::St {
+                    size,
+                    dst,
+                    off,
+                    imm,
+                },
+                None,
+            ));
         }
         let (dst, width) = self.reg()?;
         let opcol = self.column();
@@ -700,11 +759,24 @@ impl<'a> Parser<'a> {
                 self.pos += 1;
                 op
             }
-            _ => return self.err(opcol, format!("expected an assignment operator, found {}", self.describe())),
+            _ => {
+                return self.err(
+                    opcol,
+                    format!("expected an assignment operator, found {}", self.describe()),
+                )
+            }
         };
         self.pos += 1;
         let src = self.operand(width, false)?;
-        Ok((Insn::Alu { width, op, dst, src }, None))
+        Ok((
+            Insn::Alu {
+                width,
+                op,
+                dst,
+                src,
+            },
+            None,
+        ))
     }
 
     fn llvm_cond(&mut self) -> Res<JmpCond> {
@@ -722,14 +794,27 @@ impl<'a> Parser<'a> {
             (true, Some(Tok::Punct(">="))) => JmpCond::Sge,
             (true, Some(Tok::Punct("<"))) => JmpCond::Slt,
             (true, Some(Tok::Punct("<="))) => JmpCond::Sle,
-            _ => return self.err(column, format!("expected a comparison such as `==` or `s<`, found {}", self.describe())),
+            _ => {
+                return self.err(
+                    column,
+                    format!(
+                        "expected a comparison such as `==` or `s<`, found {}",
+                        self.describe()
+                    ),
+                )
+            }
         };
         self.pos += 1;
         Ok(cond)
     }
 
     /// The right-hand side of `dst = ...`.
-    fn llvm_assign(&mut self, dst: Reg, width: Width, column: usize) -> Res<(Insn, Option<Target>)> {
+    fn llvm_assign(
+        &mut self,
+        dst: Reg,
+        width: Width,
+        column: usize,
+    ) -> Res<(Insn, Option<Target>)> {
         let same_reg = |p: &mut Self| -> Res<()> {
             let c = p.column();
             let (r, w) = p.reg()?;
@@ -739,7 +824,9 @@ impl<'a> Parser<'a> {
             Ok(())
         };
         // r1 = -r1
-        if matches!(self.peek(), Some(Tok::Punct("-"))) && matches!(self.peek_n(1), Some(Tok::Ident(_))) {
+        if matches!(self.peek(), Some(Tok::Punct("-")))
+            && matches!(self.peek_n(1), Some(Tok::Ident(_)))
+        {
             self.pos += 1;
             same_reg(self)?;
             return Ok((Insn::Neg { width, dst }, None));
@@ -850,9 +937,16 @@ impl<'a> Parser<'a> {
                 self.expect_punct(",")?;
                 same_reg(self)?;
                 self.expect_punct(")")?;
-                let want = if width == Width::W32 { Size::W } else { Size::DW };
+                let want = if width == Width::W32 {
+                    Size::W
+                } else {
+                    Size::DW
+                };
                 if signed || size != want {
-                    return self.err(fcol, "the access type must match the register width (u32 with w, u64 with r)");
+                    return self.err(
+                        fcol,
+                        "the access type must match the register width (u32 with w, u64 with r)",
+                    );
                 }
                 return Ok((
                     Insn::Atomic {
@@ -889,7 +983,16 @@ impl<'a> Parser<'a> {
                     let src = self.reg_width(width)?;
                     self.expect_punct(")")?;
                     let size = if w == Width::W32 { Size::W } else { Size::DW };
-                    return Ok((Insn::Atomic { size, op, dst: adst, src, off }, None));
+                    return Ok((
+                        Insn::Atomic {
+                            size,
+                            op,
+                            dst: adst,
+                            src,
+                            off,
+                        },
+                        None,
+                    ));
                 }
                 same_reg(self)?;
                 self.expect_punct(")")?;
@@ -928,7 +1031,14 @@ impl<'a> Parser<'a> {
             self.pos = save;
             let imm = self.imm64()?;
             self.pos += 1;
-            return Ok((Insn::Lddw { dst, src: LddwSrc::Imm64, imm }, None));
+            return Ok((
+                Insn::Lddw {
+                    dst,
+                    src: LddwSrc::Imm64,
+                    imm,
+                },
+                None,
+            ));
         }
         let _ = v;
         self.pos = save;
@@ -975,7 +1085,14 @@ impl<'a> Parser<'a> {
                 let (dst, _) = self.reg()?;
                 self.comma()?;
                 let imm = self.imm64()?;
-                return Ok((Insn::Lddw { dst, src: LddwSrc::Imm64, imm }, None));
+                return Ok((
+                    Insn::Lddw {
+                        dst,
+                        src: LddwSrc::Imm64,
+                        imm,
+                    },
+                    None,
+                ));
             }
             "lock" => return self.conformance_atomic(),
             _ => {}
@@ -996,7 +1113,15 @@ impl<'a> Parser<'a> {
             let (dst, _) = self.reg()?;
             self.comma()?;
             let (src, _) = self.reg()?;
-            return Ok((Insn::Alu { width, op: from, dst, src: Operand::Reg(src) }, None));
+            return Ok((
+                Insn::Alu {
+                    width,
+                    op: from,
+                    dst,
+                    src: Operand::Reg(src),
+                },
+                None,
+            ));
         }
         if let Some(s) = m.strip_prefix("ldxs").and_then(size_from_suffix) {
             if s != Size::DW {
@@ -1010,13 +1135,29 @@ impl<'a> Parser<'a> {
             let (dst, off) = self.bracket_addr()?;
             self.comma()?;
             let (src, _) = self.reg()?;
-            return Ok((Insn::Stx { size, dst, off, src }, None));
+            return Ok((
+                Insn::Stx {
+                    size,
+                    dst,
+                    off,
+                    src,
+                },
+                None,
+            ));
         }
         if let Some(size) = m.strip_prefix("st").and_then(size_from_suffix) {
             let (dst, off) = self.bracket_addr()?;
             self.comma()?;
             let imm = self.imm32(true)?;
-            return Ok((Insn::St { size, dst, off, imm }, None));
+            return Ok((
+                Insn::St {
+                    size,
+                    dst,
+                    off,
+                    imm,
+                },
+                None,
+            ));
         }
         if let Some(size) = m.strip_prefix("ldabs").and_then(size_from_suffix) {
             if size != Size::DW {
@@ -1047,7 +1188,16 @@ impl<'a> Parser<'a> {
             };
             self.comma()?;
             let t = self.target()?;
-            return Ok((Insn::Jmp { width, cond, dst, src, off: 0 }, Some(t)));
+            return Ok((
+                Insn::Jmp {
+                    width,
+                    cond,
+                    dst,
+                    src,
+                    off: 0,
+                },
+                Some(t),
+            ));
         }
         if let Some(op) = alu_from_name(base) {
             let (dst, _) = self.reg()?;
@@ -1057,7 +1207,15 @@ impl<'a> Parser<'a> {
             } else {
                 Operand::Imm(self.imm32(true)?)
             };
-            return Ok((Insn::Alu { width, op, dst, src }, None));
+            return Ok((
+                Insn::Alu {
+                    width,
+                    op,
+                    dst,
+                    src,
+                },
+                None,
+            ));
         }
         self.err(column, format!("unknown mnemonic `{m}`"))
     }
@@ -1066,7 +1224,16 @@ impl<'a> Parser<'a> {
         let (dst, _) = self.reg()?;
         self.comma()?;
         let (src, off) = self.bracket_addr()?;
-        Ok((Insn::Ldx { size, signed, dst, src, off }, None))
+        Ok((
+            Insn::Ldx {
+                size,
+                signed,
+                dst,
+                src,
+                off,
+            },
+            None,
+        ))
     }
 
     /// `lock [fetch] add|or|and|xor|xchg|cmpxchg[32] [%rD+off], %rS`.
@@ -1083,11 +1250,24 @@ impl<'a> Parser<'a> {
             "cmpxchg" => AtomicOp::Cmpxchg,
             _ => return self.err(column, format!("unknown atomic operation `{name}`")),
         };
-        let size = if width == Width::W32 { Size::W } else { Size::DW };
+        let size = if width == Width::W32 {
+            Size::W
+        } else {
+            Size::DW
+        };
         let (dst, off) = self.bracket_addr()?;
         self.comma()?;
         let (src, _) = self.reg()?;
-        Ok((Insn::Atomic { size, op, dst, src, off }, None))
+        Ok((
+            Insn::Atomic {
+                size,
+                op,
+                dst,
+                src,
+                off,
+            },
+            None,
+        ))
     }
 }
 

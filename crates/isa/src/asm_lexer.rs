@@ -39,8 +39,7 @@ pub(crate) fn tokenize(line: &str) -> Result<Vec<Token>, (usize, String)> {
         }
         let is_ident_start = |c: u8| c.is_ascii_alphabetic() || c == b'_' || c == b'.';
         let is_ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'.';
-        if is_ident_start(c) || (c == b'%' && i + 1 < bytes.len() && is_ident_start(bytes[i + 1]))
-        {
+        if is_ident_start(c) || (c == b'%' && i + 1 < bytes.len() && is_ident_start(bytes[i + 1])) {
             let start = i;
             i += 1;
             while i < bytes.len() && is_ident(bytes[i]) {
@@ -58,15 +57,14 @@ pub(crate) fn tokenize(line: &str) -> Result<Vec<Token>, (usize, String)> {
                 i += 1;
             }
             let text = line[start..i].replace('_', "");
-            let parsed = if let Some(hex) = text
-                .strip_prefix("0x")
-                .or_else(|| text.strip_prefix("0X"))
-            {
-                u128::from_str_radix(hex, 16)
-            } else {
-                text.parse::<u128>()
-            };
-            let n = parsed.map_err(|_| (column, format!("invalid number `{}`", &line[start..i])))?;
+            let parsed =
+                if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+                    u128::from_str_radix(hex, 16)
+                } else {
+                    text.parse::<u128>()
+                };
+            let n =
+                parsed.map_err(|_| (column, format!("invalid number `{}`", &line[start..i])))?;
             out.push(Token {
                 kind: Tok::Num(n),
                 column,

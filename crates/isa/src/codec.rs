@@ -129,14 +129,26 @@ impl Insn {
                 off,
             } => {
                 let m = if signed { mode::MEMSX } else { mode::MEM };
-                one(raw(m | size.code() | class::LDX, dst.num(), src.num(), off, 0))
+                one(raw(
+                    m | size.code() | class::LDX,
+                    dst.num(),
+                    src.num(),
+                    off,
+                    0,
+                ))
             }
             Insn::St {
                 size,
                 dst,
                 off,
                 imm,
-            } => one(raw(mode::MEM | size.code() | class::ST, dst.num(), 0, off, imm)),
+            } => one(raw(
+                mode::MEM | size.code() | class::ST,
+                dst.num(),
+                0,
+                off,
+                imm,
+            )),
             Insn::Stx {
                 size,
                 dst,
@@ -172,7 +184,9 @@ impl Insn {
                 ),
                 raw(0, 0, 0, 0, (imm >> 32) as u32 as i32),
             ],
-            Insn::LdAbs { size, imm } => one(raw(mode::ABS | size.code() | class::LD, 0, 0, 0, imm)),
+            Insn::LdAbs { size, imm } => {
+                one(raw(mode::ABS | size.code() | class::LD, 0, 0, 0, imm))
+            }
             Insn::LdInd { size, src, imm } => one(raw(
                 mode::IND | size.code() | class::LD,
                 0,
@@ -311,7 +325,10 @@ pub fn decode_at(slots: &[RawInsn], index: usize) -> Result<Insn, IsaError> {
                     c.zero("src", r.src as i64)?;
                     c.zero("off", r.off as i64)?;
                     c.zero("imm", r.imm as i64)?;
-                    Ok(Insn::Neg { width, dst: c.dst()? })
+                    Ok(Insn::Neg {
+                        width,
+                        dst: c.dst()?,
+                    })
                 }
                 alu::END => {
                     let order = match (cls, op & source::X) {
@@ -365,7 +382,9 @@ pub fn decode_at(slots: &[RawInsn], index: usize) -> Result<Insn, IsaError> {
                                 (true, Width::W32) => "0, 8 or 16",
                                 (true, Width::W64) => "0, 8, 16 or 32",
                             };
-                            return Err(c.expect("off", false, expected, r.off as i64).unwrap_err());
+                            return Err(c
+                                .expect("off", false, expected, r.off as i64)
+                                .unwrap_err());
                         }
                         _ => return Err(c.expect("off", false, "0", r.off as i64).unwrap_err()),
                     };
@@ -410,7 +429,9 @@ pub fn decode_at(slots: &[RawInsn], index: usize) -> Result<Insn, IsaError> {
                         opcode::call::HELPER => CallKind::Helper,
                         opcode::call::LOCAL => CallKind::Local,
                         opcode::call::KFUNC => CallKind::Kfunc,
-                        s => return Err(c.expect("src", false, "0, 1 or 2", s as i64).unwrap_err()),
+                        s => {
+                            return Err(c.expect("src", false, "0, 1 or 2", s as i64).unwrap_err())
+                        }
                     };
                     return Ok(Insn::Call { kind, imm: r.imm });
                 }

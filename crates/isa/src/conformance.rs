@@ -45,30 +45,34 @@ impl ConformanceTest {
                     for tok in body.split_whitespace() {
                         let column = line.find(tok).map_or(1, |c| c + 1);
                         if tok.len() % 2 != 0 {
-                            return Err(bad(column, format!("memory byte `{tok}` is not hex pairs")));
+                            return Err(bad(
+                                column,
+                                format!("memory byte `{tok}` is not hex pairs"),
+                            ));
                         }
                         for k in (0..tok.len()).step_by(2) {
                             let b = tok
                                 .get(k..k + 2)
                                 .and_then(|s| u8::from_str_radix(s, 16).ok())
-                                .ok_or_else(|| bad(column, format!("invalid memory byte in `{tok}`")))?;
+                                .ok_or_else(|| {
+                                    bad(column, format!("invalid memory byte in `{tok}`"))
+                                })?;
                             t.mem.push(b);
                         }
                     }
                 }
                 "raw" => {
                     for tok in body.split_whitespace() {
-                        let v = parse_u64(tok).ok_or_else(|| {
-                            bad(1, format!("invalid raw instruction `{tok}`"))
-                        })?;
+                        let v = parse_u64(tok)
+                            .ok_or_else(|| bad(1, format!("invalid raw instruction `{tok}`")))?;
                         t.raw.get_or_insert_with(Vec::new).push(v);
                     }
                 }
                 "result" => {
                     let s = body.trim();
                     if !s.is_empty() {
-                        let v = parse_u64(s)
-                            .ok_or_else(|| bad(1, format!("invalid result `{s}`")))?;
+                        let v =
+                            parse_u64(s).ok_or_else(|| bad(1, format!("invalid result `{s}`")))?;
                         t.result = Some(v);
                     }
                 }

@@ -389,7 +389,8 @@ pub fn disassemble(bytes: &[u8], syntax: Syntax) -> Result<String, IsaError> {
         match syntax {
             Syntax::Llvm => {
                 for (i, raw) in insn.encode().iter().enumerate() {
-                    let hex: Vec<String> = raw.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+                    let hex: Vec<String> =
+                        raw.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
                     let _ = write!(out, "{:>6}:\t{}", slot + i, hex.join(" "));
                     if i == 0 {
                         let _ = write!(out, "\t{insn}");

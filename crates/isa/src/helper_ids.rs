@@ -218,11 +218,18 @@ pub const HELPER_NAMES: [&str; 212] = [
 
 /// The kernel's name of helper `id` without the `bpf_` prefix, such as `map_lookup_elem` for 1.
 pub fn helper_name(id: i32) -> Option<&'static str> {
-    usize::try_from(id).ok().filter(|&i| i > 0).and_then(|i| HELPER_NAMES.get(i).copied())
+    usize::try_from(id)
+        .ok()
+        .filter(|&i| i > 0)
+        .and_then(|i| HELPER_NAMES.get(i).copied())
 }
 
 /// The id of the helper named `name`, with or without the `bpf_` prefix.
 pub fn helper_id(name: &str) -> Option<i32> {
     let name = name.strip_prefix("bpf_").unwrap_or(name);
-    HELPER_NAMES.iter().skip(1).position(|n| *n == name).map(|i| i as i32 + 1)
+    HELPER_NAMES
+        .iter()
+        .skip(1)
+        .position(|n| *n == name)
+        .map(|i| i as i32 + 1)
 }

@@ -255,10 +255,18 @@ impl Size {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AtomicOp {
     /// `+=`, optionally fetching the old value into the source register.
-    Add { fetch: bool },
-    Or { fetch: bool },
-    And { fetch: bool },
-    Xor { fetch: bool },
+    Add {
+        fetch: bool,
+    },
+    Or {
+        fetch: bool,
+    },
+    And {
+        fetch: bool,
+    },
+    Xor {
+        fetch: bool,
+    },
     /// Exchange: the old value goes to the source register.
     Xchg,
     /// Compare with r0 and exchange: the old value goes to r0.
@@ -412,7 +420,11 @@ pub enum Insn {
     /// `dst = -dst`.
     Neg { width: Width, dst: Reg },
     /// Byte-order conversion of the low `bits` (16, 32 or 64) of `dst`.
-    End { order: ByteOrder, bits: u8, dst: Reg },
+    End {
+        order: ByteOrder,
+        bits: u8,
+        dst: Reg,
+    },
     /// Unconditional jump with a 16-bit offset (`goto`).
     Ja { off: i16 },
     /// Unconditional jump with a 32-bit offset in the immediate (`gotol`, JMP32 class).

@@ -179,7 +179,13 @@ mod tests {
     #[test]
     fn byte_orders() {
         assert_eq!(byte_order(ByteOrder::Be, 16, 0x1122_3344), 0x4433);
-        assert_eq!(byte_order(ByteOrder::Le, 32, 0x1122_3344_5566_7788), 0x5566_7788);
-        assert_eq!(byte_order(ByteOrder::Swap, 64, 0x0102_0304_0506_0708), 0x0807_0605_0403_0201);
+        assert_eq!(
+            byte_order(ByteOrder::Le, 32, 0x1122_3344_5566_7788),
+            0x5566_7788
+        );
+        assert_eq!(
+            byte_order(ByteOrder::Swap, 64, 0x0102_0304_0506_0708),
+            0x0807_0605_0403_0201
+        );
     }
 }

@@ -8,7 +8,9 @@ fn shared_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("OXBPF_SHARED")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    dir.join("bpf-conformance/conformance.tsv").exists().then_some(dir)
+    dir.join("bpf-conformance/conformance.tsv")
+        .exists()
+        .then_some(dir)
 }
 
 #[test]
@@ -21,7 +23,10 @@ fn assembles_every_conformance_program_byte_for_byte() {
     let tsv = std::fs::read_to_string(root.join("conformance.tsv")).unwrap();
     let mut checked = 0;
     let mut failures = Vec::new();
-    for row in tsv.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for row in tsv
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         let cols: Vec<&str> = row.split('\t').collect();
         let (name, prog_hex) = (cols[0], cols[2]);
         let text = std::fs::read_to_string(root.join(format!("tests/{name}.data"))).unwrap();
@@ -37,7 +42,10 @@ fn assembles_every_conformance_program_byte_for_byte() {
         }
         checked += 1;
     }
-    println!("assembled {checked} conformance programs, {} mismatches", failures.len());
+    println!(
+        "assembled {checked} conformance programs, {} mismatches",
+        failures.len()
+    );
     assert!(checked >= 313, "expected 313 rows, found {checked}");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

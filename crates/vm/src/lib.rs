@@ -1,1 +1,139 @@
-pub fn x(){}
+//! The oxbpf eBPF interpreter.
+//!
+//! A [`Vm`] runs a validated [`Program`] against explicit memory [`Region`]s: a
+//! 512-byte stack per frame (8 frames), the input memory, and whatever else the
+//! host lends. Any access outside them, a misaligned atomic or a runaway loop
+//! (with a budget set) stops the program with a [`VmError`] naming the instruction.
+//!
+//! ```
+//! use oxbpf_vm::{Helpers, Vm};
+//!
+//! let code = oxbpf_isa::assemble_bytes("r0 = *(u8 *)(r1 + 1)\nr0 += r2\nexit").unwrap();
+//! let mut vm = Vm::new(&code, &Helpers::new()).unwrap();
+//! let mut mem = [10u8, 20, 30];
+//! assert_eq!(vm.run(&mut mem).unwrap(), 20 + 3);
+//! ```
+
+pub mod error;
+pub mod helpers;
+pub mod interpreter;
+pub mod memory;
+pub mod program;
+
+pub use error::VmError;
+pub use helpers::{HelperContext, HelperFn, Helpers};
+pub use interpreter::{Tracer, MAX_FRAMES, STACK_FRAME, STACK_SIZE};
+pub use memory::{MemoryView, Region, MAX_REGIONS};
+pub use program::Program;
+
+use interpreter::{execute, NoTrace, RunArgs};
+use memory::MemoryMap;
+
+/// An interpreter instance: a program, its stack and its settings.
+#[derive(Debug)]
+pub struct Vm {
+    program: Program,
+    stack: Box<[u64; STACK_SIZE / 8]>,
+    budget: Option<u64>,
+    executed: u64,
+}
+
+impl Vm {
+    /// Loads `bytecode`, resolving helper calls against `helpers`.
+    pub fn new(bytecode: &[u8], helpers: &Helpers) -> Result<Vm, VmError> {
+        Ok(Vm::from_program(Program::new(bytecode, helpers)?))
+    }
+
+    /// Wraps an already loaded program.
+    pub fn from_program(program: Program) -> Vm {
+        Vm {
+            program,
+            stack: Box::new([0; STACK_SIZE / 8]),
+            budget: None,
+            executed: 0,
+        }
+    }
+
+    /// The loaded program.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// Limits each run to `budget` executed instructions (`None`: no limit).
+    pub fn set_budget(&mut self, budget: Option<u64>) {
+        self.budget = budget;
+    }
+
+    /// Instructions executed by the last run.
+    pub fn executed(&self) -> u64 {
+        self.executed
+    }
+
+    /// Runs with r1 = the address of `mem` and r2 = its length (both 0 when `mem` is empty).
+    pub fn run(&mut self, mem: &mut [u8]) -> Result<u64, VmError> {
+        self.run_traced(mem, &mut NoTrace)
+    }
+
+    /// Like [`Vm::run`], reporting each executed instruction to `tracer`.
+    pub fn run_traced<T: Tracer>(
+        &mut self,
+        mem: &mut [u8],
+        tracer: &mut T,
+    ) -> Result<u64, VmError> {
+        let (r1, r2) = if mem.is_empty() {
+            (0, 0)
+        } else {
+            (mem.as_ptr() as u64, mem.len() as u64)
+        };
+        let region = Region::writable(mem);
+        self.run_with(&[r1, r2, 0, 0, 0], &[region], tracer)
+    }
+
+    /// Runs with the given r1..r5 and regions. The first region is also the packet
+    /// seen by legacy ld_abs/ld_ind instructions.
+    pub fn run_with<T: Tracer>(
+        &mut self,
+        args: &[u64; 5],
+        regions: &[Region<'_>],
+        tracer: &mut T,
+    ) -> Result<u64, VmError> {
+        let mut map = MemoryMap::new();
+        let stack = &mut self.stack[..];
+        // Start each run from a zeroed stack so results never depend on an earlier run.
+        stack.fill(0);
+        let stack_start = stack.as_mut_ptr() as u64;
+        map.push(memory::RawRegion {
+            start: stack_start,
+            len: STACK_SIZE as u64,
+            writable: true,
+        });
+        for r in regions {
+            if !map.push(r.raw) {
+                return Err(VmError::TooManyRegions {
+                    count: regions.len() + 1,
+                    max: MAX_REGIONS,
+                });
+            }
+        }
+        let packet = regions.first().map_or((0, 0), |r| (r.raw.start, r.raw.len));
+        let budget = self.budget.unwrap_or(u64::MAX);
+        let result = execute(
+            &self.program,
+            RunArgs {
+                regs: *args,
+                map: &map,
+                packet,
+                stack_top: stack_start + STACK_SIZE as u64,
+                budget,
+            },
+            tracer,
+        );
+        match result {
+            Ok((r0, n)) => {
+                self.executed = n;
+                Ok(r0)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,446 @@
+//! The interpreter loop.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use oxbpf_isa::semantics::{alu32, alu64, byte_order, jump32, jump64, neg32, neg64};
+use oxbpf_isa::{AluOp, AtomicOp, ByteOrder, JmpCond};
+
+use crate::error::VmError;
+use crate::helpers::HelperContext;
+use crate::memory::{MemoryMap, MemoryView};
+use crate::program::{atomic_op, Program, K};
+
+/// Bytes of stack per frame.
+pub const STACK_FRAME: usize = 512;
+/// Maximum number of frames (the kernel's MAX_CALL_FRAMES).
+pub const MAX_FRAMES: usize = 8;
+/// Total stack bytes for all frames.
+pub const STACK_SIZE: usize = STACK_FRAME * MAX_FRAMES;
+
+/// Observes execution one instruction at a time (for `--trace`).
+pub trait Tracer {
+    /// Called before the instruction at `pc` runs, with the registers at that point.
+    fn step(&mut self, pc: usize, regs: &[u64; 11]);
+    /// Called once when the program exits, with the final registers.
+    fn finish(&mut self, regs: &[u64; 11]);
+}
+
+/// A tracer that does nothing; the fast path.
+pub(crate) struct NoTrace;
+
+impl Tracer for NoTrace {
+    #[inline(always)]
+    fn step(&mut self, _: usize, _: &[u64; 11]) {}
+    #[inline(always)]
+    fn finish(&mut self, _: &[u64; 11]) {}
+}
+
+#[derive(Clone, Copy, Default)]
+struct Frame {
+    ret: usize,
+    saved: [u64; 4],
+    fp: u64,
+}
+
+/// Inputs of one run.
+pub(crate) struct RunArgs<'a> {
+    pub regs: [u64; 5],
+    pub map: &'a MemoryMap,
+    /// The packet for legacy ld_abs/ld_ind: (address, length).
+    pub packet: (u64, u64),
+    pub stack_top: u64,
+    pub budget: u64,
+}
+
+/// Runs `prog`; returns r0 and the number of instructions executed.
+#[inline(always)]
+pub(crate) fn execute<T: Tracer>(
+    prog: &Program,
+    args: RunArgs<'_>,
+    tracer: &mut T,
+) -> Result<(u64, u64), VmError> {
+    let ops = &prog.ops[..];
+    let map = args.map;
+    // Sixteen entries so `& 15` indexing needs no bounds check; r11..r15 are never named.
+    let mut reg = [0u64; 16];
+    reg[1..6].copy_from_slice(&args.regs);
+    reg[10] = args.stack_top;
+    let mut frames = [Frame::default(); MAX_FRAMES];
+    let mut depth = 0usize;
+    let mut remaining = args.budget;
+    let mut pc = 0usize;
+
+    macro_rules! r {
+        ($i:expr) => {
+            reg[($i as usize) & 15]
+        };
+    }
+    macro_rules! load {
+        ($ty:ty, $op:expr, $pc:expr) => {{
+            let addr = r!($op.src).wrapping_add($op.off as i64 as u64);
+            let size = std::mem::size_of::<$ty>();
+            match map.translate(addr, size as u64, false) {
+                // SAFETY: `translate` checked that the bytes lie in a live region.
+                Some(p) => unsafe { (p as *const $ty).read_unaligned() },
+                None => {
+                    return Err(VmError::OutOfBounds {
+                        pc: $pc,
+                        addr,
+                        len: size,
+                        kind: "read",
+                    })
+                }
+            }
+        }};
+    }
+    macro_rules! store {
+        ($ty:ty, $op:expr, $val:expr, $pc:expr) => {{
+            let addr = r!($op.dst).wrapping_add($op.off as i64 as u64);
+            let size = std::mem::size_of::<$ty>();
+            match map.translate(addr, size as u64, true) {
+                // SAFETY: `translate` checked that the bytes lie in a live writable region.
+                Some(p) => unsafe { (p as *mut $ty).write_unaligned($val as $ty) },
+                None => {
+                    return Err(VmError::OutOfBounds {
+                        pc: $pc,
+                        addr,
+                        len: size,
+                        kind: "write",
+                    })
+                }
+            }
+        }};
+    }
+    macro_rules! jump {
+        ($cond:expr, $op:expr) => {
+            if $cond {
+                pc = (pc as i64 + $op.off as i64) as usize;
+            }
+        };
+    }
+
+    loop {
+        let op = ops[pc];
+        let here = pc;
+        tracer.step(here, reg[..11].try_into().expect("eleven registers"));
+        if remaining == 0 {
+            return Err(VmError::BudgetExhausted {
+                pc: here,
+                budget: args.budget,
+            });
+        }
+        remaining -= 1;
+        pc += 1;
+        let d = op.dst;
+        let s = op.src;
+        let imm = op.imm;
+        match op.kind {
+            K::Add64I => r!(d) = alu64(AluOp::Add, r!(d), imm),
+            K::Add64R => r!(d) = alu64(AluOp::Add, r!(d), r!(s)),
+            K::Sub64I => r!(d) = alu64(AluOp::Sub, r!(d), imm),
+            K::Sub64R => r!(d) = alu64(AluOp::Sub, r!(d), r!(s)),
+            K::Mul64I => r!(d) = alu64(AluOp::Mul, r!(d), imm),
+            K::Mul64R => r!(d) = alu64(AluOp::Mul, r!(d), r!(s)),
+            K::Div64I => r!(d) = alu64(AluOp::Div, r!(d), imm),
+            K::Div64R => r!(d) = alu64(AluOp::Div, r!(d), r!(s)),
+            K::Sdiv64I => r!(d) = alu64(AluOp::Sdiv, r!(d), imm),
+            K::Sdiv64R => r!(d) = alu64(AluOp::Sdiv, r!(d), r!(s)),
+            K::Mod64I => r!(d) = alu64(AluOp::Mod, r!(d), imm),
+            K::Mod64R => r!(d) = alu64(AluOp::Mod, r!(d), r!(s)),
+            K::Smod64I => r!(d) = alu64(AluOp::Smod, r!(d), imm),
+            K::Smod64R => r!(d) = alu64(AluOp::Smod, r!(d), r!(s)),
+            K::Or64I => r!(d) = alu64(AluOp::Or, r!(d), imm),
+            K::Or64R => r!(d) = alu64(AluOp::Or, r!(d), r!(s)),
+            K::And64I => r!(d) = alu64(AluOp::And, r!(d), imm),
+            K::And64R => r!(d) = alu64(AluOp::And, r!(d), r!(s)),
+            K::Xor64I => r!(d) = alu64(AluOp::Xor, r!(d), imm),
+            K::Xor64R => r!(d) = alu64(AluOp::Xor, r!(d), r!(s)),
+            K::Lsh64I => r!(d) = alu64(AluOp::Lsh, r!(d), imm),
+            K::Lsh64R => r!(d) = alu64(AluOp::Lsh, r!(d), r!(s)),
+            K::Rsh64I => r!(d) = alu64(AluOp::Rsh, r!(d), imm),
+            K::Rsh64R => r!(d) = alu64(AluOp::Rsh, r!(d), r!(s)),
+            K::Arsh64I => r!(d) = alu64(AluOp::Arsh, r!(d), imm),
+            K::Arsh64R => r!(d) = alu64(AluOp::Arsh, r!(d), r!(s)),
+            K::Mov64I => r!(d) = imm,
+            K::Mov64R => r!(d) = r!(s),
+            K::Movsx8x64 => r!(d) = alu64(AluOp::Movsx8, 0, r!(s)),
+            K::Movsx16x64 => r!(d) = alu64(AluOp::Movsx16, 0, r!(s)),
+            K::Movsx32x64 => r!(d) = alu64(AluOp::Movsx32, 0, r!(s)),
+            K::Neg64 => r!(d) = neg64(r!(d)),
+            K::Add32I => r!(d) = alu32(AluOp::Add, r!(d), imm),
+            K::Add32R => r!(d) = alu32(AluOp::Add, r!(d), r!(s)),
+            K::Sub32I => r!(d) = alu32(AluOp::Sub, r!(d), imm),
+            K::Sub32R => r!(d) = alu32(AluOp::Sub, r!(d), r!(s)),
+            K::Mul32I => r!(d) = alu32(AluOp::Mul, r!(d), imm),
+            K::Mul32R => r!(d) = alu32(AluOp::Mul, r!(d), r!(s)),
+            K::Div32I => r!(d) = alu32(AluOp::Div, r!(d), imm),
+            K::Div32R => r!(d) = alu32(AluOp::Div, r!(d), r!(s)),
+            K::Sdiv32I => r!(d) = alu32(AluOp::Sdiv, r!(d), imm),
+            K::Sdiv32R => r!(d) = alu32(AluOp::Sdiv, r!(d), r!(s)),
+            K::Mod32I => r!(d) = alu32(AluOp::Mod, r!(d), imm),
+            K::Mod32R => r!(d) = alu32(AluOp::Mod, r!(d), r!(s)),
+            K::Smod32I => r!(d) = alu32(AluOp::Smod, r!(d), imm),
+            K::Smod32R => r!(d) = alu32(AluOp::Smod, r!(d), r!(s)),
+            K::Or32I => r!(d) = alu32(AluOp::Or, r!(d), imm),
+            K::Or32R => r!(d) = alu32(AluOp::Or, r!(d), r!(s)),
+            K::And32I => r!(d) = alu32(AluOp::And, r!(d), imm),
+            K::And32R => r!(d) = alu32(AluOp::And, r!(d), r!(s)),
+            K::Xor32I => r!(d) = alu32(AluOp::Xor, r!(d), imm),
+            K::Xor32R => r!(d) = alu32(AluOp::Xor, r!(d), r!(s)),
+            K::Lsh32I => r!(d) = alu32(AluOp::Lsh, r!(d), imm),
+            K::Lsh32R => r!(d) = alu32(AluOp::Lsh, r!(d), r!(s)),
+            K::Rsh32I => r!(d) = alu32(AluOp::Rsh, r!(d), imm),
+            K::Rsh32R => r!(d) = alu32(AluOp::Rsh, r!(d), r!(s)),
+            K::Arsh32I => r!(d) = alu32(AluOp::Arsh, r!(d), imm),
+            K::Arsh32R => r!(d) = alu32(AluOp::Arsh, r!(d), r!(s)),
+            K::Mov32I => r!(d) = imm as u32 as u64,
+            K::Mov32R => r!(d) = r!(s) as u32 as u64,
+            K::Movsx8x32 => r!(d) = alu32(AluOp::Movsx8, 0, r!(s)),
+            K::Movsx16x32 => r!(d) = alu32(AluOp::Movsx16, 0, r!(s)),
+            K::Neg32 => r!(d) = neg32(r!(d)),
+            K::Le16 => r!(d) = byte_order(ByteOrder::Le, 16, r!(d)),
+            K::Le32 => r!(d) = byte_order(ByteOrder::Le, 32, r!(d)),
+            K::Le64 => r!(d) = byte_order(ByteOrder::Le, 64, r!(d)),
+            K::Be16 => r!(d) = byte_order(ByteOrder::Be, 16, r!(d)),
+            K::Be32 => r!(d) = byte_order(ByteOrder::Be, 32, r!(d)),
+            K::Be64 => r!(d) = byte_order(ByteOrder::Be, 64, r!(d)),
+            K::Swap16 => r!(d) = byte_order(ByteOrder::Swap, 16, r!(d)),
+            K::Swap32 => r!(d) = byte_order(ByteOrder::Swap, 32, r!(d)),
+            K::Swap64 => r!(d) = byte_order(ByteOrder::Swap, 64, r!(d)),
+            K::Ja => jump!(true, op),
+            K::Jeq64I => jump!(jump64(JmpCond::Eq, r!(d), imm), op),
+            K::Jeq64R => jump!(jump64(JmpCond::Eq, r!(d), r!(s)), op),
+            K::Jgt64I => jump!(jump64(JmpCond::Gt, r!(d), imm), op),
+            K::Jgt64R => jump!(jump64(JmpCond::Gt, r!(d), r!(s)), op),
+            K::Jge64I => jump!(jump64(JmpCond::Ge, r!(d), imm), op),
+            K::Jge64R => jump!(jump64(JmpCond::Ge, r!(d), r!(s)), op),
+            K::Jset64I => jump!(jump64(JmpCond::Set, r!(d), imm), op),
+            K::Jset64R => jump!(jump64(JmpCond::Set, r!(d), r!(s)), op),
+            K::Jne64I => jump!(jump64(JmpCond::Ne, r!(d), imm), op),
+            K::Jne64R => jump!(jump64(JmpCond::Ne, r!(d), r!(s)), op),
+            K::Jsgt64I => jump!(jump64(JmpCond::Sgt, r!(d), imm), op),
+            K::Jsgt64R => jump!(jump64(JmpCond::Sgt, r!(d), r!(s)), op),
+            K::Jsge64I => jump!(jump64(JmpCond::Sge, r!(d), imm), op),
+            K::Jsge64R => jump!(jump64(JmpCond::Sge, r!(d), r!(s)), op),
+            K::Jlt64I => jump!(jump64(JmpCond::Lt, r!(d), imm), op),
+            K::Jlt64R => jump!(jump64(JmpCond::Lt, r!(d), r!(s)), op),
+            K::Jle64I => jump!(jump64(JmpCond::Le, r!(d), imm), op),
+            K::Jle64R => jump!(jump64(JmpCond::Le, r!(d), r!(s)), op),
+            K::Jslt64I => jump!(jump64(JmpCond::Slt, r!(d), imm), op),
+            K::Jslt64R => jump!(jump64(JmpCond::Slt, r!(d), r!(s)), op),
+            K::Jsle64I => jump!(jump64(JmpCond::Sle, r!(d), imm), op),
+            K::Jsle64R => jump!(jump64(JmpCond::Sle, r!(d), r!(s)), op),
+            K::Jeq32I => jump!(jump32(JmpCond::Eq, r!(d), imm), op),
+            K::Jeq32R => jump!(jump32(JmpCond::Eq, r!(d), r!(s)), op),
+            K::Jgt32I => jump!(jump32(JmpCond::Gt, r!(d), imm), op),
+            K::Jgt32R => jump!(jump32(JmpCond::Gt, r!(d), r!(s)), op),
+            K::Jge32I => jump!(jump32(JmpCond::Ge, r!(d), imm), op),
+            K::Jge32R => jump!(jump32(JmpCond::Ge, r!(d), r!(s)), op),
+            K::Jset32I => jump!(jump32(JmpCond::Set, r!(d), imm), op),
+            K::Jset32R => jump!(jump32(JmpCond::Set, r!(d), r!(s)), op),
+            K::Jne32I => jump!(jump32(JmpCond::Ne, r!(d), imm), op),
+            K::Jne32R => jump!(jump32(JmpCond::Ne, r!(d), r!(s)), op),
+            K::Jsgt32I => jump!(jump32(JmpCond::Sgt, r!(d), imm), op),
+            K::Jsgt32R => jump!(jump32(JmpCond::Sgt, r!(d), r!(s)), op),
+            K::Jsge32I => jump!(jump32(JmpCond::Sge, r!(d), imm), op),
+            K::Jsge32R => jump!(jump32(JmpCond::Sge, r!(d), r!(s)), op),
+            K::Jlt32I => jump!(jump32(JmpCond::Lt, r!(d), imm), op),
+            K::Jlt32R => jump!(jump32(JmpCond::Lt, r!(d), r!(s)), op),
+            K::Jle32I => jump!(jump32(JmpCond::Le, r!(d), imm), op),
+            K::Jle32R => jump!(jump32(JmpCond::Le, r!(d), r!(s)), op),
+            K::Jslt32I => jump!(jump32(JmpCond::Slt, r!(d), imm), op),
+            K::Jslt32R => jump!(jump32(JmpCond::Slt, r!(d), r!(s)), op),
+            K::Jsle32I => jump!(jump32(JmpCond::Sle, r!(d), imm), op),
+            K::Jsle32R => jump!(jump32(JmpCond::Sle, r!(d), r!(s)), op),
+            K::LdxB => r!(d) = load!(u8, op, here) as u64,
+            K::LdxH => r!(d) = load!(u16, op, here) as u64,
+            K::LdxW => r!(d) = load!(u32, op, here) as u64,
+            K::LdxDW => r!(d) = load!(u64, op, here),
+            K::LdxsB => r!(d) = load!(i8, op, here) as i64 as u64,
+            K::LdxsH => r!(d) = load!(i16, op, here) as i64 as u64,
+            K::LdxsW => r!(d) = load!(i32, op, here) as i64 as u64,
+            K::StB => store!(u8, op, imm, here),
+            K::StH => store!(u16, op, imm, here),
+            K::StW => store!(u32, op, imm, here),
+            K::StDW => store!(u64, op, imm, here),
+            K::StxB => store!(u8, op, r!(s), here),
+            K::StxH => store!(u16, op, r!(s), here),
+            K::StxW => store!(u32, op, r!(s), here),
+            K::StxDW => store!(u64, op, r!(s), here),
+            K::Lddw => {
+                r!(d) = imm;
+                pc += 1;
+            }
+            K::Atomic32 | K::Atomic64 => {
+                let wide = op.kind == K::Atomic64;
+                let addr = r!(d).wrapping_add(op.off as i64 as u64);
+                let len = if wide { 8 } else { 4 };
+                let p = map.translate(addr, len, true).ok_or(VmError::OutOfBounds {
+                    pc: here,
+                    addr,
+                    len: len as usize,
+                    kind: "atomic",
+                })?;
+                if addr % len != 0 {
+                    return Err(VmError::MisalignedAtomic {
+                        pc: here,
+                        addr,
+                        len: len as usize,
+                    });
+                }
+                let aop = atomic_op(imm);
+                if wide {
+                    // SAFETY: p is 8-byte aligned and inside a live writable region.
+                    let a = unsafe { AtomicU64::from_ptr(p as *mut u64) };
+                    let (old, fetch_to) = atomic64(a, aop, r!(s), r!(0));
+                    if let Some(to) = fetch_to {
+                        r!(if to == 0 { 0 } else { s }) = old;
+                    }
+                } else {
+                    // SAFETY: p is 4-byte aligned and inside a live writable region.
+                    let a = unsafe { AtomicU32::from_ptr(p as *mut u32) };
+                    let (old, fetch_to) = atomic32(a, aop, r!(s) as u32, r!(0) as u32);
+                    if let Some(to) = fetch_to {
+                        r!(if to == 0 { 0 } else { s }) = old as u64;
+                    }
+                }
+            }
+            K::LdAbsB | K::LdAbsH | K::LdAbsW | K::LdIndB | K::LdIndH | K::LdIndW => {
+                let (len, ind) = match op.kind {
+                    K::LdAbsB => (1, false),
+                    K::LdAbsH => (2, false),
+                    K::LdAbsW => (4, false),
+                    K::LdIndB => (1, true),
+                    K::LdIndH => (2, true),
+                    _ => (4, true),
+                };
+                let base = if ind { r!(s) as u32 as i64 } else { 0 };
+                let off = base.wrapping_add(imm as i64);
+                let (pkt, pkt_len) = args.packet;
+                if off < 0 || off as u64 + len > pkt_len {
+                    // As in the kernel: an out-of-bounds packet load ends the program with 0.
+                    reg[0] = 0;
+                    tracer.finish(reg[..11].try_into().expect("eleven registers"));
+                    return Ok((0, args.budget - remaining));
+                }
+                let mut v = 0u64;
+                for i in 0..len {
+                    let p = map.translate(pkt + off as u64 + i, 1, false).ok_or(
+                        VmError::OutOfBounds {
+                            pc: here,
+                            addr: pkt + off as u64 + i,
+                            len: 1,
+                            kind: "packet read",
+                        },
+                    )?;
+                    // SAFETY: checked by `translate` just above.
+                    v = (v << 8) | unsafe { *p } as u64;
+                }
+                reg[0] = v;
+            }
+            K::CallHelper => {
+                let (id, f) = &prog.helper_table[imm as usize];
+                let mut ctx = HelperContext {
+                    memory: MemoryView { map },
+                };
+                reg[0] =
+                    f(&mut ctx, [reg[1], reg[2], reg[3], reg[4], reg[5]]).map_err(|message| {
+                        VmError::Helper {
+                            pc: here,
+                            id: *id,
+                            message,
+                        }
+                    })?;
+            }
+            K::Callx => {
+                let value = r!(d);
+                let f = u32::try_from(value)
+                    .ok()
+                    .and_then(|id| prog.helpers.get(id))
+                    .ok_or(VmError::BadCallx { pc: here, value })?;
+                let mut ctx = HelperContext {
+                    memory: MemoryView { map },
+                };
+                reg[0] =
+                    f(&mut ctx, [reg[1], reg[2], reg[3], reg[4], reg[5]]).map_err(|message| {
+                        VmError::Helper {
+                            pc: here,
+                            id: value as u32,
+                            message,
+                        }
+                    })?;
+            }
+            K::CallLocal => {
+                if depth + 1 >= MAX_FRAMES {
+                    return Err(VmError::CallDepth {
+                        pc: here,
+                        max: MAX_FRAMES,
+                    });
+                }
+                frames[depth] = Frame {
+                    ret: pc,
+                    saved: [reg[6], reg[7], reg[8], reg[9]],
+                    fp: reg[10],
+                };
+                depth += 1;
+                reg[10] = reg[10].wrapping_sub(STACK_FRAME as u64);
+                pc = (pc as i64 + op.off as i64) as usize;
+            }
+            K::Exit => {
+                if depth == 0 {
+                    tracer.finish(reg[..11].try_into().expect("eleven registers"));
+                    return Ok((reg[0], args.budget - remaining));
+                }
+                depth -= 1;
+                let f = frames[depth];
+                reg[6..10].copy_from_slice(&f.saved);
+                reg[10] = f.fp;
+                pc = f.ret;
+            }
+            K::LddwHi => {
+                return Err(VmError::JumpIntoLddw {
+                    index: here - 1,
+                    target: here,
+                })
+            }
+            K::End => return Err(VmError::FellOffEnd { pc: here }),
+        }
+    }
+}
+
+/// Applies a 64-bit atomic; returns the old value and which register receives it
+/// (`Some(0)` for r0, `Some(1)` for the source register, `None` for no fetch).
+fn atomic64(a: &AtomicU64, op: AtomicOp, src: u64, r0: u64) -> (u64, Option<u8>) {
+    let o = Ordering::SeqCst;
+    match op {
+        AtomicOp::Add { fetch } => (a.fetch_add(src, o), fetch.then_some(1)),
+        AtomicOp::Or { fetch } => (a.fetch_or(src, o), fetch.then_some(1)),
+        AtomicOp::And { fetch } => (a.fetch_and(src, o), fetch.then_some(1)),
+        AtomicOp::Xor { fetch } => (a.fetch_xor(src, o), fetch.then_some(1)),
+        AtomicOp::Xchg => (a.swap(src, o), Some(1)),
+        AtomicOp::Cmpxchg => {
+            let old = match a.compare_exchange(r0, src, o, o) {
+                Ok(v) | Err(v) => v,
+            };
+            (old, Some(0))
+        }
+    }
+}
+
+/// The 32-bit counterpart of [`atomic64`]; fetched values are zero-extended.
+fn atomic32(a: &AtomicU32, op: AtomicOp, src: u32, r0: u32) -> (u32, Option<u8>) {
+    let o = Ordering::SeqCst;
+    match op {
+        AtomicOp::Add { fetch } => (a.fetch_add(src, o), fetch.then_some(1)),
+        AtomicOp::Or { fetch } => (a.fetch_or(src, o), fetch.then_some(1)),
+        AtomicOp::And { fetch } => (a.fetch_and(src, o), fetch.then_some(1)),
+        AtomicOp::Xor { fetch } => (a.fetch_xor(src, o), fetch.then_some(1)),
+        AtomicOp::Xchg => (a.swap(src, o), Some(1)),
+        AtomicOp::Cmpxchg => {
+            let old = match a.compare_exchange(r0, src, o, o) {
+                Ok(v) | Err(v) => v,
+            };
+            (old, Some(0))
+        }
+    }
+}

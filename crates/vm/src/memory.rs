@@ -1,0 +1,141 @@
+//! Memory regions: the only memory a program may touch.
+//!
+//! Addresses seen by programs are host addresses, so helpers and the host can
+//! exchange pointers with programs directly. Every access is checked against the
+//! regions of the current run before it happens.
+
+use std::marker::PhantomData;
+
+/// A region of host memory lent to one run of a program.
+#[derive(Debug)]
+pub struct Region<'a> {
+    pub(crate) raw: RawRegion,
+    _borrow: PhantomData<&'a mut [u8]>,
+}
+
+impl<'a> Region<'a> {
+    /// A region the program may read and write.
+    pub fn writable(mem: &'a mut [u8]) -> Region<'a> {
+        Region {
+            raw: RawRegion {
+                start: mem.as_mut_ptr() as u64,
+                len: mem.len() as u64,
+                writable: true,
+            },
+            _borrow: PhantomData,
+        }
+    }
+
+    /// A region the program may only read.
+    pub fn readable(mem: &'a [u8]) -> Region<'a> {
+        Region {
+            raw: RawRegion {
+                start: mem.as_ptr() as u64,
+                len: mem.len() as u64,
+                writable: false,
+            },
+            _borrow: PhantomData,
+        }
+    }
+
+    /// The address the program sees for the first byte.
+    pub fn addr(&self) -> u64 {
+        self.raw.start
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.raw.len as usize
+    }
+
+    /// Whether the region is empty.
+    pub fn is_empty(&self) -> bool {
+        self.raw.len == 0
+    }
+}
+
+/// A region without its borrow, valid for the duration of one run.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RawRegion {
+    pub start: u64,
+    pub len: u64,
+    pub writable: bool,
+}
+
+/// The maximum number of regions in one run (stack included).
+pub const MAX_REGIONS: usize = 16;
+
+/// The regions of one run.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MemoryMap {
+    regions: [RawRegion; MAX_REGIONS],
+    count: usize,
+}
+
+impl MemoryMap {
+    pub fn new() -> MemoryMap {
+        MemoryMap {
+            regions: [RawRegion::default(); MAX_REGIONS],
+            count: 0,
+        }
+    }
+
+    pub fn push(&mut self, r: RawRegion) -> bool {
+        if self.count == MAX_REGIONS {
+            return false;
+        }
+        self.regions[self.count] = r;
+        self.count += 1;
+        true
+    }
+
+    /// The host pointer for `len` bytes at `addr`, if they lie inside one region
+    /// (a writable one when `write`).
+    #[inline(always)]
+    pub fn translate(&self, addr: u64, len: u64, write: bool) -> Option<*mut u8> {
+        for r in &self.regions[..self.count] {
+            let off = addr.wrapping_sub(r.start);
+            if off < r.len && r.len - off >= len && (r.writable || !write) {
+                return Some(addr as *mut u8);
+            }
+        }
+        None
+    }
+}
+
+/// Checked access to the memory of a run, for helpers.
+pub struct MemoryView<'r> {
+    pub(crate) map: &'r MemoryMap,
+}
+
+impl MemoryView<'_> {
+    /// The `len` bytes at `addr`, if the program may read them.
+    pub fn read(&self, addr: u64, len: usize) -> Option<&[u8]> {
+        let p = self.map.translate(addr, len as u64, false)?;
+        // SAFETY: `translate` proved [addr, addr+len) lies inside a region whose
+        // memory is borrowed for the whole run, and helpers run inside the run.
+        Some(unsafe { std::slice::from_raw_parts(p, len) })
+    }
+
+    /// Copies `data` to `addr`, if the program may write there.
+    pub fn write(&mut self, addr: u64, data: &[u8]) -> Option<()> {
+        let p = self.map.translate(addr, data.len() as u64, true)?;
+        // SAFETY: as in `read`, and the region is writable; `data` cannot alias
+        // it mutably because `self` is borrowed mutably.
+        unsafe { std::ptr::copy(data.as_ptr(), p, data.len()) };
+        Some(())
+    }
+
+    /// The NUL-terminated string at `addr`, reading at most `max` bytes.
+    pub fn read_cstr(&self, addr: u64, max: usize) -> Option<&[u8]> {
+        let mut len = 0;
+        while len < max {
+            let b = self.read(addr.wrapping_add(len as u64), 1)?;
+            if b[0] == 0 {
+                break;
+            }
+            len += 1;
+        }
+        self.read(addr, len)
+    }
+}
