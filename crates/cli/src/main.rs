@@ -1,1 +1,225 @@
-fn main() {}
+//! `oxbpf`: assemble, disassemble and run eBPF programs.
+
+mod error;
+mod input;
+mod plugin;
+mod trace;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use error::CliError;
+use input::{load_program, parse_hex, read_file, Format};
+use oxbpf_isa::{assemble_bytes, disassemble, Syntax};
+use oxbpf_vm::{Helpers, Vm};
+
+#[derive(Parser)]
+#[command(
+    name = "oxbpf",
+    version,
+    about = "eBPF toolkit: assembler, disassembler and interpreter"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SyntaxArg {
+    /// llvm-objdump syntax: `r1 += 5`
+    Llvm,
+    /// Kernel verifier-log syntax: `(07) r1 += 5`
+    Kernel,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Assemble text (llvm or bpf_conformance dialect) into bytecode.
+    Asm {
+        /// Assembly file, or `-` for stdin.
+        #[arg(default_value = "-")]
+        input: PathBuf,
+        /// Write raw bytecode to this file instead of printing hex.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Disassemble bytecode (raw bytes or hex text).
+    Disasm {
+        /// Bytecode file, or `-` for stdin.
+        #[arg(default_value = "-")]
+        input: PathBuf,
+        /// Output syntax.
+        #[arg(long, value_enum, default_value = "llvm")]
+        syntax: SyntaxArg,
+        /// How to read the input.
+        #[arg(long, value_enum, default_value = "auto")]
+        format: Format,
+    },
+    /// Run a program in the interpreter and print r0.
+    ///
+    /// r1 points at the input memory and r2 holds its length.
+    Run {
+        /// Program: assembly, raw bytecode, hex, or a bpf_conformance `.data` file.
+        program: PathBuf,
+        /// How to read the program.
+        #[arg(long, value_enum, default_value = "auto")]
+        format: Format,
+        /// Input memory from a file.
+        #[arg(long, conflicts_with = "mem_hex")]
+        mem: Option<PathBuf>,
+        /// Input memory as hex text, e.g. `"01 02 03"`.
+        #[arg(long)]
+        mem_hex: Option<String>,
+        /// Print each executed instruction with the registers it changed.
+        #[arg(long)]
+        trace: bool,
+        /// Stop after this many executed instructions.
+        #[arg(long)]
+        budget: Option<u64>,
+        /// Also print the number of executed instructions and the input memory afterwards.
+        #[arg(long)]
+        stats: bool,
+    },
+    /// The bpf_conformance plugin protocol: program hex on stdin, r0 in hex on stdout.
+    ConformancePlugin {
+        /// Input memory as `"aa  bb  "` hex, then options such as `--jit`.
+        #[arg(allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+    },
+}
+
+/// Writes to stdout; a closed pipe (as with `| head`) ends the command quietly.
+fn out(text: &str) -> Result<(), CliError> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        r => r.map_err(|source| CliError::Io {
+            path: "<stdout>".into(),
+            source,
+        }),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let mut msg = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                let text = s.to_string();
+                if !msg.contains(&text) {
+                    msg.push_str(": ");
+                    msg.push_str(&text);
+                }
+                source = s.source();
+            }
+            eprintln!("oxbpf: error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Asm { input, output } => {
+            let bytes = read_file(&input)?;
+            let text = String::from_utf8(bytes).map_err(|e| {
+                CliError::Input(format!("{}: not UTF-8 text ({e})", input.display()))
+            })?;
+            let code = assemble_bytes(&text).map_err(|source| CliError::Isa {
+                context: input.display().to_string(),
+                source,
+            })?;
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, &code).map_err(|source| CliError::Io { path, source })
+                }
+                None => {
+                    let mut text = String::new();
+                    for chunk in code.chunks(8) {
+                        let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+                        text.push_str(&hex.join(" "));
+                        text.push('\n');
+                    }
+                    out(&text)
+                }
+            }
+        }
+        Command::Disasm {
+            input,
+            syntax,
+            format,
+        } => {
+            let loaded = load_program(&input, format)?;
+            let syntax = match syntax {
+                SyntaxArg::Llvm => Syntax::Llvm,
+                SyntaxArg::Kernel => Syntax::Kernel,
+            };
+            let listing =
+                disassemble(&loaded.bytecode, syntax).map_err(|source| CliError::Isa {
+                    context: input.display().to_string(),
+                    source,
+                })?;
+            out(&listing)
+        }
+        Command::Run {
+            program,
+            format,
+            mem,
+            mem_hex,
+            trace,
+            budget,
+            stats,
+        } => {
+            let loaded = load_program(&program, format)?;
+            let mut memory = match (mem, mem_hex) {
+                (Some(path), _) => read_file(&path)?,
+                (None, Some(hex)) => {
+                    parse_hex(&hex).map_err(|e| CliError::Input(format!("--mem-hex: {e}")))?
+                }
+                (None, None) => loaded.mem.clone().unwrap_or_default(),
+            };
+            let helpers = if loaded.conformance {
+                Helpers::conformance()
+            } else {
+                Helpers::new()
+            };
+            let mut vm = Vm::new(&loaded.bytecode, &helpers)?;
+            vm.set_budget(budget);
+            let start = std::time::Instant::now();
+            let r0 = if trace {
+                let program = vm.program().clone();
+                let stdout = std::io::stdout();
+                let mut tracer =
+                    trace::PrintTracer::new(&program, std::io::BufWriter::new(stdout.lock()));
+                let r0 = vm.run_traced(&mut memory, &mut tracer);
+                tracer.flush();
+                r0?
+            } else {
+                vm.run(&mut memory)?
+            };
+            let elapsed = start.elapsed();
+            let mut text = format!("r0 = {r0:#x} ({})\n", r0 as i64);
+            if stats {
+                text.push_str(&format!(
+                    "executed {} instructions in {elapsed:?}\n",
+                    vm.executed()
+                ));
+                if !memory.is_empty() {
+                    let hex: Vec<String> = memory.iter().map(|b| format!("{b:02x}")).collect();
+                    text.push_str(&format!("memory: {}\n", hex.join(" ")));
+                }
+            }
+            out(&text)
+        }
+        Command::ConformancePlugin { args } => out(&plugin::run(&args)?),
+    }
+}

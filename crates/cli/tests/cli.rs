@@ -1,0 +1,100 @@
+//! End-to-end behaviour of the `oxbpf` commands.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn oxbpf(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oxbpf"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const SUM: &str = "r0 = 0\nr1 = 10\nloop:\nr0 += r1\nr1 -= 1\nif r1 != 0 goto loop\nexit\n";
+
+#[test]
+fn asm_then_disasm_round_trips() {
+    let hex = oxbpf(&["asm"], SUM);
+    assert!(hex.status.success(), "{}", stderr(&hex));
+    assert_eq!(stdout(&hex).lines().count(), 6);
+    let listing = oxbpf(&["disasm"], &stdout(&hex));
+    assert!(
+        stdout(&listing).contains("if r1 != 0 goto -3"),
+        "{}",
+        stdout(&listing)
+    );
+    let kernel = oxbpf(&["disasm", "--syntax", "kernel"], &stdout(&hex));
+    assert!(
+        stdout(&kernel).contains("4: (55) if r1 != 0x0 goto pc-3"),
+        "{}",
+        stdout(&kernel)
+    );
+    // The llvm listing, bytes and all, assembles back to the same bytecode.
+    let again = oxbpf(&["asm"], &stdout(&listing));
+    assert_eq!(stdout(&again), stdout(&hex));
+}
+
+#[test]
+fn run_prints_r0_and_traces() {
+    let dir = std::env::temp_dir().join(format!("oxbpf-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let prog = dir.join("sum.s");
+    std::fs::write(&prog, SUM).unwrap();
+    let p = prog.to_str().unwrap();
+    let run = oxbpf(&["run", p], "");
+    assert_eq!(stdout(&run), "r0 = 0x37 (55)\n");
+    let traced = oxbpf(&["run", p, "--trace"], "");
+    let text = stdout(&traced);
+    assert!(text.contains("    2: r0 += r1"), "{text}");
+    assert!(text.contains("r0 = 0xa"), "{text}");
+    assert_eq!(text.lines().count(), 2 + 10 * 3 + 1 + 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn run_reads_memory_and_reports_bad_access_in_one_line() {
+    let dir = std::env::temp_dir().join(format!("oxbpf-cli-mem-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let prog = dir.join("load.s");
+    std::fs::write(&prog, "r0 = *(u16 *)(r1 + 1)\nexit\n").unwrap();
+    let p = prog.to_str().unwrap();
+    let ok = oxbpf(&["run", p, "--mem-hex", "01 02 03"], "");
+    assert_eq!(stdout(&ok), "r0 = 0x302 (770)\n");
+    let bad = oxbpf(&["run", p, "--mem-hex", "01 02"], "");
+    assert!(!bad.status.success());
+    let err = stderr(&bad);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("instruction 0: 2-byte read"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn asm_errors_name_line_and_column() {
+    let o = oxbpf(&["asm"], "r0 = 1\n  r0 += foo\nexit\n");
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("line 2, column 9"), "{}", stderr(&o));
+    let o = oxbpf(&["disasm"], "ff 00 00 00 00 00 00 00\n");
+    assert!(
+        stderr(&o).contains("instruction 0: unknown opcode 0xff"),
+        "{}",
+        stderr(&o)
+    );
+}
