@@ -193,7 +193,8 @@ fn dispatch(command: Command) -> Result<(), CliError> {
                 Helpers::new()
             };
             let mut vm = Vm::new(&loaded.bytecode, &helpers)?;
-            vm.set_budget(budget);
+            // --stats counts instructions, which needs a budget (an unlimited one by default).
+            vm.set_budget(budget.or(stats.then_some(u64::MAX)));
             let start = std::time::Instant::now();
             let r0 = if trace {
                 let program = vm.program().clone();
@@ -211,7 +212,7 @@ fn dispatch(command: Command) -> Result<(), CliError> {
             if stats {
                 text.push_str(&format!(
                     "executed {} instructions in {elapsed:?}\n",
-                    vm.executed()
+                    vm.executed().unwrap_or(0)
                 ));
                 if !memory.is_empty() {
                     let hex: Vec<String> = memory.iter().map(|b| format!("{b:02x}")).collect();

@@ -54,7 +54,7 @@ pub(crate) struct RunArgs<'a> {
 
 /// Runs `prog`; returns r0 and the number of instructions executed.
 #[inline(always)]
-pub(crate) fn execute<T: Tracer>(
+pub(crate) fn execute<T: Tracer, const COUNT: bool>(
     prog: &Program,
     args: RunArgs<'_>,
     tracer: &mut T,
@@ -123,13 +123,15 @@ pub(crate) fn execute<T: Tracer>(
         let op = ops[pc];
         let here = pc;
         tracer.step(here, reg[..11].try_into().expect("eleven registers"));
-        if remaining == 0 {
-            return Err(VmError::BudgetExhausted {
-                pc: here,
-                budget: args.budget,
-            });
+        if COUNT {
+            if remaining == 0 {
+                return Err(VmError::BudgetExhausted {
+                    pc: here,
+                    budget: args.budget,
+                });
+            }
+            remaining -= 1;
         }
-        remaining -= 1;
         pc += 1;
         let d = op.dst;
         let s = op.src;

@@ -35,7 +35,7 @@ pub struct Vm {
     program: Program,
     stack: Box<[u64; STACK_SIZE / 8]>,
     budget: Option<u64>,
-    executed: u64,
+    executed: Option<u64>,
 }
 
 impl Vm {
@@ -50,7 +50,7 @@ impl Vm {
             program,
             stack: Box::new([0; STACK_SIZE / 8]),
             budget: None,
-            executed: 0,
+            executed: None,
         }
     }
 
@@ -59,13 +59,14 @@ impl Vm {
         &self.program
     }
 
-    /// Limits each run to `budget` executed instructions (`None`: no limit).
+    /// Limits each run to `budget` executed instructions (`None`: no limit, and no counting).
     pub fn set_budget(&mut self, budget: Option<u64>) {
         self.budget = budget;
     }
 
-    /// Instructions executed by the last run.
-    pub fn executed(&self) -> u64 {
+    /// Instructions executed by the last successful run, if it had a budget
+    /// (set a budget of `u64::MAX` to count without limiting).
+    pub fn executed(&self) -> Option<u64> {
         self.executed
     }
 
@@ -116,24 +117,24 @@ impl Vm {
             }
         }
         let packet = regions.first().map_or((0, 0), |r| (r.raw.start, r.raw.len));
-        let budget = self.budget.unwrap_or(u64::MAX);
-        let result = execute(
-            &self.program,
-            RunArgs {
-                regs: *args,
-                map: &map,
-                packet,
-                stack_top: stack_start + STACK_SIZE as u64,
-                budget,
-            },
-            tracer,
-        );
-        match result {
-            Ok((r0, n)) => {
-                self.executed = n;
-                Ok(r0)
-            }
-            Err(e) => Err(e),
-        }
+        let run_args = RunArgs {
+            regs: *args,
+            map: &map,
+            packet,
+            stack_top: stack_start + STACK_SIZE as u64,
+            budget: self.budget.unwrap_or(u64::MAX),
+        };
+        // Counting costs a little per instruction, so only budgeted runs count.
+        let (r0, executed) = if self.budget.is_some() {
+            let (r0, n) = execute::<T, true>(&self.program, run_args, tracer)?;
+            (r0, Some(n))
+        } else {
+            (
+                execute::<T, false>(&self.program, run_args, tracer)?.0,
+                None,
+            )
+        };
+        self.executed = executed;
+        Ok(r0)
     }
 }
