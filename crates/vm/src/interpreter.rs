@@ -120,7 +120,11 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
     }
 
     loop {
-        let op = ops[pc];
+        debug_assert!(pc < ops.len());
+        // SAFETY: `Program::new` checked every jump and call target to lie inside the
+        // program and ended `ops` with an `End` sentinel, so `pc` (a validated
+        // target, a saved return address, or the slot after a non-`End` op) is in bounds.
+        let op = unsafe { *ops.get_unchecked(pc) };
         let here = pc;
         tracer.step(here, reg[..11].try_into().expect("eleven registers"));
         if COUNT {
