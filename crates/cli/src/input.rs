@@ -1,7 +1,7 @@
 //! Reading programs and memory from files in the formats the CLI accepts.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use oxbpf_isa::{assemble_bytes, ConformanceTest};
 
@@ -80,7 +80,7 @@ fn looks_like_hex(text: &str) -> bool {
 }
 
 /// Reads a program in `format`, guessing when `Auto`.
-pub fn load_program(path: &PathBuf, format: Format) -> Result<LoadedInput, CliError> {
+pub fn load_program(path: &Path, format: Format) -> Result<LoadedInput, CliError> {
     let bytes = read_file(path)?;
     let name = path.to_string_lossy();
     let format = match format {

@@ -67,7 +67,7 @@ enum Command {
         /// How to read the program.
         #[arg(long, value_enum, default_value = "auto")]
         format: Format,
-        /// Input memory from a file.
+        /// Input memory from a file (raw bytes, or hex text when it ends in `.hex`).
         #[arg(long, conflicts_with = "mem_hex")]
         mem: Option<PathBuf>,
         /// Input memory as hex text, e.g. `"01 02 03"`.
@@ -181,6 +181,11 @@ fn dispatch(command: Command) -> Result<(), CliError> {
         } => {
             let loaded = load_program(&program, format)?;
             let mut memory = match (mem, mem_hex) {
+                (Some(path), _) if path.extension().is_some_and(|e| e == "hex") => {
+                    let bytes = read_file(&path)?;
+                    parse_hex(&String::from_utf8_lossy(&bytes))
+                        .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?
+                }
                 (Some(path), _) => read_file(&path)?,
                 (None, Some(hex)) => {
                     parse_hex(&hex).map_err(|e| CliError::Input(format!("--mem-hex: {e}")))?

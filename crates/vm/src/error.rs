@@ -28,12 +28,16 @@ pub enum VmError {
     #[error("instruction {index}: {what} is not supported by the interpreter")]
     Unsupported { index: usize, what: &'static str },
     /// A load, store or atomic touched memory outside every region the program was given.
-    #[error("instruction {pc}: {len}-byte {kind} at {addr:#x} is outside the program's memory")]
+    #[error(
+        "instruction {pc}: {len}-byte {kind} at {addr:#x} is outside the program's memory{where_}"
+    )]
     OutOfBounds {
         pc: usize,
         addr: u64,
         len: usize,
         kind: &'static str,
+        /// Where the address lies relative to the regions, e.g. ` (2 bytes past the end of the input memory)`.
+        where_: String,
     },
     /// An atomic operation's address is not aligned to its size.
     #[error("instruction {pc}: misaligned {len}-byte atomic at {addr:#x}")]

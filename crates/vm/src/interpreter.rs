@@ -88,6 +88,7 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
                         addr,
                         len: size,
                         kind: "read",
+                        where_: String::new(),
                     })
                 }
             }
@@ -106,6 +107,7 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
                         addr,
                         len: size,
                         kind: "write",
+                        where_: String::new(),
                     })
                 }
             }
@@ -286,6 +288,7 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
                     addr,
                     len: len as usize,
                     kind: "atomic",
+                    where_: String::new(),
                 })?;
                 if addr % len != 0 {
                     return Err(VmError::MisalignedAtomic {
@@ -337,6 +340,7 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
                             addr: pkt + off as u64 + i,
                             len: 1,
                             kind: "packet read",
+                            where_: String::new(),
                         },
                     )?;
                     // SAFETY: checked by `translate` just above.

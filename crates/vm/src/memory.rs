@@ -103,6 +103,61 @@ impl MemoryMap {
     }
 }
 
+impl MemoryMap {
+    /// Describes where `len` bytes at `addr` lie relative to the regions, for
+    /// error messages; region 0 is the stack and region 1 the input memory.
+    pub fn locate(&self, addr: u64, len: u64, write: bool) -> String {
+        const NEAR: u64 = 4096;
+        let name = |i: usize| match i {
+            0 => "the stack".to_string(),
+            1 => "the input memory".to_string(),
+            n => format!("memory region {n}"),
+        };
+        if addr < NEAR {
+            return format!(" (a null pointer plus {addr})");
+        }
+        // The description relative to the nearest region wins.
+        let mut best: Option<(u64, String)> = None;
+        for (i, r) in self.regions[..self.count].iter().enumerate() {
+            let end = r.start.wrapping_add(r.len);
+            let off = addr.wrapping_sub(r.start);
+            let (distance, text) = if off < r.len {
+                if off + len <= r.len && write && !r.writable {
+                    (0, format!(" ({} is read-only)", name(i)))
+                } else {
+                    let text = format!(
+                        " (it starts at offset {off} of {}, which is {} bytes long, and runs past its end)",
+                        name(i),
+                        r.len
+                    );
+                    (0, text)
+                }
+            } else if addr >= end {
+                let text = match addr - end {
+                    0 => format!(
+                        " (just past the end of {}, which is {} bytes long)",
+                        name(i),
+                        r.len
+                    ),
+                    d => format!(
+                        " ({d} bytes past the end of {}, which is {} bytes long)",
+                        name(i),
+                        r.len
+                    ),
+                };
+                (addr - end + 1, text)
+            } else {
+                let d = r.start - addr;
+                (d, format!(" ({d} bytes before {})", name(i)))
+            };
+            if distance < NEAR && best.as_ref().is_none_or(|(b, _)| distance < *b) {
+                best = Some((distance, text));
+            }
+        }
+        best.map(|(_, t)| t).unwrap_or_default()
+    }
+}
+
 /// Checked access to the memory of a run, for helpers.
 pub struct MemoryView<'r> {
     pub(crate) map: &'r MemoryMap,
