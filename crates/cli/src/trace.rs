@@ -39,7 +39,8 @@ impl<'p, W: Write> PrintTracer<'p, W> {
             .filter(|&i| before[i] != regs[i])
             .map(|i| format!("r{i} = {:#x}", regs[i]))
             .collect();
-        if let Err(e) = writeln!(self.out, "{pc:>5}: {text:<40} {}", changed.join(", ")) {
+        let line = format!("{pc:>5}: {text:<40} {}", changed.join(", "));
+        if let Err(e) = writeln!(self.out, "{}", line.trim_end()) {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
                 std::process::exit(0);
             }

@@ -8,10 +8,15 @@
 //! ```
 //! use oxbpf_vm::{Helpers, Vm};
 //!
-//! let code = oxbpf_isa::assemble_bytes("r0 = *(u8 *)(r1 + 1)\nr0 += r2\nexit").unwrap();
-//! let mut vm = Vm::new(&code, &Helpers::new()).unwrap();
-//! let mut mem = [10u8, 20, 30];
-//! assert_eq!(vm.run(&mut mem).unwrap(), 20 + 3);
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let code = oxbpf_isa::assemble_bytes("r0 = *(u8 *)(r1 + 1)\nr0 += r2\nexit")?;
+//! let mut helpers = Helpers::new();
+//! helpers.register(5, |_ctx, args| Ok(args[0])); // helper id → Rust closure
+//! let mut vm = Vm::new(&code, &helpers)?;
+//! vm.set_budget(Some(1_000_000)); // optional: stop runaway programs
+//! assert_eq!(vm.run(&mut [10, 20, 30])?, 23);
+//! # Ok(())
+//! # }
 //! ```
 
 pub mod error;
