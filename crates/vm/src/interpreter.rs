@@ -19,9 +19,6 @@ pub const STACK_SIZE: usize = STACK_FRAME * MAX_FRAMES;
 
 /// Observes execution one instruction at a time (for `--trace`).
 pub trait Tracer {
-    /// Whether `step` must see every instruction; only a tracer that ignores
-    /// steps may run the fused fast path.
-    const OBSERVES: bool = true;
     /// Called before the instruction at `pc` runs, with the registers at that point.
     fn step(&mut self, pc: usize, regs: &[u64; 11]);
     /// Called once when the program exits, with the final registers.
@@ -32,7 +29,6 @@ pub trait Tracer {
 pub(crate) struct NoTrace;
 
 impl Tracer for NoTrace {
-    const OBSERVES: bool = false;
     #[inline(always)]
     fn step(&mut self, _: usize, _: &[u64; 11]) {}
     #[inline(always)]
@@ -63,11 +59,7 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
     args: RunArgs<'_>,
     tracer: &mut T,
 ) -> Result<(u64, u64), VmError> {
-    let ops = if COUNT || T::OBSERVES {
-        &prog.ops[..]
-    } else {
-        &prog.fast_ops[..]
-    };
+    let ops = &prog.ops[..];
     let map = args.map;
     // Sixteen entries so `& 15` indexing needs no bounds check; r11..r15 are never named.
     let mut reg = [0u64; 16];
@@ -146,70 +138,69 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
             }
             remaining -= 1;
         }
-        pc += op.len as usize;
+        pc += 1;
         let d = op.dst;
-        let a = op.a;
         let s = op.src;
         let imm = op.imm;
         match op.kind {
-            K::Add64I => r!(d) = alu64(AluOp::Add, r!(a), imm),
-            K::Add64R => r!(d) = alu64(AluOp::Add, r!(a), r!(s)),
-            K::Sub64I => r!(d) = alu64(AluOp::Sub, r!(a), imm),
-            K::Sub64R => r!(d) = alu64(AluOp::Sub, r!(a), r!(s)),
-            K::Mul64I => r!(d) = alu64(AluOp::Mul, r!(a), imm),
-            K::Mul64R => r!(d) = alu64(AluOp::Mul, r!(a), r!(s)),
-            K::Div64I => r!(d) = alu64(AluOp::Div, r!(a), imm),
-            K::Div64R => r!(d) = alu64(AluOp::Div, r!(a), r!(s)),
-            K::Sdiv64I => r!(d) = alu64(AluOp::Sdiv, r!(a), imm),
-            K::Sdiv64R => r!(d) = alu64(AluOp::Sdiv, r!(a), r!(s)),
-            K::Mod64I => r!(d) = alu64(AluOp::Mod, r!(a), imm),
-            K::Mod64R => r!(d) = alu64(AluOp::Mod, r!(a), r!(s)),
-            K::Smod64I => r!(d) = alu64(AluOp::Smod, r!(a), imm),
-            K::Smod64R => r!(d) = alu64(AluOp::Smod, r!(a), r!(s)),
-            K::Or64I => r!(d) = alu64(AluOp::Or, r!(a), imm),
-            K::Or64R => r!(d) = alu64(AluOp::Or, r!(a), r!(s)),
-            K::And64I => r!(d) = alu64(AluOp::And, r!(a), imm),
-            K::And64R => r!(d) = alu64(AluOp::And, r!(a), r!(s)),
-            K::Xor64I => r!(d) = alu64(AluOp::Xor, r!(a), imm),
-            K::Xor64R => r!(d) = alu64(AluOp::Xor, r!(a), r!(s)),
-            K::Lsh64I => r!(d) = alu64(AluOp::Lsh, r!(a), imm),
-            K::Lsh64R => r!(d) = alu64(AluOp::Lsh, r!(a), r!(s)),
-            K::Rsh64I => r!(d) = alu64(AluOp::Rsh, r!(a), imm),
-            K::Rsh64R => r!(d) = alu64(AluOp::Rsh, r!(a), r!(s)),
-            K::Arsh64I => r!(d) = alu64(AluOp::Arsh, r!(a), imm),
-            K::Arsh64R => r!(d) = alu64(AluOp::Arsh, r!(a), r!(s)),
+            K::Add64I => r!(d) = alu64(AluOp::Add, r!(d), imm),
+            K::Add64R => r!(d) = alu64(AluOp::Add, r!(d), r!(s)),
+            K::Sub64I => r!(d) = alu64(AluOp::Sub, r!(d), imm),
+            K::Sub64R => r!(d) = alu64(AluOp::Sub, r!(d), r!(s)),
+            K::Mul64I => r!(d) = alu64(AluOp::Mul, r!(d), imm),
+            K::Mul64R => r!(d) = alu64(AluOp::Mul, r!(d), r!(s)),
+            K::Div64I => r!(d) = alu64(AluOp::Div, r!(d), imm),
+            K::Div64R => r!(d) = alu64(AluOp::Div, r!(d), r!(s)),
+            K::Sdiv64I => r!(d) = alu64(AluOp::Sdiv, r!(d), imm),
+            K::Sdiv64R => r!(d) = alu64(AluOp::Sdiv, r!(d), r!(s)),
+            K::Mod64I => r!(d) = alu64(AluOp::Mod, r!(d), imm),
+            K::Mod64R => r!(d) = alu64(AluOp::Mod, r!(d), r!(s)),
+            K::Smod64I => r!(d) = alu64(AluOp::Smod, r!(d), imm),
+            K::Smod64R => r!(d) = alu64(AluOp::Smod, r!(d), r!(s)),
+            K::Or64I => r!(d) = alu64(AluOp::Or, r!(d), imm),
+            K::Or64R => r!(d) = alu64(AluOp::Or, r!(d), r!(s)),
+            K::And64I => r!(d) = alu64(AluOp::And, r!(d), imm),
+            K::And64R => r!(d) = alu64(AluOp::And, r!(d), r!(s)),
+            K::Xor64I => r!(d) = alu64(AluOp::Xor, r!(d), imm),
+            K::Xor64R => r!(d) = alu64(AluOp::Xor, r!(d), r!(s)),
+            K::Lsh64I => r!(d) = alu64(AluOp::Lsh, r!(d), imm),
+            K::Lsh64R => r!(d) = alu64(AluOp::Lsh, r!(d), r!(s)),
+            K::Rsh64I => r!(d) = alu64(AluOp::Rsh, r!(d), imm),
+            K::Rsh64R => r!(d) = alu64(AluOp::Rsh, r!(d), r!(s)),
+            K::Arsh64I => r!(d) = alu64(AluOp::Arsh, r!(d), imm),
+            K::Arsh64R => r!(d) = alu64(AluOp::Arsh, r!(d), r!(s)),
             K::Mov64I => r!(d) = imm,
             K::Mov64R => r!(d) = r!(s),
             K::Movsx8x64 => r!(d) = alu64(AluOp::Movsx8, 0, r!(s)),
             K::Movsx16x64 => r!(d) = alu64(AluOp::Movsx16, 0, r!(s)),
             K::Movsx32x64 => r!(d) = alu64(AluOp::Movsx32, 0, r!(s)),
             K::Neg64 => r!(d) = neg64(r!(d)),
-            K::Add32I => r!(d) = alu32(AluOp::Add, r!(a), imm),
-            K::Add32R => r!(d) = alu32(AluOp::Add, r!(a), r!(s)),
-            K::Sub32I => r!(d) = alu32(AluOp::Sub, r!(a), imm),
-            K::Sub32R => r!(d) = alu32(AluOp::Sub, r!(a), r!(s)),
-            K::Mul32I => r!(d) = alu32(AluOp::Mul, r!(a), imm),
-            K::Mul32R => r!(d) = alu32(AluOp::Mul, r!(a), r!(s)),
-            K::Div32I => r!(d) = alu32(AluOp::Div, r!(a), imm),
-            K::Div32R => r!(d) = alu32(AluOp::Div, r!(a), r!(s)),
-            K::Sdiv32I => r!(d) = alu32(AluOp::Sdiv, r!(a), imm),
-            K::Sdiv32R => r!(d) = alu32(AluOp::Sdiv, r!(a), r!(s)),
-            K::Mod32I => r!(d) = alu32(AluOp::Mod, r!(a), imm),
-            K::Mod32R => r!(d) = alu32(AluOp::Mod, r!(a), r!(s)),
-            K::Smod32I => r!(d) = alu32(AluOp::Smod, r!(a), imm),
-            K::Smod32R => r!(d) = alu32(AluOp::Smod, r!(a), r!(s)),
-            K::Or32I => r!(d) = alu32(AluOp::Or, r!(a), imm),
-            K::Or32R => r!(d) = alu32(AluOp::Or, r!(a), r!(s)),
-            K::And32I => r!(d) = alu32(AluOp::And, r!(a), imm),
-            K::And32R => r!(d) = alu32(AluOp::And, r!(a), r!(s)),
-            K::Xor32I => r!(d) = alu32(AluOp::Xor, r!(a), imm),
-            K::Xor32R => r!(d) = alu32(AluOp::Xor, r!(a), r!(s)),
-            K::Lsh32I => r!(d) = alu32(AluOp::Lsh, r!(a), imm),
-            K::Lsh32R => r!(d) = alu32(AluOp::Lsh, r!(a), r!(s)),
-            K::Rsh32I => r!(d) = alu32(AluOp::Rsh, r!(a), imm),
-            K::Rsh32R => r!(d) = alu32(AluOp::Rsh, r!(a), r!(s)),
-            K::Arsh32I => r!(d) = alu32(AluOp::Arsh, r!(a), imm),
-            K::Arsh32R => r!(d) = alu32(AluOp::Arsh, r!(a), r!(s)),
+            K::Add32I => r!(d) = alu32(AluOp::Add, r!(d), imm),
+            K::Add32R => r!(d) = alu32(AluOp::Add, r!(d), r!(s)),
+            K::Sub32I => r!(d) = alu32(AluOp::Sub, r!(d), imm),
+            K::Sub32R => r!(d) = alu32(AluOp::Sub, r!(d), r!(s)),
+            K::Mul32I => r!(d) = alu32(AluOp::Mul, r!(d), imm),
+            K::Mul32R => r!(d) = alu32(AluOp::Mul, r!(d), r!(s)),
+            K::Div32I => r!(d) = alu32(AluOp::Div, r!(d), imm),
+            K::Div32R => r!(d) = alu32(AluOp::Div, r!(d), r!(s)),
+            K::Sdiv32I => r!(d) = alu32(AluOp::Sdiv, r!(d), imm),
+            K::Sdiv32R => r!(d) = alu32(AluOp::Sdiv, r!(d), r!(s)),
+            K::Mod32I => r!(d) = alu32(AluOp::Mod, r!(d), imm),
+            K::Mod32R => r!(d) = alu32(AluOp::Mod, r!(d), r!(s)),
+            K::Smod32I => r!(d) = alu32(AluOp::Smod, r!(d), imm),
+            K::Smod32R => r!(d) = alu32(AluOp::Smod, r!(d), r!(s)),
+            K::Or32I => r!(d) = alu32(AluOp::Or, r!(d), imm),
+            K::Or32R => r!(d) = alu32(AluOp::Or, r!(d), r!(s)),
+            K::And32I => r!(d) = alu32(AluOp::And, r!(d), imm),
+            K::And32R => r!(d) = alu32(AluOp::And, r!(d), r!(s)),
+            K::Xor32I => r!(d) = alu32(AluOp::Xor, r!(d), imm),
+            K::Xor32R => r!(d) = alu32(AluOp::Xor, r!(d), r!(s)),
+            K::Lsh32I => r!(d) = alu32(AluOp::Lsh, r!(d), imm),
+            K::Lsh32R => r!(d) = alu32(AluOp::Lsh, r!(d), r!(s)),
+            K::Rsh32I => r!(d) = alu32(AluOp::Rsh, r!(d), imm),
+            K::Rsh32R => r!(d) = alu32(AluOp::Rsh, r!(d), r!(s)),
+            K::Arsh32I => r!(d) = alu32(AluOp::Arsh, r!(d), imm),
+            K::Arsh32R => r!(d) = alu32(AluOp::Arsh, r!(d), r!(s)),
             K::Mov32I => r!(d) = imm as u32 as u64,
             K::Mov32R => r!(d) = r!(s) as u32 as u64,
             K::Movsx8x32 => r!(d) = alu32(AluOp::Movsx8, 0, r!(s)),
@@ -224,7 +215,7 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
             K::Swap16 => r!(d) = byte_order(ByteOrder::Swap, 16, r!(d)),
             K::Swap32 => r!(d) = byte_order(ByteOrder::Swap, 32, r!(d)),
             K::Swap64 => r!(d) = byte_order(ByteOrder::Swap, 64, r!(d)),
-            K::Ja => pc = (pc as i64 + imm as i64) as usize,
+            K::Ja => jump!(true, op),
             K::Jeq64I => jump!(jump64(JmpCond::Eq, r!(d), imm), op),
             K::Jeq64R => jump!(jump64(JmpCond::Eq, r!(d), r!(s)), op),
             K::Jgt64I => jump!(jump64(JmpCond::Gt, r!(d), imm), op),
@@ -284,7 +275,10 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
             K::StxH => store!(u16, op, r!(s), here),
             K::StxW => store!(u32, op, r!(s), here),
             K::StxDW => store!(u64, op, r!(s), here),
-            K::Lddw => r!(d) = imm,
+            K::Lddw => {
+                r!(d) = imm;
+                pc += 1;
+            }
             K::Atomic32 | K::Atomic64 => {
                 let wide = op.kind == K::Atomic64;
                 let addr = r!(d).wrapping_add(op.off as i64 as u64);
@@ -400,7 +394,7 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
                 };
                 depth += 1;
                 reg[10] = reg[10].wrapping_sub(STACK_FRAME as u64);
-                pc = (pc as i64 + imm as i64) as usize;
+                pc = (pc as i64 + op.off as i64) as usize;
             }
             K::Exit => {
                 if depth == 0 {

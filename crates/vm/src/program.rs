@@ -48,15 +48,9 @@ pub(crate) struct Op {
     pub kind: K,
     pub dst: u8,
     pub src: u8,
-    /// The register an ALU op reads its first operand from: `dst`, or the
-    /// source of a fused `mov` (`r1 = r2; r1 += 3` runs as `r1 = r2 + 3`).
-    pub a: u8,
-    /// Slots to advance after this op: 2 for lddw and fused pairs, else 1.
-    pub len: u8,
-    /// Memory offset, or a conditional jump's displacement in slots.
-    pub off: i16,
-    /// Immediate, sign-extended to 64 bits; lddw's full value; a helper's table
-    /// index; the displacement of `Ja` and `CallLocal`.
+    /// Memory offset, or jump/call displacement in slots.
+    pub off: i32,
+    /// Immediate, sign-extended to 64 bits; lddw's full value; a helper's table index.
     pub imm: u64,
 }
 
@@ -64,8 +58,6 @@ pub(crate) struct Op {
 #[derive(Clone)]
 pub struct Program {
     pub(crate) ops: Vec<Op>,
-    /// `ops` with fused pairs, for runs that neither count nor trace.
-    pub(crate) fast_ops: Vec<Op>,
     /// The decoded instruction at each slot (`None` for lddw second halves), for tracing.
     pub(crate) insns: Vec<Option<Insn>>,
     /// Helpers called by immediate id, indexed by `Op::imm` of `CallHelper`.
@@ -161,13 +153,11 @@ fn jmp_kind(width: Width, cond: JmpCond, reg: bool) -> K {
     }
 }
 
-fn op(kind: K, dst: u8, src: u8, off: i16, imm: u64) -> Op {
+fn op(kind: K, dst: u8, src: u8, off: i32, imm: u64) -> Op {
     Op {
         kind,
         dst,
         src,
-        a: dst,
-        len: 1,
         off,
         imm,
     }
@@ -242,11 +232,11 @@ impl Program {
                 }
                 Insn::Ja { off } => {
                     check_target(index, off as i64)?;
-                    op(K::Ja, 0, 0, 0, off as i64 as u64)
+                    op(K::Ja, 0, 0, off as i32, 0)
                 }
                 Insn::Ja32 { imm } => {
                     check_target(index, imm as i64)?;
-                    op(K::Ja, 0, 0, 0, imm as i64 as u64)
+                    op(K::Ja, 0, 0, imm, 0)
                 }
                 Insn::Jmp {
                     width,
@@ -257,7 +247,7 @@ impl Program {
                 } => {
                     check_target(index, off as i64)?;
                     let (reg, s, imm) = operand(src);
-                    op(jmp_kind(width, cond, reg), dst.num(), s, off, imm)
+                    op(jmp_kind(width, cond, reg), dst.num(), s, off as i32, imm)
                 }
                 Insn::Call {
                     kind: CallKind::Helper,
@@ -281,7 +271,7 @@ impl Program {
                     imm,
                 } => {
                     check_target(index, imm as i64)?;
-                    op(K::CallLocal, 0, 0, 0, imm as i64 as u64)
+                    op(K::CallLocal, 0, 0, imm, 0)
                 }
                 Insn::Call {
                     kind: CallKind::Kfunc,
@@ -310,7 +300,7 @@ impl Program {
                         (Size::H, true) => K::LdxsH,
                         (Size::W, true) => K::LdxsW,
                     };
-                    op(k, dst.num(), src.num(), off, 0)
+                    op(k, dst.num(), src.num(), off as i32, 0)
                 }
                 Insn::St {
                     size,
@@ -319,7 +309,7 @@ impl Program {
                     imm,
                 } => {
                     let k = [K::StB, K::StH, K::StW, K::StDW][size_index(size)];
-                    op(k, dst.num(), 0, off, imm as i64 as u64)
+                    op(k, dst.num(), 0, off as i32, imm as i64 as u64)
                 }
                 Insn::Stx {
                     size,
@@ -328,7 +318,7 @@ impl Program {
                     src,
                 } => {
                     let k = [K::StxB, K::StxH, K::StxW, K::StxDW][size_index(size)];
-                    op(k, dst.num(), src.num(), off, 0)
+                    op(k, dst.num(), src.num(), off as i32, 0)
                 }
                 Insn::Atomic {
                     size,
@@ -342,13 +332,10 @@ impl Program {
                     } else {
                         K::Atomic32
                     };
-                    op(k, dst.num(), src.num(), off, aop.imm() as u32 as u64)
+                    op(k, dst.num(), src.num(), off as i32, aop.imm() as u32 as u64)
                 }
                 Insn::Lddw { dst, src, imm } => match src {
-                    LddwSrc::Imm64 => Op {
-                        len: 2,
-                        ..op(K::Lddw, dst.num(), 0, 0, imm)
-                    },
+                    LddwSrc::Imm64 => op(K::Lddw, dst.num(), 0, 0, imm),
                     _ => {
                         return Err(VmError::Unsupported {
                             index,
@@ -371,10 +358,8 @@ impl Program {
             }
         }
         ops.push(op(K::End, 0, 0, 0, 0));
-        let fast_ops = fuse(&ops);
         Ok(Program {
             ops,
-            fast_ops,
             insns,
             helper_table,
             helpers: helpers.clone(),
@@ -404,58 +389,6 @@ fn size_index(size: Size) -> usize {
         Size::W => 2,
         Size::DW => 3,
     }
-}
-
-/// Whether `k` is an ALU operation that reads `a` as its first operand and may
-/// absorb a preceding `mov` of the same width.
-fn fusable_alu(k: K, wide: bool) -> bool {
-    use K::*;
-    let w64 = matches!(
-        k,
-        Add64I | Add64R | Sub64I | Sub64R | Mul64I | Mul64R | Div64I | Div64R | Sdiv64I
-            | Sdiv64R | Mod64I | Mod64R | Smod64I | Smod64R | Or64I | Or64R | And64I
-            | And64R | Xor64I | Xor64R | Lsh64I | Lsh64R | Rsh64I | Rsh64R | Arsh64I
-            | Arsh64R
-    );
-    let w32 = matches!(
-        k,
-        Add32I | Add32R | Sub32I | Sub32R | Mul32I | Mul32R | Div32I | Div32R | Sdiv32I
-            | Sdiv32R | Mod32I | Mod32R | Smod32I | Smod32R | Or32I | Or32R | And32I
-            | And32R | Xor32I | Xor32R | Lsh32I | Lsh32R | Rsh32I | Rsh32R | Arsh32I
-            | Arsh32R
-    );
-    if wide {
-        w64
-    } else {
-        w32
-    }
-}
-
-/// Fuses `rd = rs` followed by an ALU operation on `rd` of the same width into
-/// one three-address op at the `mov`'s slot. The second slot keeps its own op,
-/// so a jump into it still runs just that instruction.
-fn fuse(ops: &[Op]) -> Vec<Op> {
-    let mut out = ops.to_vec();
-    for i in 0..ops.len().saturating_sub(1) {
-        let (m, next) = (ops[i], ops[i + 1]);
-        let wide = match m.kind {
-            K::Mov64R => true,
-            K::Mov32R => false,
-            _ => continue,
-        };
-        if next.dst != m.dst || !fusable_alu(next.kind, wide) {
-            continue;
-        }
-        // A register operand naming rd reads the moved value, which is rs.
-        let src = if next.src == m.dst { m.src } else { next.src };
-        out[i] = Op {
-            a: m.src,
-            src,
-            len: 2,
-            ..next
-        };
-    }
-    out
 }
 
 /// The atomic operation encoded in an `Atomic32`/`Atomic64` op's immediate.

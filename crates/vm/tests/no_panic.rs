@@ -67,8 +67,7 @@ proptest! {
     }
 }
 
-/// Words drawn from mov/ALU/jump/load/store opcodes over few registers, so that
-/// fusable `mov` + ALU pairs are frequent.
+/// Words drawn from mov/ALU/jump/load/store opcodes over few registers.
 fn alu_word() -> impl Strategy<Value = [u8; 8]> {
     let opcodes: Vec<u8> = vec![
         0xbf, 0xbc, 0xbf, 0xbc, 0x07, 0x0f, 0x04, 0x0c, 0x17, 0x1f, 0x27, 0x2f, 0x37, 0x3f, 0x97,
@@ -103,9 +102,9 @@ fn alu_word() -> impl Strategy<Value = [u8; 8]> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 
-    /// The fused fast path (no budget) and the plain path (budgeted) agree on r0 and errors.
+    /// The uncounted fast path and the counted, budgeted path agree on r0 and errors.
     #[test]
-    fn fused_and_plain_paths_agree(words in proptest::collection::vec(alu_word(), 1..30), seed in any::<u64>()) {
+    fn counted_and_uncounted_paths_agree(words in proptest::collection::vec(alu_word(), 1..30), seed in any::<u64>()) {
         let mut bytes: Vec<u8> = Vec::new();
         // Give r0..r3 varied starting values.
         for r in 0..4u8 {
