@@ -6,9 +6,9 @@ use oxbpf_isa::semantics::{alu32, alu64, byte_order, jump32, jump64, neg32, neg6
 use oxbpf_isa::{AluOp, AtomicOp, ByteOrder, JmpCond};
 
 use crate::error::VmError;
-use crate::helpers::HelperContext;
+use crate::helpers::{HelperContext, HelperFn};
 use crate::memory::{MemoryMap, MemoryView};
-use crate::program::{atomic_op, Program, K};
+use crate::program::{atomic_op, Op, Program, K};
 
 /// Bytes of stack per frame.
 pub const STACK_FRAME: usize = 512;
@@ -52,13 +52,87 @@ pub(crate) struct RunArgs<'a> {
     pub budget: u64,
 }
 
+/// How a run stopped early. Small and `Copy`, so building one on the loop's
+/// cold paths costs the hot path nothing; [`Fault::into_error`] adds the details.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Fault {
+    OutOfBounds {
+        pc: usize,
+        addr: u64,
+        len: usize,
+        kind: &'static str,
+    },
+    MisalignedAtomic {
+        pc: usize,
+        addr: u64,
+        len: usize,
+    },
+    BudgetExhausted {
+        pc: usize,
+        budget: u64,
+    },
+    BadCallx {
+        pc: usize,
+        value: u64,
+    },
+    Helper {
+        pc: usize,
+        id: u32,
+    },
+    CallDepth {
+        pc: usize,
+        max: usize,
+    },
+    JumpIntoLddw {
+        index: usize,
+        target: usize,
+    },
+    FellOffEnd {
+        pc: usize,
+    },
+}
+
+impl Fault {
+    /// The public error, with where an address lies and a helper's message.
+    pub(crate) fn into_error(self, map: &MemoryMap, helper_message: String) -> VmError {
+        match self {
+            Fault::OutOfBounds {
+                pc,
+                addr,
+                len,
+                kind,
+            } => VmError::OutOfBounds {
+                pc,
+                addr,
+                len,
+                kind,
+                where_: map.locate(addr, len as u64, !kind.contains("read")),
+            },
+            Fault::MisalignedAtomic { pc, addr, len } => {
+                VmError::MisalignedAtomic { pc, addr, len }
+            }
+            Fault::BudgetExhausted { pc, budget } => VmError::BudgetExhausted { pc, budget },
+            Fault::BadCallx { pc, value } => VmError::BadCallx { pc, value },
+            Fault::Helper { pc, id } => VmError::Helper {
+                pc,
+                id,
+                message: helper_message,
+            },
+            Fault::CallDepth { pc, max } => VmError::CallDepth { pc, max },
+            Fault::JumpIntoLddw { index, target } => VmError::JumpIntoLddw { index, target },
+            Fault::FellOffEnd { pc } => VmError::FellOffEnd { pc },
+        }
+    }
+}
+
 /// Runs `prog`; returns r0 and the number of instructions executed.
 #[inline(always)]
 pub(crate) fn execute<T: Tracer, const COUNT: bool>(
     prog: &Program,
     args: RunArgs<'_>,
     tracer: &mut T,
-) -> Result<(u64, u64), VmError> {
+    helper_message: &mut String,
+) -> Result<(u64, u64), Fault> {
     let ops = &prog.ops[..];
     let map = args.map;
     // Sixteen entries so `& 15` indexing needs no bounds check; r11..r15 are never named.
@@ -83,12 +157,11 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
                 // SAFETY: `translate` checked that the bytes lie in a live region.
                 Some(p) => unsafe { (p as *const $ty).read_unaligned() },
                 None => {
-                    return Err(VmError::OutOfBounds {
+                    return Err(Fault::OutOfBounds {
                         pc: $pc,
                         addr,
                         len: size,
                         kind: "read",
-                        where_: String::new(),
                     })
                 }
             }
@@ -102,23 +175,23 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
                 // SAFETY: `translate` checked that the bytes lie in a live writable region.
                 Some(p) => unsafe { (p as *mut $ty).write_unaligned($val as $ty) },
                 None => {
-                    return Err(VmError::OutOfBounds {
+                    return Err(Fault::OutOfBounds {
                         pc: $pc,
                         addr,
                         len: size,
                         kind: "write",
-                        where_: String::new(),
                     })
                 }
             }
         }};
     }
+    // Branch-free: a taken/not-taken that depends on the program's data would
+    // otherwise mispredict here and again at the next dispatch.
     macro_rules! jump {
-        ($cond:expr, $op:expr) => {
-            if $cond {
-                pc = (pc as i64 + $op.off as i64) as usize;
-            }
-        };
+        ($cond:expr, $op:expr) => {{
+            let mask = ($cond as u64).wrapping_neg();
+            pc = pc.wrapping_add((($op.off as i64 as u64) & mask) as usize);
+        }};
     }
 
     loop {
@@ -126,12 +199,12 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
         // SAFETY: `Program::new` checked every jump and call target to lie inside the
         // program and ended `ops` with an `End` sentinel, so `pc` (a validated
         // target, a saved return address, or the slot after a non-`End` op) is in bounds.
-        let op = unsafe { *ops.get_unchecked(pc) };
+        let op: &Op = unsafe { ops.get_unchecked(pc) };
         let here = pc;
         tracer.step(here, reg[..11].try_into().expect("eleven registers"));
         if COUNT {
             if remaining == 0 {
-                return Err(VmError::BudgetExhausted {
+                return Err(Fault::BudgetExhausted {
                     pc: here,
                     budget: args.budget,
                 });
@@ -279,110 +352,33 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
                 r!(d) = imm;
                 pc += 1;
             }
-            K::Atomic32 | K::Atomic64 => {
-                let wide = op.kind == K::Atomic64;
-                let addr = r!(d).wrapping_add(op.off as i64 as u64);
-                let len = if wide { 8 } else { 4 };
-                let p = map.translate(addr, len, true).ok_or(VmError::OutOfBounds {
-                    pc: here,
-                    addr,
-                    len: len as usize,
-                    kind: "atomic",
-                    where_: String::new(),
-                })?;
-                if addr % len != 0 {
-                    return Err(VmError::MisalignedAtomic {
-                        pc: here,
-                        addr,
-                        len: len as usize,
-                    });
-                }
-                let aop = atomic_op(imm);
-                if wide {
-                    // SAFETY: p is 8-byte aligned and inside a live writable region.
-                    let a = unsafe { AtomicU64::from_ptr(p as *mut u64) };
-                    let (old, fetch_to) = atomic64(a, aop, r!(s), r!(0));
-                    if let Some(to) = fetch_to {
-                        r!(if to == 0 { 0 } else { s }) = old;
-                    }
-                } else {
-                    // SAFETY: p is 4-byte aligned and inside a live writable region.
-                    let a = unsafe { AtomicU32::from_ptr(p as *mut u32) };
-                    let (old, fetch_to) = atomic32(a, aop, r!(s) as u32, r!(0) as u32);
-                    if let Some(to) = fetch_to {
-                        r!(if to == 0 { 0 } else { s }) = old as u64;
-                    }
-                }
-            }
+            K::Atomic32 | K::Atomic64 => atomic(&mut reg, op, map, here)?,
             K::LdAbsB | K::LdAbsH | K::LdAbsW | K::LdIndB | K::LdIndH | K::LdIndW => {
-                let (len, ind) = match op.kind {
-                    K::LdAbsB => (1, false),
-                    K::LdAbsH => (2, false),
-                    K::LdAbsW => (4, false),
-                    K::LdIndB => (1, true),
-                    K::LdIndH => (2, true),
-                    _ => (4, true),
-                };
-                let base = if ind { r!(s) as u32 as i64 } else { 0 };
-                let off = base.wrapping_add(imm as i64);
-                let (pkt, pkt_len) = args.packet;
-                if off < 0 || off as u64 + len > pkt_len {
-                    // As in the kernel: an out-of-bounds packet load ends the program with 0.
-                    reg[0] = 0;
-                    tracer.finish(reg[..11].try_into().expect("eleven registers"));
-                    return Ok((0, args.budget - remaining));
+                match packet_load(&reg, op, map, args.packet, here)? {
+                    Some(v) => reg[0] = v,
+                    None => {
+                        // As in the kernel: an out-of-bounds packet load ends the program with 0.
+                        reg[0] = 0;
+                        tracer.finish(reg[..11].try_into().expect("eleven registers"));
+                        return Ok((0, args.budget - remaining));
+                    }
                 }
-                let mut v = 0u64;
-                for i in 0..len {
-                    let p = map.translate(pkt + off as u64 + i, 1, false).ok_or(
-                        VmError::OutOfBounds {
-                            pc: here,
-                            addr: pkt + off as u64 + i,
-                            len: 1,
-                            kind: "packet read",
-                            where_: String::new(),
-                        },
-                    )?;
-                    // SAFETY: checked by `translate` just above.
-                    v = (v << 8) | unsafe { *p } as u64;
-                }
-                reg[0] = v;
             }
             K::CallHelper => {
                 let (id, f) = &prog.helper_table[imm as usize];
-                let mut ctx = HelperContext {
-                    memory: MemoryView { map },
-                };
-                reg[0] =
-                    f(&mut ctx, [reg[1], reg[2], reg[3], reg[4], reg[5]]).map_err(|message| {
-                        VmError::Helper {
-                            pc: here,
-                            id: *id,
-                            message,
-                        }
-                    })?;
+                reg[0] = call_helper(f, *id, &reg, map, here, helper_message)?;
             }
             K::Callx => {
                 let value = r!(d);
                 let f = u32::try_from(value)
                     .ok()
                     .and_then(|id| prog.helpers.get(id))
-                    .ok_or(VmError::BadCallx { pc: here, value })?;
-                let mut ctx = HelperContext {
-                    memory: MemoryView { map },
-                };
-                reg[0] =
-                    f(&mut ctx, [reg[1], reg[2], reg[3], reg[4], reg[5]]).map_err(|message| {
-                        VmError::Helper {
-                            pc: here,
-                            id: value as u32,
-                            message,
-                        }
-                    })?;
+                    .ok_or(Fault::BadCallx { pc: here, value })?;
+                reg[0] = call_helper(f, value as u32, &reg, map, here, helper_message)?;
             }
             K::CallLocal => {
                 if depth + 1 >= MAX_FRAMES {
-                    return Err(VmError::CallDepth {
+                    return Err(Fault::CallDepth {
                         pc: here,
                         max: MAX_FRAMES,
                     });
@@ -408,14 +404,114 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
                 pc = f.ret;
             }
             K::LddwHi => {
-                return Err(VmError::JumpIntoLddw {
+                return Err(Fault::JumpIntoLddw {
                     index: here - 1,
                     target: here,
                 })
             }
-            K::End => return Err(VmError::FellOffEnd { pc: here }),
+            K::End => return Err(Fault::FellOffEnd { pc: here }),
         }
     }
+}
+
+/// Runs a helper with r1..r5; its error message goes to `message`.
+#[inline(never)]
+fn call_helper(
+    f: &HelperFn,
+    id: u32,
+    reg: &[u64; 16],
+    map: &MemoryMap,
+    pc: usize,
+    message: &mut String,
+) -> Result<u64, Fault> {
+    let mut ctx = HelperContext {
+        memory: MemoryView { map },
+    };
+    f(&mut ctx, [reg[1], reg[2], reg[3], reg[4], reg[5]]).map_err(|m| {
+        *message = m;
+        Fault::Helper { pc, id }
+    })
+}
+
+/// An atomic read-modify-write (kept out of the loop: it is rare and large).
+#[inline(never)]
+fn atomic(reg: &mut [u64; 16], op: &Op, map: &MemoryMap, pc: usize) -> Result<(), Fault> {
+    let (d, s) = (op.dst as usize & 15, op.src as usize & 15);
+    let wide = op.kind == K::Atomic64;
+    let addr = reg[d].wrapping_add(op.off as i64 as u64);
+    let len = if wide { 8 } else { 4 };
+    let p = map.translate(addr, len, true).ok_or(Fault::OutOfBounds {
+        pc,
+        addr,
+        len: len as usize,
+        kind: "atomic",
+    })?;
+    if addr % len != 0 {
+        return Err(Fault::MisalignedAtomic {
+            pc,
+            addr,
+            len: len as usize,
+        });
+    }
+    let aop = atomic_op(op.imm);
+    let (old, fetch_to) = if wide {
+        // SAFETY: p is 8-byte aligned and inside a live writable region.
+        let a = unsafe { AtomicU64::from_ptr(p as *mut u64) };
+        atomic64(a, aop, reg[s], reg[0])
+    } else {
+        // SAFETY: p is 4-byte aligned and inside a live writable region.
+        let a = unsafe { AtomicU32::from_ptr(p as *mut u32) };
+        let (old, to) = atomic32(a, aop, reg[s] as u32, reg[0] as u32);
+        (old as u64, to)
+    };
+    match fetch_to {
+        Some(0) => reg[0] = old,
+        Some(_) => reg[s] = old,
+        None => {}
+    }
+    Ok(())
+}
+
+/// A legacy ld_abs/ld_ind: the big-endian value, or `None` when the bytes lie
+/// outside the packet.
+#[inline(never)]
+fn packet_load(
+    reg: &[u64; 16],
+    op: &Op,
+    map: &MemoryMap,
+    (pkt, pkt_len): (u64, u64),
+    pc: usize,
+) -> Result<Option<u64>, Fault> {
+    let (len, ind) = match op.kind {
+        K::LdAbsB => (1, false),
+        K::LdAbsH => (2, false),
+        K::LdAbsW => (4, false),
+        K::LdIndB => (1, true),
+        K::LdIndH => (2, true),
+        _ => (4, true),
+    };
+    let base = if ind {
+        reg[op.src as usize & 15] as u32 as i64
+    } else {
+        0
+    };
+    let off = base.wrapping_add(op.imm as i64);
+    if off < 0 || off as u64 + len > pkt_len {
+        return Ok(None);
+    }
+    let mut v = 0u64;
+    for i in 0..len {
+        let addr = pkt + off as u64 + i;
+        let p = map.translate(addr, 1, false).ok_or(Fault::OutOfBounds {
+            pc,
+            addr,
+            len: 1,
+            kind: "packet read",
+        })?;
+        // SAFETY: checked by `translate` just above.
+        v = (v << 8) | unsafe { *p } as u64;
+    }
+    Ok(Some(v))
 }
 
 /// Applies a 64-bit atomic; returns the old value and which register receives it

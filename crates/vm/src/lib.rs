@@ -130,30 +130,20 @@ impl Vm {
             budget: self.budget.unwrap_or(u64::MAX),
         };
         // Counting costs a little per instruction, so only budgeted runs count.
+        let mut message = String::new();
         let result = if self.budget.is_some() {
-            execute::<T, true>(&self.program, run_args, tracer).map(|(r0, n)| (r0, Some(n)))
+            execute::<T, true>(&self.program, run_args, tracer, &mut message)
+                .map(|(r0, n)| (r0, Some(n)))
         } else {
-            execute::<T, false>(&self.program, run_args, tracer).map(|(r0, _)| (r0, None))
+            execute::<T, false>(&self.program, run_args, tracer, &mut message)
+                .map(|(r0, _)| (r0, None))
         };
         match result {
             Ok((r0, executed)) => {
                 self.executed = executed;
                 Ok(r0)
             }
-            Err(VmError::OutOfBounds {
-                pc,
-                addr,
-                len,
-                kind,
-                ..
-            }) => Err(VmError::OutOfBounds {
-                pc,
-                addr,
-                len,
-                kind,
-                where_: map.locate(addr, len as u64, !kind.contains("read")),
-            }),
-            Err(e) => Err(e),
+            Err(fault) => Err(fault.into_error(&map, message)),
         }
     }
 }

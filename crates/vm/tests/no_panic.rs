@@ -75,7 +75,14 @@ fn alu_word() -> impl Strategy<Value = [u8; 8]> {
         0xc7, 0xcf, 0x64, 0x6c, 0x74, 0x7c, 0xc4, 0xcc, 0xb7, 0xb4, 0x15, 0x1d, 0xa5, 0x25, 0x71,
         0x7b,
     ];
-    (proptest::sample::select(opcodes), 0u8..4, 0u8..4, 0i16..3, prop_oneof![-3i32..70, any::<i32>()], any::<bool>())
+    (
+        proptest::sample::select(opcodes),
+        0u8..4,
+        0u8..4,
+        0i16..3,
+        prop_oneof![-3i32..70, any::<i32>()],
+        any::<bool>(),
+    )
         .prop_map(|(op, dst, src, off, imm, sdiv)| {
             let off = match op {
                 // sdiv/smod select with offset 1; loads and stores use the stack.
