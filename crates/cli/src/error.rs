@@ -17,6 +17,12 @@ pub enum CliError {
         context: String,
         source: oxbpf_isa::IsaError,
     },
+    /// An ELF object could not be loaded.
+    #[error("{context}: {source}")]
+    Object {
+        context: String,
+        source: Box<oxbpf_object::ObjectError>,
+    },
     /// The program could not be loaded or failed at run time.
     #[error(transparent)]
     Vm(#[from] oxbpf_vm::VmError),

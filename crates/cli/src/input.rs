@@ -96,18 +96,11 @@ pub fn load_program(path: &Path, format: Format) -> Result<LoadedInput, CliError
         source,
     };
     Ok(match format {
-        Format::Bin => {
-            if bytes.starts_with(b"\x7fELF") {
-                return Err(CliError::Input(format!(
-                    "{name}: ELF objects are not supported by this command yet; extract the program section (llvm-objcopy -O binary --only-section=SEC) or pass assembly"
-                )));
-            }
-            LoadedInput {
-                bytecode: bytes,
-                mem: None,
-                conformance: false,
-            }
-        }
+        Format::Bin => LoadedInput {
+            bytecode: bytes,
+            mem: None,
+            conformance: false,
+        },
         Format::Hex => LoadedInput {
             bytecode: parse_hex(text()?).map_err(|e| CliError::Input(format!("{name}: {e}")))?,
             mem: None,

@@ -2,6 +2,7 @@
 
 mod error;
 mod input;
+mod object_cmd;
 mod plugin;
 mod trace;
 
@@ -46,11 +47,21 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Disassemble bytecode (raw bytes or hex text).
+    /// Disassemble bytecode (raw bytes, hex text, or an ELF object's programs).
     Disasm {
-        /// Bytecode file, or `-` for stdin.
+        /// Bytecode file or ELF object, or `-` for stdin.
         #[arg(default_value = "-")]
         input: PathBuf,
+        /// With an ELF object: only this program.
+        #[arg(long)]
+        prog: Option<String>,
+        /// With an ELF object: interleave the C source lines from BTF line info.
+        #[arg(long)]
+        source: bool,
+        /// With an ELF object: apply CO-RE relocations against this BTF file
+        /// (such as /sys/kernel/btf/vmlinux) first.
+        #[arg(long)]
+        btf: Option<PathBuf>,
         /// Output syntax.
         #[arg(long, value_enum, default_value = "llvm")]
         syntax: SyntaxArg,
@@ -62,8 +73,12 @@ enum Command {
     ///
     /// r1 points at the input memory and r2 holds its length.
     Run {
-        /// Program: assembly, raw bytecode, hex, or a bpf_conformance `.data` file.
+        /// Program: assembly, raw bytecode, hex, a bpf_conformance `.data` file, or an
+        /// ELF object (with --prog; programs that use maps need the next release).
         program: PathBuf,
+        /// With an ELF object: the program to run.
+        #[arg(long)]
+        prog: Option<String>,
         /// How to read the program.
         #[arg(long, value_enum, default_value = "auto")]
         format: Format,
@@ -82,6 +97,11 @@ enum Command {
         /// Also print the number of executed instructions and the input memory afterwards.
         #[arg(long)]
         stats: bool,
+    },
+    /// Inspect ELF objects built by `clang -target bpf`.
+    Object {
+        #[command(subcommand)]
+        command: ObjectCommand,
     },
     /// The bpf_conformance plugin protocol: program hex on stdin, r0 in hex on stdout.
     ConformancePlugin {
@@ -103,6 +123,31 @@ fn out(text: &str) -> Result<(), CliError> {
             path: "<stdout>".into(),
             source,
         }),
+    }
+}
+
+#[derive(Subcommand)]
+enum ObjectCommand {
+    /// Programs, maps, global data, relocations, CO-RE relocations and BTF of an object.
+    Show {
+        /// The object file.
+        file: PathBuf,
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Also print every BTF type (bpftool's raw format).
+        #[arg(long)]
+        btf_types: bool,
+        /// Apply CO-RE relocations against this BTF file and show the results.
+        #[arg(long)]
+        btf: Option<PathBuf>,
+    },
+}
+
+fn syntax_of(s: SyntaxArg) -> Syntax {
+    match s {
+        SyntaxArg::Llvm => Syntax::Llvm,
+        SyntaxArg::Kernel => Syntax::Kernel,
     }
 }
 
@@ -155,14 +200,18 @@ fn dispatch(command: Command) -> Result<(), CliError> {
         }
         Command::Disasm {
             input,
+            prog,
+            source,
+            btf,
             syntax,
             format,
         } => {
+            let syntax = syntax_of(syntax);
+            if input != std::path::Path::new("-") && object_cmd::is_elf(&read_file(&input)?) {
+                let (obj, _) = object_cmd::load(&input, btf.as_deref())?;
+                return out(&object_cmd::disasm(&obj, prog.as_deref(), syntax, source)?);
+            }
             let loaded = load_program(&input, format)?;
-            let syntax = match syntax {
-                SyntaxArg::Llvm => Syntax::Llvm,
-                SyntaxArg::Kernel => Syntax::Kernel,
-            };
             let listing =
                 disassemble(&loaded.bytecode, syntax).map_err(|source| CliError::Isa {
                     context: input.display().to_string(),
@@ -172,6 +221,7 @@ fn dispatch(command: Command) -> Result<(), CliError> {
         }
         Command::Run {
             program,
+            prog,
             format,
             mem,
             mem_hex,
@@ -179,7 +229,32 @@ fn dispatch(command: Command) -> Result<(), CliError> {
             budget,
             stats,
         } => {
-            let loaded = load_program(&program, format)?;
+            let loaded = if object_cmd::is_elf(&read_file(&program)?) {
+                let (obj, _) = object_cmd::load(&program, None)?;
+                let p = match (&prog, obj.programs.as_slice()) {
+                    (Some(name), _) => obj.program(name).map_err(|e| CliError::Object {
+                        context: program.display().to_string(),
+                        source: Box::new(e),
+                    })?,
+                    (None, [only]) => only,
+                    (None, all) => {
+                        let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
+                        return Err(CliError::Input(format!(
+                            "{} has {} programs; choose one with --prog ({})",
+                            program.display(),
+                            all.len(),
+                            names.join(", ")
+                        )));
+                    }
+                };
+                input::LoadedInput {
+                    bytecode: p.bytecode(),
+                    mem: None,
+                    conformance: false,
+                }
+            } else {
+                load_program(&program, format)?
+            };
             let mut memory = match (mem, mem_hex) {
                 (Some(path), _) if path.extension().is_some_and(|e| e == "hex") => {
                     let bytes = read_file(&path)?;
@@ -227,5 +302,25 @@ fn dispatch(command: Command) -> Result<(), CliError> {
             out(&text)
         }
         Command::ConformancePlugin { args } => out(&plugin::run(&args)?),
+        Command::Object {
+            command:
+                ObjectCommand::Show {
+                    file,
+                    json,
+                    btf_types,
+                    btf,
+                },
+        } => {
+            let (obj, core) = object_cmd::load(&file, btf.as_deref())?;
+            if json {
+                let doc = object_cmd::show_json(&obj, &core);
+                out(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&doc).expect("JSON values serialize")
+                ))
+            } else {
+                out(&object_cmd::show_text(&file, &obj, &core, btf_types))
+            }
+        }
     }
 }
