@@ -17,7 +17,6 @@
 //! ```
 
 pub mod asm;
-mod asm_lexer;
 pub mod codec;
 pub mod conformance;
 pub mod disasm;
