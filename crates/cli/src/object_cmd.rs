@@ -144,7 +144,11 @@ pub fn show_text(
         let _ = writeln!(o, "\nglobal data ({} variables):", obj.globals.len());
         for g in &obj.globals {
             let ty = type_text(obj, g.type_id).unwrap_or_else(|| "?".into());
-            let value = obj.global_bytes(&g.name).map(hex).unwrap_or_default();
+            let value = match (obj.btf.as_ref(), g.type_id, obj.global_bytes(&g.name)) {
+                (Some(b), Some(t), Ok(bytes)) => b.format_value(t, bytes),
+                (_, _, Ok(bytes)) => hex(bytes),
+                _ => String::new(),
+            };
             let _ = writeln!(
                 o,
                 "  {:<24} {:<16} +{:<5} {:>4} bytes  {:<24} = {}",

@@ -802,3 +802,128 @@ fn parse_type(r: &mut Reader<'_>, strings: &[u8]) -> Result<BtfType, ObjectError
         k => return err(format!("unknown kind {k}")),
     })
 }
+
+impl Btf {
+    /// Formats `bytes` as a value of type `id`, C-style: `7`, `"hi"`,
+    /// `{pid = 1, comm = "bash"}`, `[1, 2, 3]`. Bytes that run short print as `?`.
+    pub fn format_value(&self, id: TypeId, bytes: &[u8]) -> String {
+        let mut out = String::new();
+        self.format_into(&mut out, id, bytes, 0, 0);
+        out
+    }
+
+    fn format_into(&self, out: &mut String, id: TypeId, bytes: &[u8], bit_off: u64, depth: u32) {
+        if depth > 16 {
+            out.push_str("...");
+            return;
+        }
+        let id = self.skip_mods(id);
+        let byte = (bit_off / 8) as usize;
+        let take = |n: usize| bytes.get(byte..byte + n);
+        let uint = |n: usize| -> Option<u64> {
+            let b = take(n)?;
+            let mut v = [0u8; 8];
+            v[..n].copy_from_slice(b);
+            Some(u64::from_le_bytes(v))
+        };
+        match self.get(id) {
+            Some(BtfType::Int { size, encoding, .. }) => {
+                let n = (*size as usize).min(8);
+                match uint(n) {
+                    None => out.push('?'),
+                    Some(v) if encoding & 4 != 0 => {
+                        out.push_str(if v != 0 { "true" } else { "false" })
+                    }
+                    Some(v) if encoding & 1 != 0 => {
+                        let shift = 64 - 8 * n as u32;
+                        let _ = write!(out, "{}", ((v << shift) as i64) >> shift);
+                    }
+                    Some(v) => {
+                        let _ = write!(out, "{v}");
+                    }
+                }
+            }
+            Some(BtfType::Ptr { .. }) => match uint(8) {
+                Some(v) => {
+                    let _ = write!(out, "{v:#x}");
+                }
+                None => out.push('?'),
+            },
+            Some(BtfType::Float { size, .. }) => match (*size, uint(*size as usize)) {
+                (4, Some(v)) => {
+                    let _ = write!(out, "{}", f32::from_bits(v as u32));
+                }
+                (8, Some(v)) => {
+                    let _ = write!(out, "{}", f64::from_bits(v));
+                }
+                _ => out.push('?'),
+            },
+            Some(BtfType::Enum { size, values, .. } | BtfType::Enum64 { size, values, .. }) => {
+                match uint((*size as usize).min(8)) {
+                    Some(v) => match values.iter().find(|(_, x)| *x as u64 & mask(*size) == v) {
+                        Some((n, _)) => out.push_str(n),
+                        None => {
+                            let _ = write!(out, "{v}");
+                        }
+                    },
+                    None => out.push('?'),
+                }
+            }
+            Some(BtfType::Array { elem, nelems, .. }) => {
+                let esize = self.size_of(*elem).unwrap_or(0);
+                let is_char = matches!(self.get(self.skip_mods(*elem)), Some(BtfType::Int { size: 1, encoding, name, .. }) if encoding & 2 != 0 || name == "char");
+                if is_char {
+                    let raw = take(*nelems as usize).unwrap_or(&[]);
+                    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+                    let _ = write!(out, "{:?}", String::from_utf8_lossy(&raw[..end]));
+                    return;
+                }
+                out.push('[');
+                for i in 0..(*nelems).min(64) {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    self.format_into(out, *elem, bytes, bit_off + i as u64 * esize * 8, depth + 1);
+                }
+                if *nelems > 64 {
+                    out.push_str(", ...");
+                }
+                out.push(']');
+            }
+            Some(BtfType::Struct { members, .. } | BtfType::Union { members, .. }) => {
+                out.push('{');
+                for (i, m) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    if !m.name.is_empty() {
+                        let _ = write!(out, "{} = ", m.name);
+                    }
+                    let at = bit_off + m.bit_offset as u64;
+                    if m.bitfield_size > 0 {
+                        let start = (at / 8) as usize;
+                        let mut v = [0u8; 16];
+                        let avail = bytes.get(start..).unwrap_or(&[]);
+                        let n = avail.len().min(16);
+                        v[..n].copy_from_slice(&avail[..n]);
+                        let word = u128::from_le_bytes(v);
+                        let field = (word >> (at % 8)) & ((1u128 << m.bitfield_size) - 1);
+                        let _ = write!(out, "{field}");
+                    } else {
+                        self.format_into(out, m.type_id, bytes, at, depth + 1);
+                    }
+                }
+                out.push('}');
+            }
+            _ => out.push('?'),
+        }
+    }
+}
+
+fn mask(size: u32) -> u64 {
+    if size >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (size * 8)) - 1
+    }
+}
