@@ -561,6 +561,9 @@ impl Btf {
                             "\n\ttype_id={} offset={} size={}",
                             v.type_id, v.offset, v.size
                         );
+                        if let Some(t) = self.get(v.type_id) {
+                            let _ = write!(out, " ({} '{}')", t.kind_name(), t.name());
+                        }
                     }
                 }
                 BtfType::Float { size, .. } => {

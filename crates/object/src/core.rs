@@ -300,6 +300,27 @@ fn candidates(local: &Btf, lroot: TypeId, target: &Btf) -> Vec<TypeId> {
         .collect()
 }
 
+/// Whether a field relocation's field is a bitfield. For those the compiler's
+/// choice of load may differ from libbpf's (and ours), so, as libbpf does, the
+/// instruction's current value is not checked except for signedness.
+fn is_bitfield_relo(local: &Btf, r: &CoreRelo) -> bool {
+    let Some(idx) = parse_access(&r.access) else {
+        return false;
+    };
+    if idx.is_empty()
+        || !matches!(
+            r.kind,
+            CoreKind::FieldByteOffset
+                | CoreKind::FieldByteSize
+                | CoreKind::FieldLshiftU64
+                | CoreKind::FieldRshiftU64
+        )
+    {
+        return false;
+    }
+    local_field(local, local.skip_mods(r.type_id), &idx).is_ok_and(|(f, _)| f.bitfield)
+}
+
 /// Computes (local value, target value) of one relocation; target `None` means no match.
 fn resolve(local: &Btf, target: &Btf, r: &CoreRelo) -> Result<(u64, Option<u64>), String> {
     let lroot = local.skip_mods(r.type_id);
@@ -470,8 +491,9 @@ impl Object {
                 let (lv, tv) = resolve(&local, target, &r).map_err(fail)?;
                 let have = insn_value(&p.insns, r.insn)
                     .ok_or_else(|| fail("the instruction cannot carry a relocated value".into()))?;
-                if r.kind != CoreKind::TypeIdLocal && r.kind != CoreKind::TypeIdTarget && have != lv
-                {
+                let validate = !matches!(r.kind, CoreKind::TypeIdLocal | CoreKind::TypeIdTarget)
+                    && !is_bitfield_relo(&local, &r);
+                if validate && have != lv {
                     // Sizes of loads are in the opcode, not a field; other values must match.
                     let sized_load =
                         r.kind == CoreKind::FieldByteSize && p.insns[r.insn].opcode & 0x07 == 0x01;

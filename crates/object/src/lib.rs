@@ -110,6 +110,9 @@ pub struct Object {
     pub relocations: Vec<RelocationRecord>,
 }
 
+/// The largest global-data section accepted (the kernel caps map values far lower).
+const MAX_GLOBAL_DATA: u64 = 64 << 20;
+
 /// ELF machine number of BPF.
 const EM_BPF: u16 = 247;
 
@@ -476,6 +479,15 @@ impl Loader {
             if !is_data_section(&sec.name) || sec.size == 0 {
                 continue;
             }
+            if sec.size > MAX_GLOBAL_DATA {
+                return Err(ObjectError::Section {
+                    section: sec.name.clone(),
+                    message: format!(
+                        "{} bytes is too large for a global-data map (at most {MAX_GLOBAL_DATA})",
+                        sec.size
+                    ),
+                });
+            }
             let data = if sec.data.is_empty() {
                 vec![0u8; sec.size as usize]
             } else {
@@ -512,26 +524,44 @@ impl Loader {
                 });
             }
         }
-        // `.kconfig` externs live in a map of their own, laid out by their BTF datasec.
+        // `.kconfig` externs live in a map of their own. The compiler leaves their
+        // offsets to the loader: each is placed at the next offset aligned to its
+        // size (at most 8), in the datasec's order.
         if let Some(b) = btf {
             let vars = datasec_vars(b, ".kconfig");
             if !vars.is_empty() {
-                let size = vars.iter().map(|(off, v)| off + v.2).max().unwrap_or(0);
+                let mut placed = Vec::with_capacity(vars.len());
+                let mut end = 0u64;
+                for (_, (name, type_id, _)) in vars {
+                    let size = b.size_of(type_id).unwrap_or(0);
+                    let align = [8u64, 4, 2, 1]
+                        .into_iter()
+                        .find(|a| size >= *a)
+                        .unwrap_or(1);
+                    let off = end.div_ceil(align) * align;
+                    end = off + size;
+                    if end > MAX_GLOBAL_DATA {
+                        return Err(ObjectError::Btf(format!(
+                            ".kconfig externs span {end} bytes"
+                        )));
+                    }
+                    placed.push((name, type_id, off as u32, size as u32));
+                }
                 let map = maps.len();
                 let datasec = b.find(".kconfig", |t| matches!(t, BtfType::Datasec { .. }));
                 maps.push(MapDef::global(
                     ".kconfig",
                     ".kconfig",
-                    vec![0; size as usize],
+                    vec![0; end as usize],
                     true,
                     datasec,
                 ));
-                for (off, (name, type_id, size)) in vars {
+                for (name, type_id, offset, size) in placed {
                     by_symbol.insert(name.clone(), map);
                     globals.push(GlobalVar {
                         name,
                         map,
-                        offset: off,
+                        offset,
                         size,
                         type_id: Some(type_id),
                     });

@@ -350,7 +350,14 @@ fn place(
             )
         })?;
     let at = insns.len();
-    insns.extend_from_slice(&sec_slots[start..start + len]);
+    let body = sec_slots.get(start..start + len).ok_or_else(|| {
+        format!(
+            "function `{name}` (slots {start}..{}) lies outside section `{}`",
+            start + len,
+            sec_name()
+        )
+    })?;
+    insns.extend_from_slice(body);
     placed.push(Placed {
         sec,
         start,

@@ -63,7 +63,7 @@ fn corrupted_fixtures_never_panic() {
         seed
     };
     for (_, bytes) in fixtures() {
-        for _ in 0..300 {
+        for _ in 0..1500 {
             let mut b = bytes.clone();
             for _ in 0..(1 + next() % 8) {
                 let i = (next() as usize) % b.len();
