@@ -324,7 +324,9 @@ pub fn disasm(
                             out,
                             "; {}  [{}:{}:{}]",
                             l.source.trim(),
-                            l.file,
+                            Path::new(&l.file)
+                                .file_name()
+                                .map_or(l.file.as_str().into(), |f| f.to_string_lossy()),
                             l.line,
                             l.column
                         );

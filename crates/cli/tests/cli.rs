@@ -98,3 +98,110 @@ fn asm_errors_name_line_and_column() {
         stderr(&o)
     );
 }
+
+fn fixture(path: &str) -> String {
+    format!("{}/../../fixtures/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn object_show_lists_programs_maps_and_globals() {
+    let o = oxbpf(&["object", "show", &fixture("elf/globals.o")], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("xdp_first"), "{text}");
+    assert!(text.contains("calls account, scale"), "{text}");
+    assert!(text.contains("threshold"), "{text}");
+    assert!(text.contains("= \"hello\""), "{text}");
+    assert!(text.contains("R_BPF_64_32"), "{text}");
+
+    let o = oxbpf(&["object", "show", "--json", &fixture("elf/maps.o")], "");
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("valid JSON");
+    let outer = doc["maps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "outer_array")
+        .unwrap();
+    assert_eq!(outer["type"], "array_of_maps");
+    assert_eq!(outer["initial_slots"][1]["name"], "inner_b");
+    assert_eq!(doc["programs"][1]["name"], "use_maps");
+    assert!(doc["btf_types"].as_array().unwrap().len() > 10);
+}
+
+#[test]
+fn object_show_applies_core_against_a_target_btf() {
+    let o = oxbpf(
+        &[
+            "object",
+            "show",
+            &fixture("elf/core.o"),
+            "--btf",
+            &fixture("elf/core_target.btf"),
+        ],
+        "",
+    );
+    let text = stdout(&o);
+    assert!(
+        text.contains("byte_off       struct ox_task 0:3  24 -> 32"),
+        "{text}"
+    );
+    assert!(
+        text.contains("enumval_value  enum ox_state 1  1 -> 4"),
+        "{text}"
+    );
+}
+
+#[test]
+fn disasm_of_an_object_interleaves_source_lines() {
+    let o = oxbpf(
+        &[
+            "disasm",
+            &fixture("elf/globals.o"),
+            "--prog",
+            "xdp_second",
+            "--source",
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("; bpf_loop(8, visit, &sum, 0);  [globals.c:"),
+        "{text}"
+    );
+    assert!(text.contains("code_addr("), "{text}");
+    assert!(text.contains("# .rodata"), "{text}");
+    assert!(text.contains("visit:"), "{text}");
+    let k = oxbpf(
+        &[
+            "disasm",
+            &fixture("elf/globals.o"),
+            "--prog",
+            "xdp_first",
+            "--syntax",
+            "kernel",
+        ],
+        "",
+    );
+    assert!(stdout(&k).contains("(85) call pc+"), "{}", stdout(&k));
+    let missing = oxbpf(&["disasm", &fixture("elf/globals.o"), "--prog", "nope"], "");
+    assert!(
+        stderr(&missing).contains("no program named `nope`"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[test]
+fn run_executes_a_program_from_an_object() {
+    let o = oxbpf(
+        &[
+            "run",
+            &fixture("bench/primes.o"),
+            "--mem-hex",
+            "64 00 00 00 00 00 00 00",
+        ],
+        "",
+    );
+    assert_eq!(stdout(&o), "r0 = 0x19 (25)\n", "{}", stderr(&o));
+}
