@@ -110,7 +110,10 @@ pub fn show_text(
         if let Some(t) = type_text(obj, m.key_type) {
             details.push(format!("key {t}"));
         }
-        if let Some(t) = type_text(obj, m.value_type) {
+        if let (Some(t), false) = (
+            type_text(obj, m.value_type),
+            matches!(m.origin, MapOrigin::GlobalData { .. }),
+        ) {
             details.push(format!("value {t}"));
         }
         if m.pinning != 0 {
