@@ -1,0 +1,740 @@
+//! BPF maps with the kernel's semantics: array, per-CPU array, hash, per-CPU
+//! hash, LRU hash (plain and per-CPU), queue, stack and ring buffer.
+//!
+//! Every map is safe to share between threads: programs on many threads and the
+//! host can use it at once. Programs reach values through stable pointers
+//! (as `bpf_map_lookup_elem` returns them); a hash value removed while a program
+//! still holds its pointer stays alive as long as the [`ValueRef`] does.
+//!
+//! ```
+//! use oxbpf_maps::{Map, MapSpec, MapType, BPF_ANY};
+//!
+//! let m = Map::new(MapSpec::new("counts", MapType::Hash, 4, 8, 16), 1).unwrap();
+//! m.update(&7u32.to_le_bytes(), &42u64.to_le_bytes(), BPF_ANY).unwrap();
+//! assert_eq!(m.lookup(&7u32.to_le_bytes()).unwrap(), 42u64.to_le_bytes());
+//! ```
+
+pub mod error;
+pub mod ringbuf;
+pub mod storage;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub use error::MapError;
+pub use ringbuf::RingBuf;
+pub use storage::Bytes;
+
+/// Create or update.
+pub const BPF_ANY: u64 = 0;
+/// Create only.
+pub const BPF_NOEXIST: u64 = 1;
+/// Update only.
+pub const BPF_EXIST: u64 = 2;
+
+/// The map types implemented here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MapType {
+    Hash,
+    Array,
+    PercpuHash,
+    PercpuArray,
+    LruHash,
+    LruPercpuHash,
+    Queue,
+    Stack,
+    RingBuf,
+}
+
+impl MapType {
+    /// The type for a kernel map type id, if implemented.
+    pub fn from_kernel_id(id: u32) -> Option<MapType> {
+        Some(match id {
+            1 => MapType::Hash,
+            2 => MapType::Array,
+            5 => MapType::PercpuHash,
+            6 => MapType::PercpuArray,
+            9 => MapType::LruHash,
+            10 => MapType::LruPercpuHash,
+            22 => MapType::Queue,
+            23 => MapType::Stack,
+            27 => MapType::RingBuf,
+            _ => return None,
+        })
+    }
+
+    /// The kernel's id for the type.
+    pub fn kernel_id(self) -> u32 {
+        match self {
+            MapType::Hash => 1,
+            MapType::Array => 2,
+            MapType::PercpuHash => 5,
+            MapType::PercpuArray => 6,
+            MapType::LruHash => 9,
+            MapType::LruPercpuHash => 10,
+            MapType::Queue => 22,
+            MapType::Stack => 23,
+            MapType::RingBuf => 27,
+        }
+    }
+
+    /// The kernel's name for the type, such as `lru_hash`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MapType::Hash => "hash",
+            MapType::Array => "array",
+            MapType::PercpuHash => "percpu_hash",
+            MapType::PercpuArray => "percpu_array",
+            MapType::LruHash => "lru_hash",
+            MapType::LruPercpuHash => "lru_percpu_hash",
+            MapType::Queue => "queue",
+            MapType::Stack => "stack",
+            MapType::RingBuf => "ringbuf",
+        }
+    }
+
+    fn per_cpu(self) -> bool {
+        matches!(
+            self,
+            MapType::PercpuArray | MapType::PercpuHash | MapType::LruPercpuHash
+        )
+    }
+}
+
+/// What a map is: its type and sizes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapSpec {
+    pub name: String,
+    pub map_type: MapType,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub flags: u32,
+}
+
+impl MapSpec {
+    /// A spec with no flags.
+    pub fn new(
+        name: &str,
+        map_type: MapType,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+    ) -> MapSpec {
+        MapSpec {
+            name: name.to_string(),
+            map_type,
+            key_size,
+            value_size,
+            max_entries,
+            flags: 0,
+        }
+    }
+}
+
+/// A value handed to a program: its address and length, kept alive while held.
+#[derive(Debug)]
+pub struct ValueRef {
+    pub ptr: *mut u8,
+    pub len: usize,
+    /// Keeps a hash entry's memory alive after a concurrent delete.
+    pub keep: Option<Arc<Entry>>,
+}
+
+/// A hash map entry.
+#[derive(Debug)]
+pub struct Entry {
+    value: Bytes,
+    last_used: AtomicU64,
+}
+
+#[derive(Debug)]
+enum Store {
+    Array(Bytes),
+    Hash {
+        entries: Mutex<BTreeMap<Box<[u8]>, Arc<Entry>>>,
+        clock: AtomicU64,
+    },
+    Queue(Mutex<VecDeque<Box<[u8]>>>),
+    RingBuf(RingBuf),
+}
+
+/// A map.
+#[derive(Debug)]
+pub struct Map {
+    spec: MapSpec,
+    ncpus: usize,
+    /// Value size rounded up to 8 bytes, the per-CPU slot size.
+    stride: usize,
+    store: Store,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn invalid<T>(msg: String) -> Result<T, MapError> {
+    Err(MapError::Invalid(msg))
+}
+
+impl Map {
+    /// Creates an empty map; per-CPU maps keep `ncpus` copies of each value.
+    pub fn new(spec: MapSpec, ncpus: usize) -> Result<Map, MapError> {
+        let ncpus = ncpus.max(1);
+        let stride = (spec.value_size as usize).div_ceil(8) * 8;
+        let t = spec.map_type;
+        let check = |ok: bool, what: &str| {
+            if ok {
+                Ok(())
+            } else {
+                invalid(format!("{} map `{}`: {what}", t.name(), spec.name))
+            }
+        };
+        let store = match t {
+            MapType::Array | MapType::PercpuArray => {
+                check(spec.key_size == 4, "key size must be 4")?;
+                check(spec.value_size > 0, "value size must be positive")?;
+                let copies = if t.per_cpu() { ncpus } else { 1 };
+                let bytes = (spec.max_entries as usize)
+                    .checked_mul(stride)
+                    .and_then(|b| b.checked_mul(copies))
+                    .filter(|&b| b <= 1 << 30)
+                    .ok_or_else(|| {
+                        MapError::Invalid(format!("array map `{}` is too large", spec.name))
+                    })?;
+                Store::Array(Bytes::zeroed(bytes))
+            }
+            MapType::Hash | MapType::PercpuHash | MapType::LruHash | MapType::LruPercpuHash => {
+                check(
+                    spec.key_size > 0 && spec.value_size > 0,
+                    "key and value sizes must be positive",
+                )?;
+                check(spec.max_entries > 0, "max_entries must be positive")?;
+                Store::Hash {
+                    entries: Mutex::new(BTreeMap::new()),
+                    clock: AtomicU64::new(0),
+                }
+            }
+            MapType::Queue | MapType::Stack => {
+                check(spec.key_size == 0, "key size must be 0")?;
+                check(
+                    spec.value_size > 0 && spec.max_entries > 0,
+                    "value size and max_entries must be positive",
+                )?;
+                Store::Queue(Mutex::new(VecDeque::new()))
+            }
+            MapType::RingBuf => {
+                check(
+                    spec.key_size == 0 && spec.value_size == 0,
+                    "key and value sizes must be 0",
+                )?;
+                Store::RingBuf(RingBuf::new(spec.max_entries as usize)?)
+            }
+        };
+        Ok(Map {
+            spec,
+            ncpus,
+            stride,
+            store,
+        })
+    }
+
+    /// The map's spec.
+    pub fn spec(&self) -> &MapSpec {
+        &self.spec
+    }
+
+    /// Number of CPUs a per-CPU map keeps values for.
+    pub fn ncpus(&self) -> usize {
+        self.ncpus
+    }
+
+    /// The ring buffer, for ring buffer maps.
+    pub fn ringbuf(&self) -> Option<&RingBuf> {
+        match &self.store {
+            Store::RingBuf(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    fn key_check(&self, key: &[u8]) -> Result<(), MapError> {
+        if key.len() != self.spec.key_size as usize {
+            return invalid(format!(
+                "key is {} bytes, map `{}` takes {}",
+                key.len(),
+                self.spec.name,
+                self.spec.key_size
+            ));
+        }
+        Ok(())
+    }
+
+    /// Length of a value as the host sees it: all CPUs' slots for per-CPU maps.
+    pub fn host_value_size(&self) -> usize {
+        if self.spec.map_type.per_cpu() {
+            self.stride * self.ncpus
+        } else {
+            self.spec.value_size as usize
+        }
+    }
+
+    fn array_index(&self, key: &[u8]) -> Result<usize, MapError> {
+        self.key_check(key)?;
+        let i = u32::from_le_bytes(key.try_into().expect("4-byte key")) as usize;
+        if i >= self.spec.max_entries as usize {
+            return Err(MapError::NotFound);
+        }
+        Ok(i)
+    }
+
+    /// Byte offset of CPU `cpu`'s copy of array element `i`.
+    fn array_offset(&self, i: usize, cpu: usize) -> usize {
+        if self.spec.map_type.per_cpu() {
+            (i * self.ncpus + cpu % self.ncpus) * self.stride
+        } else {
+            i * self.stride
+        }
+    }
+
+    fn tick(&self) -> u64 {
+        match &self.store {
+            Store::Hash { clock, .. } => clock.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        }
+    }
+
+    // ---- program side ----
+
+    /// `bpf_map_lookup_elem` on CPU `cpu`: the address of the value.
+    pub fn lookup_ptr(&self, key: &[u8], cpu: usize) -> Result<ValueRef, MapError> {
+        let len = self.spec.value_size as usize;
+        match &self.store {
+            Store::Array(bytes) => {
+                let i = self.array_index(key)?;
+                Ok(ValueRef {
+                    ptr: bytes.ptr(self.array_offset(i, cpu)),
+                    len,
+                    keep: None,
+                })
+            }
+            Store::Hash { entries, .. } => {
+                self.key_check(key)?;
+                let e = lock(entries).get(key).cloned().ok_or(MapError::NotFound)?;
+                e.last_used.store(self.tick(), Ordering::Relaxed);
+                let off = if self.spec.map_type.per_cpu() {
+                    (cpu % self.ncpus) * self.stride
+                } else {
+                    0
+                };
+                Ok(ValueRef {
+                    ptr: e.value.ptr(off),
+                    len,
+                    keep: Some(e),
+                })
+            }
+            _ => Err(MapError::NotSupported(self.spec.map_type.name())),
+        }
+    }
+
+    /// `bpf_map_update_elem` from a program on CPU `cpu` (per-CPU maps set that CPU's copy).
+    pub fn update_from_program(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        flags: u64,
+        cpu: usize,
+    ) -> Result<(), MapError> {
+        if !self.spec.map_type.per_cpu() {
+            return self.update(key, value, flags);
+        }
+        match &self.store {
+            Store::Array(bytes) => {
+                let i = self.array_index(key).map_err(|_| MapError::TooBig)?;
+                if flags == BPF_NOEXIST {
+                    return Err(MapError::Exists);
+                }
+                bytes.write(self.array_offset(i, cpu), value);
+                Ok(())
+            }
+            _ => {
+                // Per-CPU hash: start from the current values (or zeros) and set one CPU's copy.
+                let mut all = self
+                    .lookup(key)
+                    .unwrap_or_else(|_| vec![0; self.host_value_size()]);
+                let off = (cpu % self.ncpus) * self.stride;
+                all[off..off + value.len()].copy_from_slice(value);
+                self.update(key, &all, flags)
+            }
+        }
+    }
+
+    // ---- host side (and shared) ----
+
+    /// The value for `key` (per-CPU maps: every CPU's copy, each padded to 8 bytes).
+    pub fn lookup(&self, key: &[u8]) -> Result<Vec<u8>, MapError> {
+        let vs = self.spec.value_size as usize;
+        match &self.store {
+            Store::Array(bytes) => {
+                let i = self.array_index(key)?;
+                if self.spec.map_type.per_cpu() {
+                    Ok(bytes.read(self.array_offset(i, 0), self.stride * self.ncpus))
+                } else {
+                    Ok(bytes.read(self.array_offset(i, 0), vs))
+                }
+            }
+            Store::Hash { entries, .. } => {
+                self.key_check(key)?;
+                let e = lock(entries).get(key).cloned().ok_or(MapError::NotFound)?;
+                Ok(e.value.read(0, self.host_value_size()))
+            }
+            _ => Err(MapError::NotSupported(self.spec.map_type.name())),
+        }
+    }
+
+    /// Creates or updates `key` according to `flags` (BPF_ANY, BPF_NOEXIST, BPF_EXIST).
+    pub fn update(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), MapError> {
+        if flags > BPF_EXIST {
+            return invalid(format!("flags {flags:#x}"));
+        }
+        let want = self.host_value_size();
+        let per_cpu_partial =
+            self.spec.map_type.per_cpu() && value.len() == self.spec.value_size as usize;
+        if value.len() != want && !per_cpu_partial {
+            return invalid(format!(
+                "value is {} bytes, map `{}` takes {want}",
+                value.len(),
+                self.spec.name
+            ));
+        }
+        match &self.store {
+            Store::Array(bytes) => {
+                let i = self.array_index(key).map_err(|e| {
+                    if e == MapError::NotFound {
+                        MapError::TooBig
+                    } else {
+                        e
+                    }
+                })?;
+                if flags == BPF_NOEXIST {
+                    return Err(MapError::Exists);
+                }
+                bytes.write(self.array_offset(i, 0), value);
+                Ok(())
+            }
+            Store::Hash { entries, .. } => {
+                self.key_check(key)?;
+                let mut map = lock(entries);
+                let exists = map.contains_key(key);
+                match (flags, exists) {
+                    (BPF_NOEXIST, true) => return Err(MapError::Exists),
+                    (BPF_EXIST, false) => return Err(MapError::NotFound),
+                    _ => {}
+                }
+                if !exists && map.len() >= self.spec.max_entries as usize {
+                    if matches!(
+                        self.spec.map_type,
+                        MapType::LruHash | MapType::LruPercpuHash
+                    ) {
+                        let victim = map
+                            .iter()
+                            .min_by_key(|(_, e)| e.last_used.load(Ordering::Relaxed))
+                            .map(|(k, _)| k.clone());
+                        if let Some(k) = victim {
+                            map.remove(&k);
+                        }
+                    } else {
+                        return Err(MapError::TooBig);
+                    }
+                }
+                let bytes = Bytes::zeroed(want);
+                bytes.write(0, value);
+                let entry = Arc::new(Entry {
+                    value: bytes,
+                    last_used: AtomicU64::new(self.tick()),
+                });
+                // As in the kernel, an update swaps in a new element; programs
+                // holding the old one keep reading it.
+                map.insert(key.into(), entry);
+                Ok(())
+            }
+            _ => Err(MapError::NotSupported(self.spec.map_type.name())),
+        }
+    }
+
+    /// Removes `key`.
+    pub fn delete(&self, key: &[u8]) -> Result<(), MapError> {
+        match &self.store {
+            Store::Array(_) => Err(MapError::Invalid("array elements cannot be deleted".into())),
+            Store::Hash { entries, .. } => {
+                self.key_check(key)?;
+                lock(entries)
+                    .remove(key)
+                    .map(|_| ())
+                    .ok_or(MapError::NotFound)
+            }
+            _ => Err(MapError::NotSupported(self.spec.map_type.name())),
+        }
+    }
+
+    /// The key after `key` (the first key when `None`), as `BPF_MAP_GET_NEXT_KEY` does.
+    pub fn next_key(&self, key: Option<&[u8]>) -> Result<Vec<u8>, MapError> {
+        match &self.store {
+            Store::Array(_) => {
+                let next = match key {
+                    None => 0,
+                    Some(k) => {
+                        self.key_check(k)?;
+                        let i = u32::from_le_bytes(k.try_into().expect("4-byte key"));
+                        if i >= self.spec.max_entries {
+                            0
+                        } else {
+                            i + 1
+                        }
+                    }
+                };
+                if next >= self.spec.max_entries {
+                    return Err(MapError::NotFound);
+                }
+                Ok(next.to_le_bytes().to_vec())
+            }
+            Store::Hash { entries, .. } => {
+                let map = lock(entries);
+                let next = match key {
+                    // A key that is gone restarts from the beginning, as in the kernel.
+                    Some(k) if map.contains_key(k) => map
+                        .range::<[u8], _>((
+                            std::ops::Bound::Excluded(k),
+                            std::ops::Bound::Unbounded,
+                        ))
+                        .next(),
+                    _ => map.iter().next(),
+                };
+                next.map(|(k, _)| k.to_vec()).ok_or(MapError::NotFound)
+            }
+            _ => Err(MapError::NotSupported(self.spec.map_type.name())),
+        }
+    }
+
+    /// Every (key, value) pair, in iteration order.
+    pub fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut key = None;
+        while let Ok(k) = self.next_key(key.as_deref()) {
+            if let Ok(v) = self.lookup(&k) {
+                out.push((k.clone(), v));
+            }
+            key = Some(k);
+        }
+        out
+    }
+
+    /// Looks up several keys; stops at the first failure.
+    pub fn lookup_batch(&self, keys: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, MapError> {
+        keys.iter().map(|k| self.lookup(k)).collect()
+    }
+
+    /// Updates several pairs; returns how many succeeded before the first failure.
+    pub fn update_batch(
+        &self,
+        pairs: &[(Vec<u8>, Vec<u8>)],
+        flags: u64,
+    ) -> (usize, Result<(), MapError>) {
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            if let Err(e) = self.update(k, v, flags) {
+                return (i, Err(e));
+            }
+        }
+        (pairs.len(), Ok(()))
+    }
+
+    /// Deletes several keys; returns how many succeeded before the first failure.
+    pub fn delete_batch(&self, keys: &[Vec<u8>]) -> (usize, Result<(), MapError>) {
+        for (i, k) in keys.iter().enumerate() {
+            if let Err(e) = self.delete(k) {
+                return (i, Err(e));
+            }
+        }
+        (keys.len(), Ok(()))
+    }
+
+    /// `bpf_map_push_elem`: BPF_EXIST replaces the oldest element when full.
+    pub fn push(&self, value: &[u8], flags: u64) -> Result<(), MapError> {
+        let Store::Queue(q) = &self.store else {
+            return Err(MapError::NotSupported(self.spec.map_type.name()));
+        };
+        if value.len() != self.spec.value_size as usize {
+            return invalid(format!(
+                "value is {} bytes, map `{}` takes {}",
+                value.len(),
+                self.spec.name,
+                self.spec.value_size
+            ));
+        }
+        let mut q = lock(q);
+        if q.len() >= self.spec.max_entries as usize {
+            if flags != BPF_EXIST {
+                return Err(MapError::TooBig);
+            }
+            // Both queues and stacks drop their oldest element, as the kernel does.
+            q.pop_front();
+        }
+        q.push_back(value.into());
+        Ok(())
+    }
+
+    /// `bpf_map_pop_elem` (or `peek` when `remove` is false): the queue's oldest or the stack's newest.
+    pub fn pop(&self, remove: bool) -> Result<Vec<u8>, MapError> {
+        let Store::Queue(q) = &self.store else {
+            return Err(MapError::NotSupported(self.spec.map_type.name()));
+        };
+        let mut q = lock(q);
+        let stack = self.spec.map_type == MapType::Stack;
+        let v = match (stack, remove) {
+            (true, true) => q.pop_back(),
+            (true, false) => q.back().cloned(),
+            (false, true) => q.pop_front(),
+            (false, false) => q.front().cloned(),
+        };
+        v.map(|b| b.to_vec()).ok_or(MapError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(i: u32) -> Vec<u8> {
+        i.to_le_bytes().to_vec()
+    }
+
+    fn v(i: u64) -> Vec<u8> {
+        i.to_le_bytes().to_vec()
+    }
+
+    #[test]
+    fn array_semantics() {
+        let m = Map::new(MapSpec::new("a", MapType::Array, 4, 8, 4), 1).unwrap();
+        assert_eq!(m.lookup(&k(2)).unwrap(), v(0), "arrays start zeroed");
+        m.update(&k(2), &v(9), BPF_EXIST).unwrap();
+        assert_eq!(m.lookup(&k(2)).unwrap(), v(9));
+        assert_eq!(m.update(&k(2), &v(1), BPF_NOEXIST), Err(MapError::Exists));
+        assert_eq!(m.update(&k(4), &v(1), BPF_ANY), Err(MapError::TooBig));
+        assert_eq!(m.lookup(&k(4)), Err(MapError::NotFound));
+        assert!(m.delete(&k(1)).is_err());
+        let keys: Vec<_> = m.entries().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, vec![k(0), k(1), k(2), k(3)]);
+        assert!(matches!(
+            m.update(&[1, 2], &v(1), 0),
+            Err(MapError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn hash_semantics() {
+        let m = Map::new(MapSpec::new("h", MapType::Hash, 4, 8, 2), 1).unwrap();
+        assert_eq!(m.update(&k(1), &v(1), BPF_EXIST), Err(MapError::NotFound));
+        m.update(&k(1), &v(1), BPF_NOEXIST).unwrap();
+        assert_eq!(m.update(&k(1), &v(2), BPF_NOEXIST), Err(MapError::Exists));
+        m.update(&k(1), &v(2), BPF_EXIST).unwrap();
+        m.update(&k(5), &v(5), BPF_ANY).unwrap();
+        assert_eq!(m.update(&k(6), &v(6), BPF_ANY), Err(MapError::TooBig));
+        assert_eq!(m.next_key(None).unwrap(), k(1));
+        assert_eq!(m.next_key(Some(&k(1))).unwrap(), k(5));
+        assert_eq!(m.next_key(Some(&k(5))), Err(MapError::NotFound));
+        assert_eq!(
+            m.next_key(Some(&k(99))).unwrap(),
+            k(1),
+            "a missing key restarts"
+        );
+        // A pointer handed to a program survives a delete.
+        let held = m.lookup_ptr(&k(1), 0).unwrap();
+        m.delete(&k(1)).unwrap();
+        assert_eq!(m.delete(&k(1)), Err(MapError::NotFound));
+        // SAFETY: `held.keep` keeps the 8-byte value alive.
+        let after = unsafe { std::ptr::read_unaligned(held.ptr as *const u64) };
+        assert_eq!(after, 2);
+        assert_eq!(m.entries(), vec![(k(5), v(5))]);
+    }
+
+    #[test]
+    fn lru_evicts_the_least_recently_used() {
+        let m = Map::new(MapSpec::new("l", MapType::LruHash, 4, 8, 2), 1).unwrap();
+        m.update(&k(1), &v(1), BPF_ANY).unwrap();
+        m.update(&k(2), &v(2), BPF_ANY).unwrap();
+        m.lookup_ptr(&k(1), 0).unwrap(); // 1 is now more recent than 2
+        m.update(&k(3), &v(3), BPF_ANY).unwrap();
+        let keys: Vec<_> = m.entries().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, vec![k(1), k(3)]);
+    }
+
+    #[test]
+    fn per_cpu_values_are_separate() {
+        let m = Map::new(MapSpec::new("p", MapType::PercpuArray, 4, 4, 2), 3).unwrap();
+        m.update_from_program(&k(1), &7u32.to_le_bytes(), BPF_ANY, 2)
+            .unwrap();
+        let all = m.lookup(&k(1)).unwrap();
+        assert_eq!(all.len(), 3 * 8);
+        assert_eq!(&all[16..20], &7u32.to_le_bytes());
+        assert_eq!(&all[0..4], &[0; 4]);
+        let h = Map::new(MapSpec::new("ph", MapType::PercpuHash, 4, 4, 2), 2).unwrap();
+        h.update_from_program(&k(9), &5u32.to_le_bytes(), BPF_ANY, 1)
+            .unwrap();
+        assert_eq!(
+            h.lookup(&k(9)).unwrap(),
+            [0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn queue_and_stack_order() {
+        let q = Map::new(MapSpec::new("q", MapType::Queue, 0, 4, 2), 1).unwrap();
+        let s = Map::new(MapSpec::new("s", MapType::Stack, 0, 4, 2), 1).unwrap();
+        for m in [&q, &s] {
+            m.push(&1u32.to_le_bytes(), BPF_ANY).unwrap();
+            m.push(&2u32.to_le_bytes(), BPF_ANY).unwrap();
+            assert_eq!(m.push(&3u32.to_le_bytes(), BPF_ANY), Err(MapError::TooBig));
+        }
+        assert_eq!(q.pop(false).unwrap(), 1u32.to_le_bytes());
+        assert_eq!(q.pop(true).unwrap(), 1u32.to_le_bytes());
+        assert_eq!(s.pop(true).unwrap(), 2u32.to_le_bytes());
+        q.push(&3u32.to_le_bytes(), BPF_EXIST).unwrap();
+        q.push(&4u32.to_le_bytes(), BPF_EXIST).unwrap();
+        assert_eq!(
+            q.pop(true).unwrap(),
+            3u32.to_le_bytes(),
+            "BPF_EXIST dropped the oldest"
+        );
+        assert_eq!(s.pop(true).unwrap(), 1u32.to_le_bytes());
+        assert_eq!(s.pop(true), Err(MapError::NotFound));
+    }
+
+    #[test]
+    fn concurrent_updates_lose_nothing() {
+        let m = Arc::new(Map::new(MapSpec::new("c", MapType::Hash, 4, 8, 10_000), 1).unwrap());
+        let threads: Vec<_> = (0..4u32)
+            .map(|t| {
+                let m = m.clone();
+                std::thread::spawn(move || {
+                    for i in 0..1000u32 {
+                        m.update(&(t * 1000 + i).to_le_bytes(), &v(i as u64), BPF_NOEXIST)
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        let reader = {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                for _ in 0..20 {
+                    let _ = m.entries();
+                }
+            })
+        };
+        for t in threads {
+            t.join().unwrap();
+        }
+        reader.join().unwrap();
+        assert_eq!(m.entries().len(), 4000);
+    }
+}
