@@ -2,9 +2,11 @@
 //! hash, LRU hash (plain and per-CPU), queue, stack and ring buffer.
 //!
 //! Every map is safe to share between threads: programs on many threads and the
-//! host can use it at once. Programs reach values through stable pointers
-//! (as `bpf_map_lookup_elem` returns them); a hash value removed while a program
-//! still holds its pointer stays alive as long as the [`ValueRef`] does.
+//! host can use it at once. Programs reach values through stable pointers (as
+//! `bpf_map_lookup_elem` returns them) into one block of memory per map
+//! ([`Map::storage`]): hash maps preallocate their values as the kernel does by
+//! default, so a pointer a program holds always points into the map, even after
+//! its entry is deleted and the slot reused.
 //!
 //! ```
 //! use oxbpf_maps::{Map, MapSpec, MapType, BPF_ANY};
@@ -20,7 +22,7 @@ pub mod storage;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 pub use error::MapError;
 pub use ringbuf::RingBuf;
@@ -133,27 +135,34 @@ impl MapSpec {
     }
 }
 
-/// A value handed to a program: its address and length, kept alive while held.
-#[derive(Debug)]
+/// A value handed to a program: its address and length inside [`Map::storage`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ValueRef {
     pub ptr: *mut u8,
     pub len: usize,
-    /// Keeps a hash entry's memory alive after a concurrent delete.
-    pub keep: Option<Arc<Entry>>,
 }
 
-/// A hash map entry.
-#[derive(Debug)]
-pub struct Entry {
-    value: Bytes,
-    last_used: AtomicU64,
+/// Where a hash key's value lives, and when it was last used (for LRU).
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    index: usize,
+    last_used: u64,
+}
+
+/// Keys of a hash map and the free value slots.
+#[derive(Debug, Default)]
+struct HashIndex {
+    keys: BTreeMap<Box<[u8]>, Slot>,
+    free: Vec<usize>,
 }
 
 #[derive(Debug)]
 enum Store {
     Array(Bytes),
     Hash {
-        entries: Mutex<BTreeMap<Box<[u8]>, Arc<Entry>>>,
+        index: Mutex<HashIndex>,
+        /// max_entries value slots (each `slot_size` bytes).
+        arena: Bytes,
         clock: AtomicU64,
     },
     Queue(Mutex<VecDeque<Box<[u8]>>>),
@@ -211,8 +220,19 @@ impl Map {
                     "key and value sizes must be positive",
                 )?;
                 check(spec.max_entries > 0, "max_entries must be positive")?;
+                let slot = stride * if t.per_cpu() { ncpus } else { 1 };
+                let bytes = (spec.max_entries as usize)
+                    .checked_mul(slot)
+                    .filter(|&b| b <= 1 << 30)
+                    .ok_or_else(|| {
+                        MapError::Invalid(format!("hash map `{}` is too large", spec.name))
+                    })?;
                 Store::Hash {
-                    entries: Mutex::new(BTreeMap::new()),
+                    index: Mutex::new(HashIndex {
+                        keys: BTreeMap::new(),
+                        free: (0..spec.max_entries as usize).rev().collect(),
+                    }),
+                    arena: Bytes::zeroed(bytes),
                     clock: AtomicU64::new(0),
                 }
             }
@@ -248,6 +268,21 @@ impl Map {
     /// Number of CPUs a per-CPU map keeps values for.
     pub fn ncpus(&self) -> usize {
         self.ncpus
+    }
+
+    /// The block of memory that holds every value programs can point into
+    /// (array elements, hash value slots, ring buffer data): (address, length).
+    pub fn storage(&self) -> Option<(*mut u8, usize)> {
+        match &self.store {
+            Store::Array(b) | Store::Hash { arena: b, .. } => Some((b.ptr(0), b.len())),
+            Store::RingBuf(r) => Some(r.data_region()),
+            Store::Queue(_) => None,
+        }
+    }
+
+    /// Bytes of one hash value slot (all CPUs' copies for per-CPU maps).
+    fn slot_size(&self) -> usize {
+        self.host_value_size().div_ceil(8) * 8
     }
 
     /// The ring buffer, for ring buffer maps.
@@ -315,22 +350,22 @@ impl Map {
                 Ok(ValueRef {
                     ptr: bytes.ptr(self.array_offset(i, cpu)),
                     len,
-                    keep: None,
                 })
             }
-            Store::Hash { entries, .. } => {
+            Store::Hash { index, arena, .. } => {
                 self.key_check(key)?;
-                let e = lock(entries).get(key).cloned().ok_or(MapError::NotFound)?;
-                e.last_used.store(self.tick(), Ordering::Relaxed);
+                let tick = self.tick();
+                let mut idx = lock(index);
+                let slot = idx.keys.get_mut(key).ok_or(MapError::NotFound)?;
+                slot.last_used = tick;
                 let off = if self.spec.map_type.per_cpu() {
                     (cpu % self.ncpus) * self.stride
                 } else {
                     0
                 };
                 Ok(ValueRef {
-                    ptr: e.value.ptr(off),
+                    ptr: arena.ptr(slot.index * self.slot_size() + off),
                     len,
-                    keep: Some(e),
                 })
             }
             _ => Err(MapError::NotSupported(self.spec.map_type.name())),
@@ -383,10 +418,11 @@ impl Map {
                     Ok(bytes.read(self.array_offset(i, 0), vs))
                 }
             }
-            Store::Hash { entries, .. } => {
+            Store::Hash { index, arena, .. } => {
                 self.key_check(key)?;
-                let e = lock(entries).get(key).cloned().ok_or(MapError::NotFound)?;
-                Ok(e.value.read(0, self.host_value_size()))
+                let idx = lock(index);
+                let slot = idx.keys.get(key).ok_or(MapError::NotFound)?;
+                Ok(arena.read(slot.index * self.slot_size(), self.host_value_size()))
             }
             _ => Err(MapError::NotSupported(self.spec.map_type.name())),
         }
@@ -422,40 +458,54 @@ impl Map {
                 bytes.write(self.array_offset(i, 0), value);
                 Ok(())
             }
-            Store::Hash { entries, .. } => {
+            Store::Hash { index, arena, .. } => {
                 self.key_check(key)?;
-                let mut map = lock(entries);
-                let exists = map.contains_key(key);
-                match (flags, exists) {
-                    (BPF_NOEXIST, true) => return Err(MapError::Exists),
-                    (BPF_EXIST, false) => return Err(MapError::NotFound),
+                let tick = self.tick();
+                let mut idx = lock(index);
+                let existing = idx.keys.get(key).map(|s| s.index);
+                match (flags, existing) {
+                    (BPF_NOEXIST, Some(_)) => return Err(MapError::Exists),
+                    (BPF_EXIST, None) => return Err(MapError::NotFound),
                     _ => {}
                 }
-                if !exists && map.len() >= self.spec.max_entries as usize {
-                    if matches!(
-                        self.spec.map_type,
-                        MapType::LruHash | MapType::LruPercpuHash
-                    ) {
-                        let victim = map
+                let lru = matches!(
+                    self.spec.map_type,
+                    MapType::LruHash | MapType::LruPercpuHash
+                );
+                let free = if existing.is_none() {
+                    idx.free.pop()
+                } else {
+                    None
+                };
+                let slot = match (existing, free) {
+                    (Some(i), _) | (None, Some(i)) => i,
+                    (None, None) if lru => {
+                        // Evict the least recently used key and reuse its slot.
+                        let (k, s) = idx
+                            .keys
                             .iter()
-                            .min_by_key(|(_, e)| e.last_used.load(Ordering::Relaxed))
-                            .map(|(k, _)| k.clone());
-                        if let Some(k) = victim {
-                            map.remove(&k);
-                        }
-                    } else {
-                        return Err(MapError::TooBig);
+                            .min_by_key(|(_, s)| s.last_used)
+                            .map(|(k, s)| (k.clone(), s.index))
+                            .ok_or(MapError::TooBig)?;
+                        idx.keys.remove(&k);
+                        s
                     }
+                    (None, None) => return Err(MapError::TooBig),
+                };
+                let base = slot * self.slot_size();
+                if value.len() < want {
+                    // A program's update of a per-CPU hash sets one CPU's copy; the
+                    // others start from zero.
+                    arena.write(base, &vec![0; want]);
                 }
-                let bytes = Bytes::zeroed(want);
-                bytes.write(0, value);
-                let entry = Arc::new(Entry {
-                    value: bytes,
-                    last_used: AtomicU64::new(self.tick()),
-                });
-                // As in the kernel, an update swaps in a new element; programs
-                // holding the old one keep reading it.
-                map.insert(key.into(), entry);
+                arena.write(base, value);
+                idx.keys.insert(
+                    key.into(),
+                    Slot {
+                        index: slot,
+                        last_used: tick,
+                    },
+                );
                 Ok(())
             }
             _ => Err(MapError::NotSupported(self.spec.map_type.name())),
@@ -466,12 +516,12 @@ impl Map {
     pub fn delete(&self, key: &[u8]) -> Result<(), MapError> {
         match &self.store {
             Store::Array(_) => Err(MapError::Invalid("array elements cannot be deleted".into())),
-            Store::Hash { entries, .. } => {
+            Store::Hash { index, .. } => {
                 self.key_check(key)?;
-                lock(entries)
-                    .remove(key)
-                    .map(|_| ())
-                    .ok_or(MapError::NotFound)
+                let mut idx = lock(index);
+                let slot = idx.keys.remove(key).ok_or(MapError::NotFound)?;
+                idx.free.push(slot.index);
+                Ok(())
             }
             _ => Err(MapError::NotSupported(self.spec.map_type.name())),
         }
@@ -498,8 +548,9 @@ impl Map {
                 }
                 Ok(next.to_le_bytes().to_vec())
             }
-            Store::Hash { entries, .. } => {
-                let map = lock(entries);
+            Store::Hash { index, .. } => {
+                let idx = lock(index);
+                let map = &idx.keys;
                 let next = match key {
                     // A key that is gone restarts from the beginning, as in the kernel.
                     Some(k) if map.contains_key(k) => map
@@ -647,14 +698,16 @@ mod tests {
             k(1),
             "a missing key restarts"
         );
-        // A pointer handed to a program survives a delete.
+        // A pointer handed to a program stays inside the map's storage after a delete.
         let held = m.lookup_ptr(&k(1), 0).unwrap();
         m.delete(&k(1)).unwrap();
         assert_eq!(m.delete(&k(1)), Err(MapError::NotFound));
-        // SAFETY: `held.keep` keeps the 8-byte value alive.
-        let after = unsafe { std::ptr::read_unaligned(held.ptr as *const u64) };
-        assert_eq!(after, 2);
+        let (base, len) = m.storage().unwrap();
+        assert!(held.ptr >= base && held.ptr as usize + held.len <= base as usize + len);
         assert_eq!(m.entries(), vec![(k(5), v(5))]);
+        // The freed slot is reused.
+        m.update(&k(7), &v(7), BPF_ANY).unwrap();
+        assert_eq!(m.lookup_ptr(&k(7), 0).unwrap().ptr, held.ptr);
     }
 
     #[test]
@@ -711,6 +764,7 @@ mod tests {
 
     #[test]
     fn concurrent_updates_lose_nothing() {
+        use std::sync::Arc;
         let m = Arc::new(Map::new(MapSpec::new("c", MapType::Hash, 4, 8, 10_000), 1).unwrap());
         let threads: Vec<_> = (0..4u32)
             .map(|t| {

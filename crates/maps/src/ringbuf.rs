@@ -64,6 +64,11 @@ impl RingBuf {
         self.pos.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The data area programs write records into: (address, length).
+    pub fn data_region(&self) -> (*mut u8, usize) {
+        (self.data.ptr(0), self.data.len())
+    }
+
     /// Reserves `len` bytes; returns the address of the record's data.
     pub fn reserve(&self, len: usize) -> Result<*mut u8, MapError> {
         let size = self.data.len();

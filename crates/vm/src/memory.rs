@@ -63,7 +63,7 @@ pub(crate) struct RawRegion {
 }
 
 /// The maximum number of regions in one run (stack included).
-pub const MAX_REGIONS: usize = 16;
+pub const MAX_REGIONS: usize = 64;
 
 /// The regions of one run.
 #[derive(Clone, Copy, Debug)]

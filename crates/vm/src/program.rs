@@ -173,6 +173,17 @@ fn operand(src: Operand) -> (bool, u8, u64) {
 impl Program {
     /// Decodes and validates `bytecode`, resolving helper calls against `helpers`.
     pub fn new(bytecode: &[u8], helpers: &Helpers) -> Result<Program, VmError> {
+        Program::with_resolver(bytecode, helpers, &|_, _| None)
+    }
+
+    /// Like [`Program::new`]; `resolve` gives the 64-bit value to load for each
+    /// `lddw` pseudo form other than a plain immediate (a map handle, the address
+    /// of a map value), or `None` when it cannot.
+    pub fn with_resolver(
+        bytecode: &[u8],
+        helpers: &Helpers,
+        resolve: &dyn Fn(LddwSrc, u64) -> Option<u64>,
+    ) -> Result<Program, VmError> {
         let decoded = decode_program(bytecode)?;
         if decoded.is_empty() {
             return Err(VmError::EmptyProgram);
@@ -334,15 +345,19 @@ impl Program {
                     };
                     op(k, dst.num(), src.num(), off as i32, aop.imm() as u32 as u64)
                 }
-                Insn::Lddw { dst, src, imm } => match src {
-                    LddwSrc::Imm64 => op(K::Lddw, dst.num(), 0, 0, imm),
-                    _ => {
-                        return Err(VmError::Unsupported {
-                            index,
-                            what: "an lddw of a map, variable or code address (relocate it first)",
-                        })
+                Insn::Lddw { dst, src, imm } => {
+                    match src {
+                        LddwSrc::Imm64 => op(K::Lddw, dst.num(), 0, 0, imm),
+                        other => match resolve(other, imm) {
+                            Some(v) => op(K::Lddw, dst.num(), 0, 0, v),
+                            None => return Err(VmError::Unsupported {
+                                index,
+                                what:
+                                    "an lddw of a map, variable or code address (relocate it first)",
+                            }),
+                        },
                     }
-                },
+                }
                 Insn::LdAbs { size, imm } => {
                     let k = [K::LdAbsB, K::LdAbsH, K::LdAbsW, K::LdAbsW][size_index(size)];
                     op(k, 0, 0, 0, imm as i64 as u64)
