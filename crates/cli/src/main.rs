@@ -97,6 +97,12 @@ enum Command {
         /// Also print the number of executed instructions and the input memory afterwards.
         #[arg(long)]
         stats: bool,
+        /// With an ELF object: run this many times (maps keep their contents).
+        #[arg(long, default_value_t = 1)]
+        repeat: u64,
+        /// With an ELF object: print one JSON document (return value, memory, maps).
+        #[arg(long)]
+        json: bool,
     },
     /// Inspect ELF objects built by `clang -target bpf`.
     Object {
@@ -228,15 +234,28 @@ fn dispatch(command: Command) -> Result<(), CliError> {
             trace,
             budget,
             stats,
+            repeat,
+            json,
         } => {
-            let loaded = if object_cmd::is_elf(&read_file(&program)?) {
+            let given = match (mem, mem_hex) {
+                (Some(path), _) if path.extension().is_some_and(|e| e == "hex") => {
+                    let bytes = read_file(&path)?;
+                    Some(
+                        parse_hex(&String::from_utf8_lossy(&bytes))
+                            .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?,
+                    )
+                }
+                (Some(path), _) => Some(read_file(&path)?),
+                (None, Some(hex)) => {
+                    Some(parse_hex(&hex).map_err(|e| CliError::Input(format!("--mem-hex: {e}")))?)
+                }
+                (None, None) => None,
+            };
+            if object_cmd::is_elf(&read_file(&program)?) {
                 let (obj, _) = object_cmd::load(&program, None)?;
-                let p = match (&prog, obj.programs.as_slice()) {
-                    (Some(name), _) => obj.program(name).map_err(|e| CliError::Object {
-                        context: program.display().to_string(),
-                        source: Box::new(e),
-                    })?,
-                    (None, [only]) => only,
+                let name = match (&prog, obj.programs.as_slice()) {
+                    (Some(name), _) => name.clone(),
+                    (None, [only]) => only.name.clone(),
                     (None, all) => {
                         let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
                         return Err(CliError::Input(format!(
@@ -247,26 +266,18 @@ fn dispatch(command: Command) -> Result<(), CliError> {
                         )));
                     }
                 };
-                input::LoadedInput {
-                    bytecode: p.bytecode(),
-                    mem: None,
-                    conformance: false,
-                }
-            } else {
-                load_program(&program, format)?
-            };
-            let mut memory = match (mem, mem_hex) {
-                (Some(path), _) if path.extension().is_some_and(|e| e == "hex") => {
-                    let bytes = read_file(&path)?;
-                    parse_hex(&String::from_utf8_lossy(&bytes))
-                        .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?
-                }
-                (Some(path), _) => read_file(&path)?,
-                (None, Some(hex)) => {
-                    parse_hex(&hex).map_err(|e| CliError::Input(format!("--mem-hex: {e}")))?
-                }
-                (None, None) => loaded.mem.clone().unwrap_or_default(),
-            };
+                let report = object_cmd::run_object(
+                    obj,
+                    &name,
+                    given.unwrap_or_default(),
+                    budget,
+                    repeat,
+                    json,
+                )?;
+                return out(&report);
+            }
+            let loaded = load_program(&program, format)?;
+            let mut memory = given.unwrap_or_else(|| loaded.mem.clone().unwrap_or_default());
             let helpers = if loaded.conformance {
                 Helpers::conformance()
             } else {

@@ -359,3 +359,95 @@ pub fn disasm(
     }
     Ok(out)
 }
+
+/// Runs program `name` of `obj` with the runtime, `repeat` times, and reports the
+/// return value, the memory afterwards, the maps and the ring buffer records.
+pub fn run_object(
+    obj: Object,
+    name: &str,
+    mut mem: Vec<u8>,
+    budget: Option<u64>,
+    repeat: u64,
+    json: bool,
+) -> Result<String, CliError> {
+    let rt_err = |e: oxbpf::RuntimeError| CliError::Input(e.to_string());
+    let options = oxbpf::Options {
+        budget,
+        ..oxbpf::Options::default()
+    };
+    let rt = oxbpf::Runtime::with_options(obj, options).map_err(rt_err)?;
+    let mut inst = rt.instance(name).map_err(rt_err)?;
+    let mut r0 = 0;
+    for _ in 0..repeat.max(1) {
+        r0 = inst.run(&mut mem).map_err(rt_err)?;
+    }
+    let obj = rt.object();
+    let mut maps = serde_json::Map::new();
+    let mut text = format!("r0 = {r0:#x} ({})\n", r0 as i64);
+    for (map_name, map) in rt.maps() {
+        let def = &obj.maps[obj
+            .map_index(map_name)
+            .map_err(|e| CliError::Input(e.to_string()))?];
+        if let MapOrigin::GlobalData { .. } = def.origin {
+            // Global data prints as its variables.
+            let value = map.lookup(&0u32.to_le_bytes()).unwrap_or_default();
+            let mut vars = serde_json::Map::new();
+            for g in obj
+                .globals
+                .iter()
+                .filter(|g| obj.maps[g.map].name == map_name)
+            {
+                let bytes = value
+                    .get(g.offset as usize..(g.offset + g.size) as usize)
+                    .unwrap_or(&[]);
+                let shown = match (obj.btf.as_ref(), g.type_id) {
+                    (Some(b), Some(t)) => b.format_value(t, bytes),
+                    _ => hex(bytes),
+                };
+                text.push_str(&format!("{map_name}: {} = {shown}\n", g.name));
+                vars.insert(g.name.clone(), json!(shown));
+            }
+            maps.insert(map_name.to_string(), Value::Object(vars));
+            continue;
+        }
+        if let Some(rb) = map.ringbuf() {
+            let mut records = Vec::new();
+            rb.consume(|r| records.push(hex(r)));
+            text.push_str(&format!(
+                "map {map_name} (ringbuf): {} records\n",
+                records.len()
+            ));
+            for r in &records {
+                text.push_str(&format!("  {r}\n"));
+            }
+            maps.insert(map_name.to_string(), json!(records));
+            continue;
+        }
+        let entries = rt.map_entries(map_name).map_err(rt_err)?;
+        text.push_str(&format!(
+            "map {map_name} ({}): {} entries\n",
+            map.spec().map_type.name(),
+            entries.len()
+        ));
+        for (k, v) in &entries {
+            text.push_str(&format!("  {k} => {v}\n"));
+        }
+        maps.insert(
+            map_name.to_string(),
+            Value::Array(
+                entries
+                    .iter()
+                    .map(|(k, v)| json!({"key": k, "value": v}))
+                    .collect(),
+            ),
+        );
+    }
+    if json {
+        let doc = json!({"return_value": r0, "data_out": hex(&mem), "maps": Value::Object(maps)});
+        return Ok(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&doc).expect("JSON values serialize")
+        ));
+    }
+    Ok(text)
+}

@@ -205,3 +205,42 @@ fn run_executes_a_program_from_an_object() {
     );
     assert_eq!(stdout(&o), "r0 = 0x19 (25)\n", "{}", stderr(&o));
 }
+
+#[test]
+fn run_an_object_with_maps_prints_them() {
+    let o = oxbpf(
+        &[
+            "run",
+            &fixture("elf/counter.o"),
+            "--mem-hex",
+            "61 62 61",
+            "--repeat",
+            "2",
+        ],
+        "",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.starts_with("r0 = 0x0 (0)\n"), "{text}");
+    assert!(text.contains("  97 => 4\n  98 => 2\n"), "{text}");
+    assert!(text.contains("map events (ringbuf): 2 records"), "{text}");
+    assert!(text.contains(".bss: runs = 2"), "{text}");
+    assert_eq!(
+        stderr(&o),
+        "counted 3 bytes, 2 new\ncounted 3 bytes, 0 new\n"
+    );
+    let j = oxbpf(
+        &[
+            "run",
+            &fixture("elf/counter.o"),
+            "--mem-hex",
+            "07",
+            "--json",
+        ],
+        "",
+    );
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&j)).unwrap();
+    assert_eq!(doc["return_value"], 1);
+    assert_eq!(doc["maps"]["byte_counts"][0]["key"], "7");
+    assert_eq!(doc["data_out"], "07");
+}

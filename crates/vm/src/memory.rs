@@ -38,6 +38,22 @@ impl<'a> Region<'a> {
         }
     }
 
+    /// A region over memory the caller guarantees, such as a map's storage.
+    ///
+    /// # Safety
+    /// `len` bytes at `ptr` must stay valid (and, when `writable`, writable
+    /// through raw pointers) for the lifetime `'a`.
+    pub unsafe fn from_raw(ptr: *mut u8, len: usize, writable: bool) -> Region<'a> {
+        Region {
+            raw: RawRegion {
+                start: ptr as u64,
+                len: len as u64,
+                writable,
+            },
+            _borrow: PhantomData,
+        }
+    }
+
     /// The address the program sees for the first byte.
     pub fn addr(&self) -> u64 {
         self.raw.start

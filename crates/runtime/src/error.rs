@@ -1,0 +1,31 @@
+//! The crate's error type.
+
+/// Why an object could not be prepared or a program could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The object did not load.
+    #[error(transparent)]
+    Object(#[from] oxbpf_object::ObjectError),
+    /// A map could not be created.
+    #[error("map `{map}`: {source}")]
+    Map {
+        map: String,
+        source: oxbpf_maps::MapError,
+    },
+    /// A program could not be loaded into the interpreter or failed while running.
+    #[error("program `{program}`: {source}")]
+    Vm {
+        program: String,
+        source: oxbpf_vm::VmError,
+    },
+    /// A program refers to a map whose type is not implemented yet.
+    #[error("program `{program}` uses map `{map}` of type {map_type}, which oxbpf does not implement yet")]
+    UnsupportedMap {
+        program: String,
+        map: String,
+        map_type: &'static str,
+    },
+    /// The named program or map does not exist.
+    #[error("no {what} named `{name}`")]
+    NotFound { what: &'static str, name: String },
+}

@@ -1,0 +1,332 @@
+//! The kernel's helper functions, by helper id, working on this runtime's maps.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use oxbpf_maps::{Map, MapError};
+use oxbpf_vm::{HelperContext, Helpers};
+
+/// Map handles are opaque values (`HANDLE_BASE + index`) that no region contains.
+pub(crate) const HANDLE_BASE: u64 = 0x4d41_5000_0000_0000;
+
+/// Where `bpf_trace_printk` output goes.
+pub type TraceSink = Arc<Mutex<dyn FnMut(&str) + Send>>;
+
+/// What the helpers share: the maps, the CPU id programs see, the trace sink.
+pub(crate) struct Shared {
+    pub maps: Vec<Option<Arc<Map>>>,
+    pub cpu: usize,
+    pub trace: TraceSink,
+}
+
+const EFAULT: i64 = 14;
+const EINVAL: i64 = 22;
+
+fn neg(e: i64) -> u64 {
+    (-e) as u64
+}
+
+fn err(e: &MapError) -> u64 {
+    neg(e.errno() as i64)
+}
+
+fn map(shared: &Shared, handle: u64) -> Result<&Arc<Map>, String> {
+    handle
+        .checked_sub(HANDLE_BASE)
+        .and_then(|i| shared.maps.get(i as usize))
+        .and_then(|m| m.as_ref())
+        .ok_or_else(|| format!("{handle:#x} is not a map"))
+}
+
+fn read(ctx: &HelperContext<'_>, addr: u64, len: usize, what: &str) -> Result<Vec<u8>, String> {
+    ctx.memory
+        .read(addr, len)
+        .map(|b| b.to_vec())
+        .ok_or_else(|| format!("{what} pointer {addr:#x} (+{len}) is outside the program's memory"))
+}
+
+fn now_ns() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64 + 1_000_000_000
+}
+
+fn prandom() -> u32 {
+    static STATE: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
+    let mut x = STATE.load(Ordering::Relaxed);
+    loop {
+        let mut y = x;
+        y ^= y << 13;
+        y ^= y >> 7;
+        y ^= y << 17;
+        match STATE.compare_exchange_weak(x, y, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return (y >> 32) as u32,
+            Err(cur) => x = cur,
+        }
+    }
+}
+
+/// Formats a `bpf_trace_printk` format string with up to three arguments.
+pub fn format_printk(
+    fmt: &[u8],
+    args: [u64; 3],
+    read_str: &dyn Fn(u64) -> Option<String>,
+) -> String {
+    let mut out = String::new();
+    let mut next = args.into_iter();
+    let mut i = 0;
+    while i < fmt.len() {
+        let c = fmt[i];
+        if c != b'%' {
+            out.push(c as char);
+            i += 1;
+            continue;
+        }
+        i += 1;
+        let mut longs = 0;
+        while i < fmt.len() && fmt[i] == b'l' {
+            longs += 1;
+            i += 1;
+        }
+        let Some(&conv) = fmt.get(i) else { break };
+        i += 1;
+        if conv == b'%' {
+            out.push('%');
+            continue;
+        }
+        let v = next.next().unwrap_or(0);
+        let v32 = longs == 0;
+        match conv {
+            b'd' | b'i' => out.push_str(&if v32 {
+                (v as i32).to_string()
+            } else {
+                (v as i64).to_string()
+            }),
+            b'u' => out.push_str(&if v32 {
+                (v as u32).to_string()
+            } else {
+                v.to_string()
+            }),
+            b'x' => out.push_str(&if v32 {
+                format!("{:x}", v as u32)
+            } else {
+                format!("{v:x}")
+            }),
+            b'p' => out.push_str(&format!("{v:#x}")),
+            b'c' => out.push(v as u8 as char),
+            b's' => out.push_str(&read_str(v).unwrap_or_else(|| "(bad string)".into())),
+            other => {
+                out.push('%');
+                out.push(other as char);
+            }
+        }
+    }
+    out
+}
+
+/// The helpers, by kernel id, bound to `shared`.
+pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
+    let mut h = Helpers::new();
+    let s = shared.clone();
+    h.register(1, move |ctx, a| {
+        let m = map(&s, a[0])?;
+        let key = read(ctx, a[1], m.spec().key_size as usize, "key")?;
+        Ok(m.lookup_ptr(&key, s.cpu).map_or(0, |v| v.ptr as u64))
+    });
+    let s = shared.clone();
+    h.register(2, move |ctx, a| {
+        let m = map(&s, a[0])?;
+        let key = read(ctx, a[1], m.spec().key_size as usize, "key")?;
+        let value = read(ctx, a[2], m.spec().value_size as usize, "value")?;
+        Ok(m.update_from_program(&key, &value, a[3], s.cpu)
+            .map_or_else(|e| err(&e), |_| 0))
+    });
+    let s = shared.clone();
+    h.register(3, move |ctx, a| {
+        let m = map(&s, a[0])?;
+        let key = read(ctx, a[1], m.spec().key_size as usize, "key")?;
+        Ok(m.delete(&key).map_or_else(|e| err(&e), |_| 0))
+    });
+    let probe_read = |ctx: &mut HelperContext<'_>, a: [u64; 5]| -> Result<u64, String> {
+        let len = a[1] as usize;
+        match ctx.memory.read(a[2], len).map(|b| b.to_vec()) {
+            Some(bytes) => {
+                ctx.memory
+                    .write(a[0], &bytes)
+                    .ok_or("destination is not writable")?;
+                Ok(0)
+            }
+            None => {
+                ctx.memory
+                    .write(a[0], &vec![0; len])
+                    .ok_or("destination is not writable")?;
+                Ok(neg(EFAULT))
+            }
+        }
+    };
+    for id in [4, 112, 113] {
+        h.register(id, probe_read);
+    }
+    let probe_read_str = |ctx: &mut HelperContext<'_>, a: [u64; 5]| -> Result<u64, String> {
+        let max = a[1] as usize;
+        if max == 0 {
+            return Ok(neg(EINVAL));
+        }
+        match ctx.memory.read_cstr(a[2], max - 1).map(|b| b.to_vec()) {
+            Some(mut bytes) => {
+                bytes.push(0);
+                ctx.memory
+                    .write(a[0], &bytes)
+                    .ok_or("destination is not writable")?;
+                Ok(bytes.len() as u64)
+            }
+            None => Ok(neg(EFAULT)),
+        }
+    };
+    for id in [45, 114, 115] {
+        h.register(id, probe_read_str);
+    }
+    h.register(5, |_, _| Ok(now_ns()));
+    h.register(125, |_, _| Ok(now_ns()));
+    h.register(7, |_, _| Ok(prandom() as u64));
+    let s = shared.clone();
+    h.register(8, move |_, _| Ok(s.cpu as u64));
+    h.register(14, |_, _| {
+        let pid = std::process::id() as u64;
+        Ok((pid << 32) | pid)
+    });
+    h.register(15, |_, _| Ok(0));
+    h.register(16, |ctx, a| {
+        let name = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        let size = a[1] as usize;
+        if size == 0 {
+            return Ok(neg(EINVAL));
+        }
+        let mut buf = vec![0u8; size];
+        let n = name.len().min(size - 1).min(15);
+        buf[..n].copy_from_slice(&name.as_bytes()[..n]);
+        ctx.memory
+            .write(a[0], &buf)
+            .ok_or("comm buffer is not writable")?;
+        Ok(0)
+    });
+    let s = shared.clone();
+    h.register(6, move |ctx, a| {
+        let fmt = read(ctx, a[0], a[1] as usize, "format")?;
+        let fmt = fmt.split(|&b| b == 0).next().unwrap_or(&[]).to_vec();
+        let read_str = |p: u64| {
+            ctx.memory
+                .read_cstr(p, 256)
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+        };
+        let text = format_printk(&fmt, [a[2], a[3], a[4]], &read_str);
+        let len = text.len() as u64;
+        (s.trace.lock().unwrap_or_else(|e| e.into_inner()))(&text);
+        Ok(len)
+    });
+    let s = shared.clone();
+    h.register(87, move |ctx, a| {
+        let m = map(&s, a[0])?;
+        let value = read(ctx, a[1], m.spec().value_size as usize, "value")?;
+        Ok(m.push(&value, a[2]).map_or_else(|e| err(&e), |_| 0))
+    });
+    for (id, remove) in [(88, true), (89, false)] {
+        let s = shared.clone();
+        h.register(id, move |ctx, a| {
+            let m = map(&s, a[0])?;
+            match m.pop(remove) {
+                Ok(v) => {
+                    ctx.memory
+                        .write(a[1], &v)
+                        .ok_or("value buffer is not writable")?;
+                    Ok(0)
+                }
+                Err(e) => Ok(err(&e)),
+            }
+        });
+    }
+    let s = shared.clone();
+    h.register(130, move |ctx, a| {
+        let m = map(&s, a[0])?;
+        let rb = m.ringbuf().ok_or("not a ring buffer")?;
+        let data = read(ctx, a[1], a[2] as usize, "data")?;
+        Ok(rb
+            .output(&data, a[3] & 1 == 0)
+            .map_or_else(|e| err(&e), |_| 0))
+    });
+    let s = shared.clone();
+    h.register(131, move |_, a| {
+        let m = map(&s, a[0])?;
+        let rb = m.ringbuf().ok_or("not a ring buffer")?;
+        Ok(rb.reserve(a[1] as usize).map_or(0, |p| p as u64))
+    });
+    for (id, submit) in [(132, true), (133, false)] {
+        let s = shared.clone();
+        h.register(id, move |_, a| {
+            let rb = s
+                .maps
+                .iter()
+                .flatten()
+                .filter_map(|m| m.ringbuf())
+                .find(|rb| {
+                    let (base, len) = rb.data_region();
+                    a[0] >= base as u64 && a[0] < base as u64 + len as u64
+                })
+                .ok_or_else(|| format!("{:#x} is not a ring buffer record", a[0]))?;
+            let wake = a[1] & 1 == 0;
+            let r = if submit {
+                rb.submit(a[0], wake)
+            } else {
+                rb.discard(a[0], wake)
+            };
+            r.map_err(|e| e.to_string())?;
+            Ok(0)
+        });
+    }
+    let s = shared.clone();
+    h.register(134, move |_, a| {
+        let m = map(&s, a[0])?;
+        Ok(m.ringbuf().ok_or("not a ring buffer")?.query(a[1]))
+    });
+    h.register(182, |ctx, a| {
+        let s1 = read(ctx, a[0], a[1] as usize, "s1")?;
+        let s2 = ctx
+            .memory
+            .read_cstr(a[2], a[1] as usize)
+            .ok_or("s2 is outside the program's memory")?
+            .to_vec();
+        for (i, &c1) in s1.iter().enumerate() {
+            let c2 = s2.get(i).copied().unwrap_or(0);
+            if c1 != c2 || c1 == 0 {
+                return Ok((c1 as i64 - c2 as i64) as u64);
+            }
+        }
+        Ok(0)
+    });
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printk_formats_like_the_kernel() {
+        let s = |_| Some("bash".to_string());
+        assert_eq!(
+            format_printk(b"pid %d comm %s\n", [7, 1, 0], &s),
+            "pid 7 comm bash\n"
+        );
+        assert_eq!(
+            format_printk(b"%u %x %lld %%", [u64::MAX, 255, (-3i64) as u64], &s),
+            "4294967295 ff -3 %"
+        );
+        assert_eq!(
+            format_printk(b"%lu %c", [1 << 40, 65, 0], &s),
+            "1099511627776 A"
+        );
+    }
+}

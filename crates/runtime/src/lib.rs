@@ -1,0 +1,290 @@
+//! Run clang-built eBPF objects in userspace.
+//!
+//! A [`Runtime`] takes a loaded [`Object`], creates its maps (global data
+//! included, with any values the host set before load), and runs its programs
+//! in the interpreter with the kernel's helpers: map access, ring buffers,
+//! time, randomness, `bpf_trace_printk`, probe reads and `bpf_strncmp`.
+//!
+//! ```no_run
+//! use oxbpf::Runtime;
+//!
+//! let elf = std::fs::read("counter.o").unwrap();
+//! let rt = Runtime::from_elf(&elf).unwrap();
+//! let mut packet = vec![0u8; 64];
+//! let ret = rt.run("count", &mut packet).unwrap();
+//! for (key, value) in rt.map_entries("counts").unwrap() {
+//!     println!("{key} => {value}");
+//! }
+//! # let _ = ret;
+//! ```
+
+pub mod error;
+pub mod helpers;
+
+use std::sync::{Arc, Mutex};
+
+use oxbpf_isa::LddwSrc;
+use oxbpf_maps::{Map, MapSpec, MapType, BPF_ANY};
+use oxbpf_object::{MapOrigin, Object};
+use oxbpf_vm::{Helpers, Program, Region, Vm};
+
+pub use error::RuntimeError;
+pub use helpers::TraceSink;
+pub use oxbpf_maps as maps;
+pub use oxbpf_object as object;
+
+use helpers::{kernel_helpers, Shared, HANDLE_BASE};
+
+/// Settings for [`Runtime::with_options`].
+pub struct Options {
+    /// How many CPUs per-CPU maps keep values for.
+    pub ncpus: usize,
+    /// The CPU id programs see.
+    pub cpu: usize,
+    /// Where `bpf_trace_printk` writes; stderr by default.
+    pub trace: TraceSink,
+    /// An instruction budget per run (`None`: unlimited).
+    pub budget: Option<u64>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            ncpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu: 0,
+            // Like the kernel's trace_pipe, one line per call.
+            trace: Arc::new(Mutex::new(|s: &str| {
+                eprintln!("{}", s.trim_end_matches('\n'))
+            })),
+            budget: None,
+        }
+    }
+}
+
+/// An object with its maps created, ready to run programs.
+pub struct Runtime {
+    object: Object,
+    shared: Arc<Shared>,
+    helpers: Helpers,
+    budget: Option<u64>,
+}
+
+impl Runtime {
+    /// Parses an ELF object and prepares it with default options.
+    pub fn from_elf(elf: &[u8]) -> Result<Runtime, RuntimeError> {
+        Runtime::with_options(Object::parse(elf)?, Options::default())
+    }
+
+    /// Creates the object's maps. Global variables set on `object` before this
+    /// call (`Object::set_global`) are the maps' initial contents.
+    pub fn with_options(object: Object, options: Options) -> Result<Runtime, RuntimeError> {
+        let mut maps = Vec::with_capacity(object.maps.len());
+        for def in &object.maps {
+            let Some(map_type) = MapType::from_kernel_id(def.map_type) else {
+                maps.push(None);
+                continue;
+            };
+            let mut spec = MapSpec::new(
+                &def.name,
+                map_type,
+                def.key_size,
+                def.value_size,
+                def.max_entries,
+            );
+            spec.flags = def.map_flags;
+            let map = Map::new(spec, options.ncpus).map_err(|source| RuntimeError::Map {
+                map: def.name.clone(),
+                source,
+            })?;
+            if matches!(def.origin, MapOrigin::GlobalData { .. }) {
+                map.update(&0u32.to_le_bytes(), &def.data, BPF_ANY)
+                    .map_err(|source| RuntimeError::Map {
+                        map: def.name.clone(),
+                        source,
+                    })?;
+            }
+            maps.push(Some(Arc::new(map)));
+        }
+        let shared = Arc::new(Shared {
+            maps,
+            cpu: options.cpu,
+            trace: options.trace,
+        });
+        Ok(Runtime {
+            helpers: kernel_helpers(shared.clone()),
+            object,
+            shared,
+            budget: options.budget,
+        })
+    }
+
+    /// The object.
+    pub fn object(&self) -> &Object {
+        &self.object
+    }
+
+    /// The map named `name`.
+    pub fn map(&self, name: &str) -> Result<&Arc<Map>, RuntimeError> {
+        let i = self.object.map_index(name)?;
+        self.shared.maps[i]
+            .as_ref()
+            .ok_or_else(|| RuntimeError::NotFound {
+                what: "implemented map",
+                name: name.to_string(),
+            })
+    }
+
+    /// Every map that exists at run time, with its name.
+    pub fn maps(&self) -> impl Iterator<Item = (&str, &Arc<Map>)> {
+        self.object
+            .maps
+            .iter()
+            .zip(&self.shared.maps)
+            .filter_map(|(d, m)| m.as_ref().map(|m| (d.name.as_str(), m)))
+    }
+
+    /// A map's entries formatted with its BTF key and value types (hex without BTF).
+    pub fn map_entries(&self, name: &str) -> Result<Vec<(String, String)>, RuntimeError> {
+        let i = self.object.map_index(name)?;
+        let def = &self.object.maps[i];
+        let map = self.map(name)?;
+        let btf = self.object.btf.as_ref();
+        let fmt = |ty: Option<u32>, bytes: &[u8]| match (btf, ty) {
+            (Some(b), Some(t)) => b.format_value(t, bytes),
+            _ => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+        };
+        let per_cpu = map.host_value_size() != def.value_size as usize;
+        Ok(map
+            .entries()
+            .into_iter()
+            .map(|(k, v)| {
+                let value = if per_cpu {
+                    let stride = v.len() / map.ncpus();
+                    let cpus: Vec<String> = v
+                        .chunks(stride)
+                        .map(|c| fmt(def.value_type, &c[..def.value_size as usize]))
+                        .collect();
+                    format!("[{}]", cpus.join(", "))
+                } else {
+                    fmt(def.value_type, &v)
+                };
+                (fmt(def.key_type, &k), value)
+            })
+            .collect())
+    }
+
+    /// Loads the program `name` into a fresh interpreter instance.
+    pub fn instance(&self, name: &str) -> Result<Instance<'_>, RuntimeError> {
+        let prog = self.object.program(name)?;
+        let vm_err = |source| RuntimeError::Vm {
+            program: name.to_string(),
+            source,
+        };
+        // Check every map the program names exists at run time.
+        for (_, insn) in prog.instructions()? {
+            if let oxbpf_isa::Insn::Lddw {
+                src: LddwSrc::MapIdx | LddwSrc::MapIdxValue,
+                imm,
+                ..
+            } = insn
+            {
+                let i = imm as u32 as usize;
+                if let (Some(def), Some(None)) = (self.object.maps.get(i), self.shared.maps.get(i))
+                {
+                    return Err(RuntimeError::UnsupportedMap {
+                        program: name.to_string(),
+                        map: def.name.clone(),
+                        map_type: oxbpf_object::map_type_name(def.map_type),
+                    });
+                }
+            }
+        }
+        let maps = &self.shared.maps;
+        let resolve = |src: LddwSrc, imm: u64| -> Option<u64> {
+            let i = imm as u32 as usize;
+            match src {
+                LddwSrc::MapIdx => maps.get(i)?.as_ref().map(|_| HANDLE_BASE + i as u64),
+                LddwSrc::MapIdxValue => {
+                    let (base, len) = maps.get(i)?.as_ref()?.storage()?;
+                    let off = imm >> 32;
+                    (off < len as u64).then(|| base as u64 + off)
+                }
+                _ => None,
+            }
+        };
+        let program =
+            Program::with_resolver(&prog.bytecode(), &self.helpers, &resolve).map_err(vm_err)?;
+        let mut vm = Vm::from_program(program);
+        vm.set_budget(self.budget);
+        Ok(Instance {
+            runtime: self,
+            name: name.to_string(),
+            vm,
+        })
+    }
+
+    /// Runs program `name` once with r1 = `data` and r2 = its length.
+    pub fn run(&self, name: &str, data: &mut [u8]) -> Result<u64, RuntimeError> {
+        self.instance(name)?.run(data)
+    }
+}
+
+/// A program ready to run, with its own interpreter state; one per thread.
+pub struct Instance<'r> {
+    runtime: &'r Runtime,
+    name: String,
+    vm: Vm,
+}
+
+impl Instance<'_> {
+    /// Runs with r1 = `data` and r2 = its length; the maps stay shared.
+    pub fn run(&mut self, data: &mut [u8]) -> Result<u64, RuntimeError> {
+        let (r1, r2) = if data.is_empty() {
+            (0, 0)
+        } else {
+            (data.as_mut_ptr() as u64, data.len() as u64)
+        };
+        let mut regions = vec![Region::writable(data)];
+        for (def, map) in self
+            .runtime
+            .object
+            .maps
+            .iter()
+            .zip(&self.runtime.shared.maps)
+        {
+            let Some((ptr, len)) = map.as_ref().and_then(|m| m.storage()) else {
+                continue;
+            };
+            let writable = !matches!(
+                def.origin,
+                MapOrigin::GlobalData {
+                    read_only: true,
+                    ..
+                }
+            );
+            // SAFETY: the map's storage lives as long as the runtime, which this
+            // instance borrows, and is only touched through raw pointers.
+            regions.push(unsafe { Region::from_raw(ptr, len, writable) });
+        }
+        let r0 = self
+            .vm
+            .run_with(&[r1, r2, 0, 0, 0], &regions, &mut NoTrace)
+            .map_err(|source| RuntimeError::Vm {
+                program: self.name.clone(),
+                source,
+            })?;
+        Ok(r0)
+    }
+
+    /// Instructions executed by the last run (when a budget is set).
+    pub fn executed(&self) -> Option<u64> {
+        self.vm.executed()
+    }
+}
+
+struct NoTrace;
+
+impl oxbpf_vm::Tracer for NoTrace {
+    fn step(&mut self, _: usize, _: &[u64; 11]) {}
+    fn finish(&mut self, _: &[u64; 11]) {}
+}

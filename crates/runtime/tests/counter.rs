@@ -1,0 +1,133 @@
+//! Runs fixtures/elf/counter.o: maps, ring buffer, globals and bpf_printk.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use oxbpf::object::Object;
+use oxbpf::{Options, Runtime};
+
+fn object() -> Object {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/elf/counter.o");
+    Object::parse(&std::fs::read(p).unwrap()).unwrap()
+}
+
+fn runtime(obj: Object, trace: Arc<Mutex<Vec<String>>>) -> Runtime {
+    let options = Options {
+        ncpus: 2,
+        trace: Arc::new(Mutex::new(move |s: &str| {
+            trace.lock().unwrap().push(s.to_string())
+        })),
+        ..Options::default()
+    };
+    Runtime::with_options(obj, options).unwrap()
+}
+
+#[test]
+fn counts_bytes_into_maps_and_reports_through_the_ring_buffer() {
+    let trace = Arc::new(Mutex::new(Vec::new()));
+    let rt = runtime(object(), trace.clone());
+    let mut data = *b"hello";
+    assert_eq!(rt.run("count", &mut data).unwrap(), 4, "h, e, l, o are new");
+    let entries = rt.map_entries("byte_counts").unwrap();
+    let as_pairs: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    // Keys are __u8 values: e=101, h=104, l=108, o=111.
+    assert_eq!(
+        as_pairs,
+        [("101", "1"), ("104", "1"), ("108", "2"), ("111", "1")]
+    );
+    assert_eq!(
+        rt.map_entries("totals").unwrap()[0],
+        ("0".to_string(), "5".to_string())
+    );
+
+    let mut again = *b"hey";
+    assert_eq!(rt.run("count", &mut again).unwrap(), 1, "only y is new");
+    let mut records = Vec::new();
+    rt.map("events")
+        .unwrap()
+        .ringbuf()
+        .unwrap()
+        .consume(|r| records.push(r.to_vec()));
+    let decode = |r: &[u8]| {
+        (
+            u32::from_le_bytes(r[0..4].try_into().unwrap()),
+            u32::from_le_bytes(r[4..8].try_into().unwrap()),
+            u64::from_le_bytes(r[8..16].try_into().unwrap()),
+        )
+    };
+    let got: Vec<_> = records.iter().map(|r| decode(r)).collect();
+    assert_eq!(got, [(5, 4, 5), (3, 1, 8)]);
+    assert_eq!(
+        *trace.lock().unwrap(),
+        ["counted 5 bytes, 4 new", "counted 3 bytes, 1 new"]
+    );
+    // `runs` lives in .bss.
+    let bss = rt.map(".bss").unwrap().lookup(&0u32.to_le_bytes()).unwrap();
+    assert_eq!(u32::from_le_bytes(bss[..4].try_into().unwrap()), 2);
+}
+
+#[test]
+fn rodata_configuration_set_before_load_changes_behaviour() {
+    let mut obj = object();
+    obj.set_global("skip_byte", b"l").unwrap();
+    let rt = runtime(obj, Arc::new(Mutex::new(Vec::new())));
+    let mut data = *b"hello";
+    assert_eq!(rt.run("count", &mut data).unwrap(), 3, "l is skipped");
+    let keys: Vec<String> = rt
+        .map_entries("byte_counts")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, ["101", "104", "111"]);
+}
+
+#[test]
+fn threads_share_maps_without_losing_updates() {
+    let rt = runtime(object(), Arc::new(Mutex::new(Vec::new())));
+    let threads = 4;
+    let rounds = 200;
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let rt = &rt;
+            s.spawn(move || {
+                let mut inst = rt.instance("count").unwrap();
+                for _ in 0..rounds {
+                    let mut data = [b'a' + t as u8, b'z'];
+                    inst.run(&mut data).unwrap();
+                }
+            });
+        }
+        // The host iterates the maps while programs update them.
+        s.spawn(|| {
+            for _ in 0..50 {
+                let _ = rt.map_entries("byte_counts").unwrap();
+                rt.map("events").unwrap().ringbuf().unwrap().consume(|_| {});
+            }
+        });
+    });
+    let counts: std::collections::BTreeMap<String, String> =
+        rt.map_entries("byte_counts").unwrap().into_iter().collect();
+    for t in 0..threads {
+        assert_eq!(counts[&(b'a' as u32 + t).to_string()], rounds.to_string());
+    }
+    assert_eq!(
+        counts[&(b'z' as u32).to_string()],
+        (threads * rounds).to_string()
+    );
+    assert_eq!(
+        rt.map_entries("totals").unwrap()[0].1,
+        (2 * threads * rounds).to_string()
+    );
+}
+
+#[test]
+fn unimplemented_map_types_are_named() {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/elf/maps.o");
+    let rt = Runtime::from_elf(&std::fs::read(p).unwrap()).unwrap();
+    let err = rt.instance("use_maps").err().unwrap().to_string();
+    assert!(err.contains("oxbpf does not implement yet"), "{err}");
+}
