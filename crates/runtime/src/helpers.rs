@@ -291,6 +291,20 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
         let m = map(&s, a[0])?;
         Ok(m.ringbuf().ok_or("not a ring buffer")?.query(a[1]))
     });
+    // bpf_loop(nr_loops, callback, callback_ctx, flags): calls callback(i, ctx)
+    // until it returns 1; returns the number of calls.
+    h.register(181, |ctx, a| {
+        const MAX_LOOPS: u64 = 1 << 23;
+        if a[0] > MAX_LOOPS || a[3] != 0 {
+            return Ok(neg(7)); // -E2BIG / flags must be 0
+        }
+        for i in 0..a[0] {
+            if ctx.call(a[1], [i, a[2], 0, 0, 0])? == 1 {
+                return Ok(i + 1);
+            }
+        }
+        Ok(a[0])
+    });
     h.register(182, |ctx, a| {
         let s1 = read(ctx, a[0], a[1] as usize, "s1")?;
         let s2 = ctx

@@ -9,6 +9,15 @@ use crate::memory::MemoryView;
 pub struct HelperContext<'r> {
     /// The memory regions of the current run.
     pub memory: MemoryView<'r>,
+    pub(crate) callback: &'r mut dyn FnMut(u64, [u64; 5]) -> Result<u64, String>,
+}
+
+impl HelperContext<'_> {
+    /// Calls the program's function at code address `addr` (a callback the
+    /// program passed, as to `bpf_loop`) with r1..r5 = `args`; returns its r0.
+    pub fn call(&mut self, addr: u64, args: [u64; 5]) -> Result<u64, String> {
+        (self.callback)(addr, args)
+    }
 }
 
 /// A helper: receives r1 to r5 and returns r0, or an error message that stops the program.

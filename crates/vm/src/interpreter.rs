@@ -50,7 +50,14 @@ pub(crate) struct RunArgs<'a> {
     pub packet: (u64, u64),
     pub stack_top: u64,
     pub budget: u64,
+    /// The slot to start at: 0, or a callback's first instruction.
+    pub start_pc: usize,
+    /// Frames already in use below this run (callbacks run deeper).
+    pub base_depth: usize,
 }
+
+/// Code addresses (`lddw` of a function, for callbacks) are this plus the slot.
+pub const CODE_BASE: u64 = 0xc0de_0000_0000_0000;
 
 /// How a run stopped early. Small and `Copy`, so building one on the loop's
 /// cold paths costs the hot path nothing; [`Fault::into_error`] adds the details.
@@ -142,7 +149,7 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
     let mut frames = [Frame::default(); MAX_FRAMES];
     let mut depth = 0usize;
     let mut remaining = args.budget;
-    let mut pc = 0usize;
+    let mut pc = args.start_pc;
 
     macro_rules! r {
         ($i:expr) => {
@@ -366,7 +373,21 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
             }
             K::CallHelper => {
                 let (id, f) = &prog.helper_table[imm as usize];
-                reg[0] = call_helper(f, *id, &reg, map, here, helper_message)?;
+                let fp = reg[10];
+                let frames_used = args.base_depth + depth + 1;
+                let mut callback = |addr: u64, a: [u64; 5]| {
+                    run_callback::<COUNT>(
+                        prog,
+                        map,
+                        args.packet,
+                        fp,
+                        frames_used,
+                        &mut remaining,
+                        addr,
+                        a,
+                    )
+                };
+                reg[0] = call_helper(f, *id, &reg, map, here, helper_message, &mut callback)?;
             }
             K::Callx => {
                 let value = r!(d);
@@ -374,10 +395,32 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
                     .ok()
                     .and_then(|id| prog.helpers.get(id))
                     .ok_or(Fault::BadCallx { pc: here, value })?;
-                reg[0] = call_helper(f, value as u32, &reg, map, here, helper_message)?;
+                let fp = reg[10];
+                let frames_used = args.base_depth + depth + 1;
+                let mut callback = |addr: u64, a: [u64; 5]| {
+                    run_callback::<COUNT>(
+                        prog,
+                        map,
+                        args.packet,
+                        fp,
+                        frames_used,
+                        &mut remaining,
+                        addr,
+                        a,
+                    )
+                };
+                reg[0] = call_helper(
+                    f,
+                    value as u32,
+                    &reg,
+                    map,
+                    here,
+                    helper_message,
+                    &mut callback,
+                )?;
             }
             K::CallLocal => {
-                if depth + 1 >= MAX_FRAMES {
+                if args.base_depth + depth + 1 >= MAX_FRAMES {
                     return Err(Fault::CallDepth {
                         pc: here,
                         max: MAX_FRAMES,
@@ -416,6 +459,7 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
 
 /// Runs a helper with r1..r5; its error message goes to `message`.
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 fn call_helper(
     f: &HelperFn,
     id: u32,
@@ -423,14 +467,58 @@ fn call_helper(
     map: &MemoryMap,
     pc: usize,
     message: &mut String,
+    callback: &mut dyn FnMut(u64, [u64; 5]) -> Result<u64, String>,
 ) -> Result<u64, Fault> {
     let mut ctx = HelperContext {
         memory: MemoryView { map },
+        callback,
     };
     f(&mut ctx, [reg[1], reg[2], reg[3], reg[4], reg[5]]).map_err(|m| {
         *message = m;
         Fault::Helper { pc, id }
     })
+}
+
+/// Runs the function at code address `addr` (for a helper such as `bpf_loop`)
+/// in a new frame below `fp`, with r1..r5 = `a`; returns its r0.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn run_callback<const COUNT: bool>(
+    prog: &Program,
+    map: &MemoryMap,
+    packet: (u64, u64),
+    fp: u64,
+    frames_used: usize,
+    remaining: &mut u64,
+    addr: u64,
+    a: [u64; 5],
+) -> Result<u64, String> {
+    let target = addr.wrapping_sub(CODE_BASE) as usize;
+    if addr < CODE_BASE || prog.insn(target).is_none() {
+        return Err(format!("{addr:#x} is not the address of a function"));
+    }
+    if frames_used >= MAX_FRAMES {
+        return Err(format!("a callback would exceed {MAX_FRAMES} frames"));
+    }
+    let mut message = String::new();
+    let sub = RunArgs {
+        regs: a,
+        map,
+        packet,
+        stack_top: fp.wrapping_sub(STACK_FRAME as u64),
+        budget: *remaining,
+        start_pc: target,
+        base_depth: frames_used,
+    };
+    match execute::<NoTrace, COUNT>(prog, sub, &mut NoTrace, &mut message) {
+        Ok((r0, used)) => {
+            if COUNT {
+                *remaining -= used;
+            }
+            Ok(r0)
+        }
+        Err(fault) => Err(format!("in callback: {}", fault.into_error(map, message))),
+    }
 }
 
 /// An atomic read-modify-write (kept out of the loop: it is rare and large).

@@ -27,7 +27,7 @@ pub mod program;
 
 pub use error::VmError;
 pub use helpers::{HelperContext, HelperFn, Helpers};
-pub use interpreter::{Tracer, MAX_FRAMES, STACK_FRAME, STACK_SIZE};
+pub use interpreter::{Tracer, CODE_BASE, MAX_FRAMES, STACK_FRAME, STACK_SIZE};
 pub use memory::{MemoryView, Region, MAX_REGIONS};
 pub use program::Program;
 
@@ -128,6 +128,8 @@ impl Vm {
             packet,
             stack_top: stack_start + STACK_SIZE as u64,
             budget: self.budget.unwrap_or(u64::MAX),
+            start_pc: 0,
+            base_depth: 0,
         };
         // Counting costs a little per instruction, so only budgeted runs count.
         let mut message = String::new();

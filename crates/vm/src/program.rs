@@ -348,6 +348,18 @@ impl Program {
                 Insn::Lddw { dst, src, imm } => {
                     match src {
                         LddwSrc::Imm64 => op(K::Lddw, dst.num(), 0, 0, imm),
+                        LddwSrc::CodeAddr => {
+                            let rel = imm as u32 as i32 as i64;
+                            check_target(index, rel)?;
+                            let target = (index as i64 + 1 + rel) as u64;
+                            op(
+                                K::Lddw,
+                                dst.num(),
+                                0,
+                                0,
+                                crate::interpreter::CODE_BASE + target,
+                            )
+                        }
                         other => match resolve(other, imm) {
                             Some(v) => op(K::Lddw, dst.num(), 0, 0, v),
                             None => return Err(VmError::Unsupported {
