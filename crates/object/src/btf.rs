@@ -910,7 +910,10 @@ impl Btf {
                         let n = avail.len().min(16);
                         v[..n].copy_from_slice(&avail[..n]);
                         let word = u128::from_le_bytes(v);
-                        let field = (word >> (at % 8)) & ((1u128 << m.bitfield_size) - 1);
+                        let mask = 1u128
+                            .checked_shl(m.bitfield_size)
+                            .map_or(u128::MAX, |b| b - 1);
+                        let field = (word >> (at % 8)) & mask;
                         let _ = write!(out, "{field}");
                     } else {
                         self.format_into(out, m.type_id, bytes, at, depth + 1);

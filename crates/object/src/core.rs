@@ -62,6 +62,7 @@ fn kind_class(t: &BtfType) -> u8 {
         BtfType::Fwd { .. } => 7,
         BtfType::Float { .. } => 8,
         BtfType::FuncProto { .. } => 9,
+        BtfType::Typedef { .. } => 10,
         _ => 0,
     }
 }
@@ -73,18 +74,21 @@ fn parse_access(access: &str) -> Option<Vec<u32>> {
 /// Follows the local access string and records member names and array indices.
 #[derive(Clone, Debug)]
 enum Step {
-    Member(String),
-    Index(u32),
+    /// A named member and its local type. Anonymous members are not steps: as in
+    /// libbpf, named members are looked up through the target's anonymous ones.
+    Member(String, TypeId),
+    /// An array index and the local element type.
+    Index(u32, TypeId),
 }
 
 fn local_field(btf: &Btf, root: TypeId, idx: &[u32]) -> Result<(Field, Vec<Step>), String> {
     let root_size = btf.size_of(root).ok_or("the root type has no size")?;
-    let mut bit = idx[0] as u64 * root_size * 8;
+    let mut bit = (idx[0] as u64).saturating_mul(root_size).saturating_mul(8);
     let mut cur = root;
     let mut steps = Vec::new();
     let mut field = Field {
         bit_offset: bit,
-        bit_size: root_size * 8,
+        bit_size: root_size.saturating_mul(8),
         type_id: root,
         bitfield: false,
     };
@@ -95,11 +99,13 @@ fn local_field(btf: &Btf, root: TypeId, idx: &[u32]) -> Result<(Field, Vec<Step>
                 let m = members
                     .get(i as usize)
                     .ok_or(format!("member {i} does not exist"))?;
-                bit += m.bit_offset as u64;
+                bit = bit.saturating_add(m.bit_offset as u64);
                 let size = if m.bitfield_size > 0 {
                     m.bitfield_size as u64
                 } else {
-                    btf.size_of(m.type_id).ok_or("a member has no size")? * 8
+                    btf.size_of(m.type_id)
+                        .ok_or("a member has no size")?
+                        .saturating_mul(8)
                 };
                 field = Field {
                     bit_offset: bit,
@@ -107,19 +113,21 @@ fn local_field(btf: &Btf, root: TypeId, idx: &[u32]) -> Result<(Field, Vec<Step>
                     type_id: m.type_id,
                     bitfield: m.bitfield_size > 0,
                 };
-                steps.push(Step::Member(m.name.clone()));
+                if !m.name.is_empty() {
+                    steps.push(Step::Member(m.name.clone(), m.type_id));
+                }
                 cur = m.type_id;
             }
             Some(BtfType::Array { elem, .. }) => {
                 let es = btf.size_of(*elem).ok_or("an array element has no size")?;
-                bit += i as u64 * es * 8;
+                bit = bit.saturating_add((i as u64).saturating_mul(es).saturating_mul(8));
                 field = Field {
                     bit_offset: bit,
-                    bit_size: es * 8,
+                    bit_size: es.saturating_mul(8),
                     type_id: *elem,
                     bitfield: false,
                 };
-                steps.push(Step::Index(i));
+                steps.push(Step::Index(i, *elem));
                 cur = *elem;
             }
             _ => {
@@ -174,39 +182,32 @@ fn compatible(local: &Btf, l: TypeId, target: &Btf, t: TypeId) -> bool {
 /// Follows the local steps through a target candidate.
 fn target_field(
     local: &Btf,
-    lroot: TypeId,
-    idx: &[u32],
+    idx0: u32,
     steps: &[Step],
     target: &Btf,
     troot: TypeId,
 ) -> Option<Field> {
     let root_size = target.size_of(troot)?;
-    let mut bit = idx[0] as u64 * root_size * 8;
+    let mut bit = (idx0 as u64).saturating_mul(root_size).saturating_mul(8);
     let mut cur = troot;
-    let mut lcur = lroot;
     let mut field = Field {
         bit_offset: bit,
-        bit_size: root_size * 8,
+        bit_size: root_size.saturating_mul(8),
         type_id: troot,
         bitfield: false,
     };
-    for (step, &li) in steps.iter().zip(&idx[1..]) {
+    for step in steps {
         match step {
-            Step::Member(name) => {
+            Step::Member(name, local_type) => {
                 let (off, m) = find_member(target, cur, name, 0)?;
-                let lm = local
-                    .get(local.skip_mods(lcur))?
-                    .members()?
-                    .get(li as usize)?
-                    .clone();
-                if !compatible(local, lm.type_id, target, m.type_id) {
+                if !compatible(local, *local_type, target, m.type_id) {
                     return None;
                 }
-                bit += off;
+                bit = bit.saturating_add(off);
                 let size = if m.bitfield_size > 0 {
                     m.bitfield_size as u64
                 } else {
-                    target.size_of(m.type_id)? * 8
+                    target.size_of(m.type_id)?.saturating_mul(8)
                 };
                 field = Field {
                     bit_offset: bit,
@@ -215,9 +216,8 @@ fn target_field(
                     bitfield: m.bitfield_size > 0,
                 };
                 cur = m.type_id;
-                lcur = lm.type_id;
             }
-            Step::Index(i) => {
+            Step::Index(i, local_elem) => {
                 let Some(BtfType::Array { elem, nelems, .. }) = target.get(target.skip_mods(cur))
                 else {
                     return None;
@@ -225,19 +225,18 @@ fn target_field(
                 if *i >= *nelems && *nelems > 0 {
                     return None;
                 }
+                if !compatible(local, *local_elem, target, *elem) {
+                    return None;
+                }
                 let es = target.size_of(*elem)?;
-                bit += *i as u64 * es * 8;
+                bit = bit.saturating_add((*i as u64).saturating_mul(es).saturating_mul(8));
                 field = Field {
                     bit_offset: bit,
-                    bit_size: es * 8,
+                    bit_size: es.saturating_mul(8),
                     type_id: *elem,
                     bitfield: false,
                 };
                 cur = *elem;
-                let Some(BtfType::Array { elem: le, .. }) = local.get(local.skip_mods(lcur)) else {
-                    return None;
-                };
-                lcur = *le;
             }
         }
     }
@@ -249,9 +248,14 @@ fn load_of(btf: &Btf, f: &Field) -> Option<(u64, u64)> {
     if !f.bitfield {
         return Some((f.bit_offset / 8, btf.size_of(f.type_id)?));
     }
-    let mut size = btf.size_of(f.type_id)?;
+    let mut size = btf.size_of(f.type_id).filter(|&s| s > 0)?;
     let mut off = f.bit_offset / 8 / size * size;
-    while f.bit_offset + f.bit_size - off * 8 > size * 8 {
+    while f
+        .bit_offset
+        .saturating_add(f.bit_size)
+        .saturating_sub(off * 8)
+        > size.saturating_mul(8)
+    {
         if size >= 8 {
             return None;
         }
@@ -277,10 +281,94 @@ fn field_value(btf: &Btf, kind: CoreKind, f: &Field) -> Option<u64> {
         CoreKind::FieldByteSize => size,
         CoreKind::FieldExists => 1,
         CoreKind::FieldSigned => is_signed(btf, f.type_id) as u64,
-        CoreKind::FieldLshiftU64 => 64 - (f.bit_offset + f.bit_size - off * 8),
-        CoreKind::FieldRshiftU64 => 64 - f.bit_size,
+        CoreKind::FieldLshiftU64 => 64u64.checked_sub(
+            f.bit_offset
+                .saturating_add(f.bit_size)
+                .checked_sub(off * 8)?,
+        )?,
+        CoreKind::FieldRshiftU64 => 64u64.checked_sub(f.bit_size)?,
         _ => return None,
     })
+}
+
+/// libbpf's `bpf_core_types_match`: the target has every member, enumerator
+/// and parameter the local type names, with matching types, recursively.
+fn types_match(local: &Btf, l: TypeId, target: &Btf, t: TypeId, depth: u32) -> bool {
+    if depth > 32 {
+        return false;
+    }
+    let (l, t) = (local.skip_mods(l), target.skip_mods(t));
+    let (Some(lt), Some(tt)) = (local.get(l), target.get(t)) else {
+        return false;
+    };
+    if !lt.name().is_empty() && essential_name(lt.name()) != essential_name(tt.name()) {
+        return false;
+    }
+    match (lt, tt) {
+        (BtfType::Void, BtfType::Void) => true,
+        (
+            BtfType::Int {
+                size: a,
+                encoding: ea,
+                ..
+            },
+            BtfType::Int {
+                size: b,
+                encoding: eb,
+                ..
+            },
+        ) => a == b && (ea & 1) == (eb & 1),
+        (BtfType::Float { size: a, .. }, BtfType::Float { size: b, .. }) => a == b,
+        (BtfType::Ptr { type_id: a }, BtfType::Ptr { type_id: b }) => {
+            types_match(local, *a, target, *b, depth + 1)
+        }
+        (
+            BtfType::Array {
+                elem: a,
+                nelems: na,
+                ..
+            },
+            BtfType::Array {
+                elem: b,
+                nelems: nb,
+                ..
+            },
+        ) => na == nb && types_match(local, *a, target, *b, depth + 1),
+        (BtfType::Fwd { is_union: a, .. }, BtfType::Fwd { is_union: b, .. }) => a == b,
+        (BtfType::Struct { members: lm, .. }, BtfType::Struct { members: tm, .. })
+        | (BtfType::Union { members: lm, .. }, BtfType::Union { members: tm, .. }) => {
+            lm.iter().all(|m| {
+                tm.iter()
+                    .find(|x| x.name == m.name)
+                    .is_some_and(|x| types_match(local, m.type_id, target, x.type_id, depth + 1))
+            })
+        }
+        (a, b) if a.enum_values().is_some() && b.enum_values().is_some() => {
+            let tv = b.enum_values().unwrap_or(&[]);
+            a.enum_values().unwrap_or(&[]).iter().all(|(n, _)| {
+                tv.iter()
+                    .any(|(m, _)| essential_name(m) == essential_name(n))
+            })
+        }
+        (
+            BtfType::FuncProto {
+                ret: lr,
+                params: lp,
+            },
+            BtfType::FuncProto {
+                ret: tr,
+                params: tp,
+            },
+        ) => {
+            lp.len() == tp.len()
+                && types_match(local, *lr, target, *tr, depth + 1)
+                && lp
+                    .iter()
+                    .zip(tp)
+                    .all(|(a, b)| types_match(local, a.type_id, target, b.type_id, depth + 1))
+        }
+        _ => false,
+    }
 }
 
 /// Candidate target types for a local root type.
@@ -323,7 +411,8 @@ fn is_bitfield_relo(local: &Btf, r: &CoreRelo) -> bool {
 
 /// Computes (local value, target value) of one relocation; target `None` means no match.
 fn resolve(local: &Btf, target: &Btf, r: &CoreRelo) -> Result<(u64, Option<u64>), String> {
-    let lroot = local.skip_mods(r.type_id);
+    // The root keeps its typedef: candidates are matched by the name the program used.
+    let lroot = r.type_id;
     let idx = parse_access(&r.access).ok_or_else(|| format!("bad access string `{}`", r.access))?;
     if idx.is_empty() {
         return Err("empty access string".into());
@@ -342,7 +431,7 @@ fn resolve(local: &Btf, target: &Btf, r: &CoreRelo) -> Result<(u64, Option<u64>)
             local_value =
                 field_value(local, r.kind, &lf).ok_or("cannot compute the local value")?;
             for c in cands {
-                if let Some(tf) = target_field(local, lroot, &idx, &steps, target, c) {
+                if let Some(tf) = target_field(local, idx[0], &steps, target, c) {
                     if let Some(v) = field_value(target, r.kind, &tf) {
                         results.push(v);
                     }
@@ -360,6 +449,9 @@ fn resolve(local: &Btf, target: &Btf, r: &CoreRelo) -> Result<(u64, Option<u64>)
                 _ => 1,
             };
             for c in cands {
+                if r.kind == CoreKind::TypeMatches && !types_match(local, lroot, target, c, 0) {
+                    continue;
+                }
                 results.push(match r.kind {
                     CoreKind::TypeIdTarget => c as u64,
                     CoreKind::TypeSize => target.size_of(c).unwrap_or(0),
@@ -397,12 +489,16 @@ fn resolve(local: &Btf, target: &Btf, r: &CoreRelo) -> Result<(u64, Option<u64>)
     }
     results.dedup();
     match results.as_slice() {
+        // With no match, existence checks and every type-based relocation
+        // (size, target id) resolve to 0, as in libbpf; the rest poison.
         [] if matches!(
             r.kind,
             CoreKind::FieldExists
                 | CoreKind::TypeExists
                 | CoreKind::EnumvalExists
                 | CoreKind::TypeMatches
+                | CoreKind::TypeSize
+                | CoreKind::TypeIdTarget
         ) =>
         {
             Ok((local_value, Some(0)))
@@ -507,7 +603,8 @@ impl Object {
                     Some(v) => {
                         let (lsize, tsize) = if r.kind == CoreKind::FieldByteOffset {
                             let idx = parse_access(&r.access).unwrap_or_default();
-                            let lroot = local.skip_mods(r.type_id);
+                            // The root keeps its typedef: candidates are matched by the name the program used.
+                            let lroot = r.type_id;
                             let lsize = local_field(&local, lroot, &idx)
                                 .ok()
                                 .and_then(|(f, _)| load_of(&local, &f))
@@ -519,7 +616,7 @@ impl Object {
                                         candidates(&local, lroot, target)
                                             .into_iter()
                                             .find_map(|c| {
-                                                target_field(&local, lroot, &idx, &steps, target, c)
+                                                target_field(&local, idx[0], &steps, target, c)
                                             })
                                             .and_then(|f| load_of(target, &f))
                                             .map(|x| x.1)

@@ -120,3 +120,49 @@ fn missing_types_poison_the_instruction() {
         .unwrap();
     assert_eq!(exists.target, Some(0));
 }
+
+/// fixtures/object/core.o: 54 relocations of all 13 kinds, three of which have
+/// no match in the target and poison their instruction. Its expectation file
+/// lists them by section and section-relative instruction.
+#[test]
+fn every_relocation_kind_resolves_as_libbpf_does() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/object");
+    let mut obj = Object::parse(&std::fs::read(dir.join("core.o")).unwrap()).unwrap();
+    let target = Btf::parse(&std::fs::read(dir.join("core_target.btf")).unwrap()).unwrap();
+    let outcomes = obj.apply_core(&target).unwrap();
+    let expected = std::fs::read_to_string(dir.join("core_target.expected.txt")).unwrap();
+    let mut rows = 0;
+    let mut kinds = std::collections::BTreeSet::new();
+    for line in expected
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (section, insn, kind, access, target_value) =
+            (f[0], f[1].parse::<usize>().unwrap(), f[2], f[6], f[8]);
+        let p = obj.programs.iter().find(|p| p.section == section).unwrap();
+        let o = outcomes
+            .iter()
+            .find(|o| o.program == p.name && o.insn + p.section_offset == insn)
+            .unwrap_or_else(|| panic!("no outcome for {section} insn {insn}"));
+        assert_eq!((o.kind.name(), o.access.as_str()), (kind, access), "{line}");
+        let want = if target_value == "poison" {
+            None
+        } else {
+            Some(target_value.parse::<u64>().unwrap())
+        };
+        assert_eq!(o.target, want, "{line}");
+        if want.is_none() {
+            assert_eq!(
+                p.insns[o.insn].imm,
+                oxbpf_object::core::POISON_HELPER,
+                "{line}"
+            );
+        }
+        kinds.insert(kind.to_string());
+        rows += 1;
+    }
+    assert_eq!(rows, outcomes.len());
+    assert_eq!(rows, 54);
+    assert_eq!(kinds.len(), 13, "{kinds:?}");
+}

@@ -25,6 +25,9 @@ pub enum RuntimeError {
         map: String,
         map_type: &'static str,
     },
+    /// The input does not fit the program type's context.
+    #[error("context: {0}")]
+    Context(String),
     /// The named program or map does not exist.
     #[error("no {what} named `{name}`")]
     NotFound { what: &'static str, name: String },

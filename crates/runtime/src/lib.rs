@@ -20,6 +20,8 @@
 
 pub mod error;
 pub mod helpers;
+mod lowmem;
+pub mod test_run;
 
 use std::sync::{Arc, Mutex};
 
@@ -32,6 +34,7 @@ pub use error::RuntimeError;
 pub use helpers::TraceSink;
 pub use oxbpf_maps as maps;
 pub use oxbpf_object as object;
+pub use test_run::{Convention, TestRun};
 
 use helpers::{kernel_helpers, Shared, HANDLE_BASE};
 
@@ -219,6 +222,7 @@ impl Runtime {
         Ok(Instance {
             runtime: self,
             name: name.to_string(),
+            prog_type: prog.prog_type,
             vm,
         })
     }
@@ -233,6 +237,7 @@ impl Runtime {
 pub struct Instance<'r> {
     runtime: &'r Runtime,
     name: String,
+    prog_type: oxbpf_object::ProgramType,
     vm: Vm,
 }
 
@@ -244,7 +249,15 @@ impl Instance<'_> {
         } else {
             (data.as_mut_ptr() as u64, data.len() as u64)
         };
-        let mut regions = vec![Region::writable(data)];
+        self.run_regions([r1, r2, 0, 0, 0], vec![Region::writable(data)])
+    }
+
+    /// Runs with the given r1..r5 and regions, plus every map's storage.
+    pub(crate) fn run_regions(
+        &mut self,
+        args: [u64; 5],
+        mut regions: Vec<Region<'_>>,
+    ) -> Result<u64, RuntimeError> {
         for (def, map) in self
             .runtime
             .object
@@ -266,14 +279,12 @@ impl Instance<'_> {
             // instance borrows, and is only touched through raw pointers.
             regions.push(unsafe { Region::from_raw(ptr, len, writable) });
         }
-        let r0 = self
-            .vm
-            .run_with(&[r1, r2, 0, 0, 0], &regions, &mut NoTrace)
+        self.vm
+            .run_with(&args, &regions, &mut NoTrace)
             .map_err(|source| RuntimeError::Vm {
                 program: self.name.clone(),
                 source,
-            })?;
-        Ok(r0)
+            })
     }
 
     /// Instructions executed by the last run (when a budget is set).

@@ -1,0 +1,209 @@
+//! Running a program once with its program type's context, with the meaning
+//! `BPF_PROG_TEST_RUN` gives its input in the kernel: the same object and bytes
+//! give the same result here and there.
+
+use oxbpf_object::ProgramType;
+use oxbpf_vm::Region;
+
+use crate::lowmem::LowMem;
+use crate::{Instance, RuntimeError};
+
+/// Headroom in front of an XDP packet (the kernel's XDP_PACKET_HEADROOM).
+pub const XDP_HEADROOM: usize = 256;
+/// Bytes of an XDP frame after the headroom; packets must fit.
+pub const XDP_FRAME: usize = 4096;
+/// Size of `struct xdp_md`.
+pub const XDP_MD_SIZE: usize = 24;
+/// Size of `struct __sk_buff`.
+pub const SK_BUFF_SIZE: usize = 192;
+const ETH_HLEN: usize = 14;
+
+/// The outcome of one test run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestRun {
+    /// r0.
+    pub retval: u64,
+    /// The packet afterwards (packet programs), or the input memory afterwards.
+    pub data_out: Vec<u8>,
+}
+
+/// How a program type receives its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Convention {
+    /// `struct xdp_md` over a packet with headroom.
+    Xdp,
+    /// `struct __sk_buff`; `l2` when data starts at the Ethernet header (tc),
+    /// otherwise at the network header (socket filters, cgroup skb).
+    Skb { l2: bool },
+    /// r1 points at context bytes the host supplies (tracepoints, kprobes, ...).
+    Context,
+    /// r1 points at the input memory and r2 holds its length.
+    Plain,
+}
+
+impl Convention {
+    /// The convention of a program type.
+    pub fn of(t: ProgramType) -> Convention {
+        use ProgramType as P;
+        match t {
+            P::Xdp => Convention::Xdp,
+            P::SchedCls | P::SchedAct | P::LwtXmit => Convention::Skb { l2: true },
+            P::SocketFilter | P::CgroupSkb | P::LwtIn | P::LwtOut | P::LwtSeg6local | P::SkSkb => {
+                Convention::Skb { l2: false }
+            }
+            P::Kprobe
+            | P::Tracepoint
+            | P::RawTracepoint
+            | P::RawTracepointWritable
+            | P::PerfEvent
+            | P::Tracing => Convention::Context,
+            _ => Convention::Plain,
+        }
+    }
+}
+
+fn put32(b: &mut [u8], off: usize, v: u32) {
+    b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+fn get32(b: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes(b[off..off + 4].try_into().expect("four bytes"))
+}
+
+fn io(e: std::io::Error) -> RuntimeError {
+    RuntimeError::Context(e.to_string())
+}
+
+impl Instance<'_> {
+    /// Runs once with `data_in` (and, for context-driven types, `ctx_in`)
+    /// interpreted as the kernel's test run interprets them for this program's type.
+    pub fn test_run(
+        &mut self,
+        data_in: &[u8],
+        ctx_in: Option<&[u8]>,
+    ) -> Result<TestRun, RuntimeError> {
+        match Convention::of(self.prog_type) {
+            Convention::Plain => {
+                let mut data = data_in.to_vec();
+                let retval = self.run(&mut data)?;
+                Ok(TestRun {
+                    retval,
+                    data_out: data,
+                })
+            }
+            Convention::Context => {
+                let mut ctx = ctx_in.unwrap_or(data_in).to_vec();
+                let ptr = if ctx.is_empty() {
+                    0
+                } else {
+                    ctx.as_mut_ptr() as u64
+                };
+                let retval =
+                    self.run_regions([ptr, 0, 0, 0, 0], vec![Region::writable(&mut ctx)])?;
+                Ok(TestRun {
+                    retval,
+                    data_out: data_in.to_vec(),
+                })
+            }
+            Convention::Xdp => self.run_xdp(data_in, ctx_in),
+            Convention::Skb { l2 } => self.run_skb(data_in, ctx_in, l2),
+        }
+    }
+
+    fn run_xdp(&mut self, data_in: &[u8], ctx_in: Option<&[u8]>) -> Result<TestRun, RuntimeError> {
+        if data_in.len() < ETH_HLEN || data_in.len() > XDP_FRAME - XDP_HEADROOM {
+            return Err(RuntimeError::Context(format!(
+                "XDP input must be {ETH_HLEN} to {} bytes, not {}",
+                XDP_FRAME - XDP_HEADROOM,
+                data_in.len()
+            )));
+        }
+        // One low mapping: xdp_md (plus the frame bounds, for the adjust helpers),
+        // then the frame.
+        let mut mem = LowMem::new(64 + XDP_FRAME).map_err(io)?;
+        let base = mem.addr() as u32;
+        let frame = base + 64;
+        let data = frame + XDP_HEADROOM as u32;
+        {
+            let b = mem.bytes();
+            if let Some(c) = ctx_in {
+                let n = c.len().min(XDP_MD_SIZE);
+                b[..n].copy_from_slice(&c[..n]);
+            }
+            put32(b, 0, data);
+            put32(b, 4, data + data_in.len() as u32);
+            put32(b, 8, data);
+            if ctx_in.is_none() {
+                put32(b, 12, 1); // ingress_ifindex: loopback, as the kernel's test run uses
+            }
+            put32(b, 24, frame);
+            put32(b, 28, frame + XDP_FRAME as u32);
+            let off = 64 + XDP_HEADROOM;
+            b[off..off + data_in.len()].copy_from_slice(data_in);
+        }
+        let ctx_addr = mem.addr();
+        let (ctx, rest) = mem.bytes().split_at_mut(64);
+        let ctx_region = Region::writable(&mut ctx[..XDP_MD_SIZE + 8]);
+        let retval = self.run_regions(
+            [ctx_addr, 0, 0, 0, 0],
+            vec![ctx_region, Region::writable(rest)],
+        )?;
+        let b = mem.bytes();
+        let (start, end) = (get32(b, 0) - base, get32(b, 4) - base);
+        Ok(TestRun {
+            retval,
+            data_out: b[start as usize..end as usize].to_vec(),
+        })
+    }
+
+    fn run_skb(
+        &mut self,
+        data_in: &[u8],
+        ctx_in: Option<&[u8]>,
+        l2: bool,
+    ) -> Result<TestRun, RuntimeError> {
+        if data_in.len() < ETH_HLEN || data_in.len() > XDP_FRAME {
+            return Err(RuntimeError::Context(format!(
+                "skb input must be an Ethernet frame of {ETH_HLEN} to {XDP_FRAME} bytes, not {}",
+                data_in.len()
+            )));
+        }
+        let mut mem = LowMem::new(SK_BUFF_SIZE + 64 + data_in.len()).map_err(io)?;
+        let base = mem.addr() as u32;
+        let frame = base + SK_BUFF_SIZE as u32 + 64;
+        let data = if l2 { frame } else { frame + ETH_HLEN as u32 };
+        let end = frame + data_in.len() as u32;
+        {
+            let b = mem.bytes();
+            if let Some(c) = ctx_in {
+                let n = c.len().min(SK_BUFF_SIZE);
+                b[..n].copy_from_slice(&c[..n]);
+            }
+            put32(b, 0, end - data); // len
+                                     // protocol: the Ethernet type as stored (network byte order).
+            put32(b, 16, u16::from_ne_bytes([data_in[12], data_in[13]]) as u32);
+            put32(b, 36, 1); // ingress_ifindex
+            put32(b, 40, 1); // ifindex
+            put32(b, 76, data);
+            put32(b, 80, end);
+            put32(b, 140, data); // data_meta
+            put32(b, 160, data_in.len() as u32); // wire_len
+            let off = SK_BUFF_SIZE + 64;
+            b[off..off + data_in.len()].copy_from_slice(data_in);
+        }
+        let ctx_addr = mem.addr();
+        let (ctx, rest) = mem.bytes().split_at_mut(SK_BUFF_SIZE + 64);
+        let pkt = &mut rest[if l2 { 0 } else { ETH_HLEN }..];
+        // The packet region comes first: legacy packet loads read from it.
+        let regions = vec![
+            Region::writable(pkt),
+            Region::writable(&mut ctx[..SK_BUFF_SIZE]),
+        ];
+        let retval = self.run_regions([ctx_addr, 0, 0, 0, 0], regions)?;
+        let out = mem.bytes()[SK_BUFF_SIZE + 64..].to_vec();
+        Ok(TestRun {
+            retval,
+            data_out: out[..data_in.len()].to_vec(),
+        })
+    }
+}
