@@ -82,12 +82,17 @@ enum Command {
         /// How to read the program.
         #[arg(long, value_enum, default_value = "auto")]
         format: Format,
-        /// Input memory from a file (raw bytes, or hex text when it ends in `.hex`).
-        #[arg(long, conflicts_with = "mem_hex")]
+        /// Input memory (for objects: the test-run data, such as a packet) from a
+        /// file: raw bytes, or hex text when it ends in `.hex`.
+        #[arg(long, visible_alias = "data-in", conflicts_with = "mem_hex")]
         mem: Option<PathBuf>,
         /// Input memory as hex text, e.g. `"01 02 03"`.
-        #[arg(long)]
+        #[arg(long, visible_alias = "data-hex")]
         mem_hex: Option<String>,
+        /// With an ELF object: the context bytes (`struct xdp_md`, `__sk_buff`, or
+        /// a tracing program's whole context).
+        #[arg(long)]
+        ctx_in: Option<PathBuf>,
         /// Print each executed instruction with the registers it changed.
         #[arg(long)]
         trace: bool,
@@ -236,6 +241,7 @@ fn dispatch(command: Command) -> Result<(), CliError> {
             stats,
             repeat,
             json,
+            ctx_in,
         } => {
             let given = match (mem, mem_hex) {
                 (Some(path), _) if path.extension().is_some_and(|e| e == "hex") => {
@@ -266,10 +272,12 @@ fn dispatch(command: Command) -> Result<(), CliError> {
                         )));
                     }
                 };
+                let ctx = ctx_in.map(|p| read_file(&p)).transpose()?;
                 let report = object_cmd::run_object(
                     obj,
                     &name,
                     given.unwrap_or_default(),
+                    ctx,
                     budget,
                     repeat,
                     json,

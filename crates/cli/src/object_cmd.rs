@@ -365,7 +365,8 @@ pub fn disasm(
 pub fn run_object(
     obj: Object,
     name: &str,
-    mut mem: Vec<u8>,
+    mem: Vec<u8>,
+    ctx_in: Option<Vec<u8>>,
     budget: Option<u64>,
     repeat: u64,
     json: bool,
@@ -377,10 +378,13 @@ pub fn run_object(
     };
     let rt = oxbpf::Runtime::with_options(obj, options).map_err(rt_err)?;
     let mut inst = rt.instance(name).map_err(rt_err)?;
-    let mut r0 = 0;
+    // Each run gets the same input, as with the kernel's test run and --repeat.
+    let mut result = None;
     for _ in 0..repeat.max(1) {
-        r0 = inst.run(&mut mem).map_err(rt_err)?;
+        result = Some(inst.test_run(&mem, ctx_in.as_deref()).map_err(rt_err)?);
     }
+    let result = result.expect("at least one run");
+    let (r0, mem) = (result.retval, result.data_out);
     let obj = rt.object();
     let mut maps = serde_json::Map::new();
     let mut text = format!("r0 = {r0:#x} ({})\n", r0 as i64);

@@ -291,6 +291,66 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
         let m = map(&s, a[0])?;
         Ok(m.ringbuf().ok_or("not a ring buffer")?.query(a[1]))
     });
+    // Packet helpers read and write the context's 32-bit data pointers (see test_run).
+    let u32_at = |ctx: &HelperContext<'_>, addr: u64| -> Result<u64, String> {
+        let b = read(ctx, addr, 4, "context")?;
+        Ok(u32::from_le_bytes(b.try_into().expect("four bytes")) as u64)
+    };
+    // bpf_skb_load_bytes(skb, offset, to, len)
+    h.register(26, move |ctx, a| {
+        let (data, end) = (u32_at(ctx, a[0] + 76)?, u32_at(ctx, a[0] + 80)?);
+        let (off, len) = (a[1] as u32 as u64, a[3] as u32 as u64);
+        if len == 0 || data + off + len > end {
+            return Ok(neg(EFAULT));
+        }
+        let bytes = read(ctx, data + off, len as usize, "packet")?;
+        ctx.memory
+            .write(a[2], &bytes)
+            .ok_or("destination is not writable")?;
+        Ok(0)
+    });
+    // bpf_xdp_adjust_head(xdp, delta): moves data (and data_meta) within the frame.
+    h.register(44, move |ctx, a| {
+        let (data, end, frame) = (
+            u32_at(ctx, a[0])?,
+            u32_at(ctx, a[0] + 4)?,
+            u32_at(ctx, a[0] + 24)?,
+        );
+        let new = data as i64 + a[1] as i32 as i64;
+        // The kernel keeps room for struct xdp_frame (40 bytes) and an Ethernet header.
+        if new < frame as i64 + 40 || new > end as i64 - 14 {
+            return Ok(neg(EINVAL));
+        }
+        ctx.memory
+            .write(a[0], &(new as u32).to_le_bytes())
+            .ok_or("context is not writable")?;
+        ctx.memory
+            .write(a[0] + 8, &(new as u32).to_le_bytes())
+            .ok_or("context is not writable")?;
+        Ok(0)
+    });
+    // bpf_xdp_adjust_tail(xdp, delta): moves data_end; grown bytes are zeroed.
+    h.register(65, move |ctx, a| {
+        let (data, end, frame_end) = (
+            u32_at(ctx, a[0])?,
+            u32_at(ctx, a[0] + 4)?,
+            u32_at(ctx, a[0] + 28)?,
+        );
+        let new = end as i64 + a[1] as i32 as i64;
+        // The kernel keeps the frame's tail for struct skb_shared_info (320 bytes).
+        if new < data as i64 + 14 || new > frame_end as i64 - 320 {
+            return Ok(neg(EINVAL));
+        }
+        if new > end as i64 {
+            ctx.memory
+                .write(end, &vec![0; (new - end as i64) as usize])
+                .ok_or("packet is not writable")?;
+        }
+        ctx.memory
+            .write(a[0] + 4, &(new as u32).to_le_bytes())
+            .ok_or("context is not writable")?;
+        Ok(0)
+    });
     // bpf_loop(nr_loops, callback, callback_ctx, flags): calls callback(i, ctx)
     // until it returns 1; returns the number of calls.
     h.register(181, |ctx, a| {
