@@ -47,6 +47,8 @@ pub enum MapType {
     Queue,
     Stack,
     RingBuf,
+    /// Longest-prefix match; keys are `{ u32 prefixlen; u8 data[]; }`.
+    LpmTrie,
 }
 
 impl MapType {
@@ -62,6 +64,7 @@ impl MapType {
             22 => MapType::Queue,
             23 => MapType::Stack,
             27 => MapType::RingBuf,
+            11 => MapType::LpmTrie,
             _ => return None,
         })
     }
@@ -78,6 +81,7 @@ impl MapType {
             MapType::Queue => 22,
             MapType::Stack => 23,
             MapType::RingBuf => 27,
+            MapType::LpmTrie => 11,
         }
     }
 
@@ -93,6 +97,7 @@ impl MapType {
             MapType::Queue => "queue",
             MapType::Stack => "stack",
             MapType::RingBuf => "ringbuf",
+            MapType::LpmTrie => "lpm_trie",
         }
     }
 
@@ -214,7 +219,18 @@ impl Map {
                     })?;
                 Store::Array(Bytes::zeroed(bytes))
             }
-            MapType::Hash | MapType::PercpuHash | MapType::LruHash | MapType::LruPercpuHash => {
+            MapType::Hash
+            | MapType::PercpuHash
+            | MapType::LruHash
+            | MapType::LruPercpuHash
+            | MapType::LpmTrie => {
+                if t == MapType::LpmTrie {
+                    check(
+                        spec.key_size > 4,
+                        "key size must be more than 4 (prefix length and data)",
+                    )?;
+                    check(spec.flags & 1 != 0, "BPF_F_NO_PREALLOC is required")?;
+                }
                 check(
                     spec.key_size > 0 && spec.value_size > 0,
                     "key and value sizes must be positive",
@@ -293,6 +309,49 @@ impl Map {
         }
     }
 
+    /// An LPM key with the data bits past `plen` cleared and the prefix length set to `plen`.
+    fn lpm_key(&self, key: &[u8], plen: u32) -> Vec<u8> {
+        let mut k = key.to_vec();
+        k[..4].copy_from_slice(&plen.to_le_bytes());
+        for (i, b) in k[4..].iter_mut().enumerate() {
+            let bit = i as u32 * 8;
+            if bit >= plen {
+                *b = 0;
+            } else if plen - bit < 8 {
+                *b &= 0xffu8 << (8 - (plen - bit));
+            }
+        }
+        k
+    }
+
+    /// The stored form of `key`: for LPM tries, its prefix with the rest cleared.
+    fn canonical(&self, key: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, MapError> {
+        self.key_check(key)?;
+        if self.spec.map_type != MapType::LpmTrie {
+            return Ok(std::borrow::Cow::Owned(key.to_vec()));
+        }
+        let plen = u32::from_le_bytes(key[..4].try_into().expect("4 bytes"));
+        let max = (key.len() as u32 - 4) * 8;
+        if plen > max {
+            return invalid(format!("prefix length {plen} exceeds {max} bits"));
+        }
+        Ok(std::borrow::Cow::Owned(self.lpm_key(key, plen)))
+    }
+
+    /// The stored key that `key` finds: itself, or for LPM tries the longest stored
+    /// prefix that matches it (up to its own prefix length).
+    fn find_key(&self, keys: &BTreeMap<Box<[u8]>, Slot>, key: &[u8]) -> Option<Box<[u8]>> {
+        if self.spec.map_type != MapType::LpmTrie {
+            return keys.get_key_value(key).map(|(k, _)| k.clone());
+        }
+        let max = (key.len() as u32 - 4) * 8;
+        let plen = u32::from_le_bytes(key[..4].try_into().ok()?).min(max);
+        (0..=plen)
+            .rev()
+            .map(|p| self.lpm_key(key, p))
+            .find_map(|k| keys.get_key_value(k.as_slice()).map(|(k, _)| k.clone()))
+    }
+
     fn key_check(&self, key: &[u8]) -> Result<(), MapError> {
         if key.len() != self.spec.key_size as usize {
             return invalid(format!(
@@ -356,7 +415,8 @@ impl Map {
                 self.key_check(key)?;
                 let tick = self.tick();
                 let mut idx = lock(index);
-                let slot = idx.keys.get_mut(key).ok_or(MapError::NotFound)?;
+                let found = self.find_key(&idx.keys, key).ok_or(MapError::NotFound)?;
+                let slot = idx.keys.get_mut(&found).ok_or(MapError::NotFound)?;
                 slot.last_used = tick;
                 let off = if self.spec.map_type.per_cpu() {
                     (cpu % self.ncpus) * self.stride
@@ -421,7 +481,8 @@ impl Map {
             Store::Hash { index, arena, .. } => {
                 self.key_check(key)?;
                 let idx = lock(index);
-                let slot = idx.keys.get(key).ok_or(MapError::NotFound)?;
+                let found = self.find_key(&idx.keys, key).ok_or(MapError::NotFound)?;
+                let slot = idx.keys.get(&found).ok_or(MapError::NotFound)?;
                 Ok(arena.read(slot.index * self.slot_size(), self.host_value_size()))
             }
             _ => Err(MapError::NotSupported(self.spec.map_type.name())),
@@ -459,7 +520,7 @@ impl Map {
                 Ok(())
             }
             Store::Hash { index, arena, .. } => {
-                self.key_check(key)?;
+                let key = &*self.canonical(key)?;
                 let tick = self.tick();
                 let mut idx = lock(index);
                 let existing = idx.keys.get(key).map(|s| s.index);
@@ -517,7 +578,7 @@ impl Map {
         match &self.store {
             Store::Array(_) => Err(MapError::Invalid("array elements cannot be deleted".into())),
             Store::Hash { index, .. } => {
-                self.key_check(key)?;
+                let key = &*self.canonical(key)?;
                 let mut idx = lock(index);
                 let slot = idx.keys.remove(key).ok_or(MapError::NotFound)?;
                 idx.free.push(slot.index);
@@ -737,6 +798,37 @@ mod tests {
             h.lookup(&k(9)).unwrap(),
             [0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0]
         );
+    }
+
+    #[test]
+    fn lpm_trie_finds_the_longest_prefix() {
+        let mut spec = MapSpec::new("lpm", MapType::LpmTrie, 8, 4, 16);
+        assert!(
+            Map::new(spec.clone(), 1).is_err(),
+            "needs BPF_F_NO_PREALLOC"
+        );
+        spec.flags = 1;
+        let m = Map::new(spec, 1).unwrap();
+        let key = |plen: u32, ip: [u8; 4]| [plen.to_le_bytes().as_slice(), &ip].concat();
+        m.update(&key(8, [10, 9, 9, 9]), &1u32.to_le_bytes(), BPF_ANY)
+            .unwrap();
+        m.update(&key(24, [10, 1, 2, 0]), &2u32.to_le_bytes(), BPF_ANY)
+            .unwrap();
+        m.update(&key(32, [10, 1, 2, 3]), &3u32.to_le_bytes(), BPF_ANY)
+            .unwrap();
+        let find = |ip| m.lookup(&key(32, ip)).map(|v| v[0]);
+        assert_eq!(find([10, 1, 2, 3]), Ok(3));
+        assert_eq!(find([10, 1, 2, 4]), Ok(2));
+        assert_eq!(find([10, 200, 0, 1]), Ok(1));
+        assert_eq!(find([11, 0, 0, 1]), Err(MapError::NotFound));
+        // The stored key is the masked prefix; deleting it needs the same prefix.
+        assert_eq!(m.next_key(None).unwrap(), key(8, [10, 0, 0, 0]));
+        m.delete(&key(24, [10, 1, 2, 77])).unwrap();
+        assert_eq!(find([10, 1, 2, 4]), Ok(1));
+        assert!(matches!(
+            m.update(&key(33, [0; 4]), &[0; 4], BPF_ANY),
+            Err(MapError::Invalid(_))
+        ));
     }
 
     #[test]
