@@ -20,6 +20,7 @@
 
 pub mod error;
 pub mod helpers;
+pub mod hooks;
 mod lowmem;
 pub mod test_run;
 
@@ -32,6 +33,7 @@ use oxbpf_vm::{Helpers, Program, Region, Vm};
 
 pub use error::RuntimeError;
 pub use helpers::TraceSink;
+pub use hooks::Hooks;
 pub use oxbpf_maps as maps;
 pub use oxbpf_object as object;
 pub use test_run::{Convention, TestRun};
