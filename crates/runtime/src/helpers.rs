@@ -16,8 +16,21 @@ pub type TraceSink = Arc<Mutex<dyn FnMut(&str) + Send>>;
 /// What the helpers share: the maps, the CPU id programs see, the trace sink.
 pub(crate) struct Shared {
     pub maps: Vec<Option<Arc<Map>>>,
+    /// Program arrays, by map index: slot → program name.
+    pub prog_arrays: Vec<Option<Mutex<Vec<Option<String>>>>>,
     pub cpu: usize,
     pub trace: TraceSink,
+}
+
+/// The most tail calls one run may chain (the kernel's MAX_TAIL_CALL_CNT).
+pub const MAX_TAIL_CALLS: u32 = 33;
+
+/// A helper's error message that stops the program for a successful tail call.
+pub(crate) const TAIL_CALL: &str = "<tail call>";
+
+thread_local! {
+    /// The program a tail call jumps to, and how many tail calls this run made.
+    pub(crate) static TAIL: std::cell::RefCell<(Option<String>, u32)> = const { std::cell::RefCell::new((None, 0)) };
 }
 
 const EFAULT: i64 = 14;
@@ -350,6 +363,34 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
             .write(a[0] + 4, &(new as u32).to_le_bytes())
             .ok_or("context is not writable")?;
         Ok(0)
+    });
+    // bpf_tail_call(ctx, prog_array, index): on success the program ends and
+    // the target runs with the same context; on failure execution continues.
+    let s = shared.clone();
+    h.register(12, move |_, a| {
+        let table = a[1]
+            .checked_sub(HANDLE_BASE)
+            .and_then(|i| s.prog_arrays.get(i as usize))
+            .and_then(|t| t.as_ref())
+            .ok_or_else(|| format!("{:#x} is not a program array", a[1]))?;
+        let target = table
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(a[2] as u32 as usize)
+            .cloned()
+            .flatten();
+        let Some(target) = target else {
+            return Ok(neg(2)); // -ENOENT: empty slot, the program goes on
+        };
+        TAIL.with(|t| {
+            let mut t = t.borrow_mut();
+            if t.1 >= MAX_TAIL_CALLS {
+                return Ok(neg(7)); // -E2BIG: too many tail calls
+            }
+            t.0 = Some(target);
+            t.1 += 1;
+            Err(TAIL_CALL.to_string())
+        })
     });
     // bpf_loop(nr_loops, callback, callback_ctx, flags): calls callback(i, ctx)
     // until it returns 1; returns the number of calls.

@@ -38,7 +38,10 @@ pub use oxbpf_maps as maps;
 pub use oxbpf_object as object;
 pub use test_run::{Convention, TestRun};
 
-use helpers::{kernel_helpers, Shared, HANDLE_BASE};
+use helpers::{kernel_helpers, Shared, HANDLE_BASE, TAIL, TAIL_CALL};
+
+/// The kernel's id of `BPF_MAP_TYPE_PROG_ARRAY`.
+const PROG_ARRAY: u32 = 3;
 
 /// Settings for [`Runtime::with_options`].
 pub struct Options {
@@ -110,8 +113,25 @@ impl Runtime {
             }
             maps.push(Some(Arc::new(map)));
         }
+        // Program arrays hold program names, filled from the object's initializers.
+        let prog_arrays = object
+            .maps
+            .iter()
+            .map(|d| {
+                (d.map_type == PROG_ARRAY).then(|| {
+                    let mut slots = vec![None; d.max_entries as usize];
+                    for (i, name) in &d.initial_slots {
+                        if let Some(s) = slots.get_mut(*i as usize) {
+                            *s = Some(name.clone());
+                        }
+                    }
+                    Mutex::new(slots)
+                })
+            })
+            .collect();
         let shared = Arc::new(Shared {
             maps,
+            prog_arrays,
             cpu: options.cpu,
             trace: options.trace,
         });
@@ -194,8 +214,12 @@ impl Runtime {
             } = insn
             {
                 let i = imm as u32 as usize;
-                if let (Some(def), Some(None)) = (self.object.maps.get(i), self.shared.maps.get(i))
-                {
+                let is_prog_array = matches!(self.shared.prog_arrays.get(i), Some(Some(_)));
+                if let (Some(def), Some(None), false) = (
+                    self.object.maps.get(i),
+                    self.shared.maps.get(i),
+                    is_prog_array,
+                ) {
                     return Err(RuntimeError::UnsupportedMap {
                         program: name.to_string(),
                         map: def.name.clone(),
@@ -208,7 +232,11 @@ impl Runtime {
         let resolve = |src: LddwSrc, imm: u64| -> Option<u64> {
             let i = imm as u32 as usize;
             match src {
-                LddwSrc::MapIdx => maps.get(i)?.as_ref().map(|_| HANDLE_BASE + i as u64),
+                LddwSrc::MapIdx => {
+                    let exists = matches!(maps.get(i), Some(Some(_)))
+                        || matches!(self.shared.prog_arrays.get(i), Some(Some(_)));
+                    exists.then(|| HANDLE_BASE + i as u64)
+                }
                 LddwSrc::MapIdxValue => {
                     let (base, len) = maps.get(i)?.as_ref()?.storage()?;
                     let off = imm >> 32;
@@ -226,7 +254,37 @@ impl Runtime {
             name: name.to_string(),
             prog_type: prog.prog_type,
             vm,
+            tail_targets: std::collections::HashMap::new(),
         })
+    }
+
+    /// Puts program `program` (or nothing) in slot `index` of program array `map`,
+    /// for `bpf_tail_call`.
+    pub fn set_tail_call(
+        &self,
+        map: &str,
+        index: u32,
+        program: Option<&str>,
+    ) -> Result<(), RuntimeError> {
+        let i = self.object.map_index(map)?;
+        if let Some(p) = program {
+            self.object.program(p)?;
+        }
+        let table = self.shared.prog_arrays[i]
+            .as_ref()
+            .ok_or_else(|| RuntimeError::NotFound {
+                what: "program array",
+                name: map.to_string(),
+            })?;
+        let mut slots = table.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = slots
+            .get_mut(index as usize)
+            .ok_or_else(|| RuntimeError::NotFound {
+                what: "program array slot",
+                name: format!("{map}[{index}]"),
+            })?;
+        *slot = program.map(String::from);
+        Ok(())
     }
 
     /// Runs program `name` once with r1 = `data` and r2 = its length.
@@ -241,6 +299,8 @@ pub struct Instance<'r> {
     name: String,
     prog_type: oxbpf_object::ProgramType,
     vm: Vm,
+    /// Interpreters for the programs this one tail-calls, made on first use.
+    tail_targets: std::collections::HashMap<String, Vm>,
 }
 
 impl Instance<'_> {
@@ -281,12 +341,33 @@ impl Instance<'_> {
             // instance borrows, and is only touched through raw pointers.
             regions.push(unsafe { Region::from_raw(ptr, len, writable) });
         }
-        self.vm
-            .run_with(&args, &regions, &mut NoTrace)
-            .map_err(|source| RuntimeError::Vm {
-                program: self.name.clone(),
-                source,
-            })
+        TAIL.with(|t| *t.borrow_mut() = (None, 0));
+        let mut current = self.name.clone();
+        loop {
+            let vm = if current == self.name {
+                &mut self.vm
+            } else {
+                if !self.tail_targets.contains_key(&current) {
+                    let inst = self.runtime.instance(&current)?;
+                    self.tail_targets.insert(current.clone(), inst.vm);
+                }
+                self.tail_targets.get_mut(&current).expect("inserted above")
+            };
+            match vm.run_with(&args, &regions, &mut NoTrace) {
+                Err(oxbpf_vm::VmError::Helper { message, .. }) if message == TAIL_CALL => {
+                    // The tail call replaces the program: same context, fresh stack.
+                    current = TAIL
+                        .with(|t| t.borrow_mut().0.take())
+                        .expect("a tail call names its target");
+                }
+                r => {
+                    return r.map_err(|source| RuntimeError::Vm {
+                        program: current,
+                        source,
+                    })
+                }
+            }
+        }
     }
 
     /// Instructions executed by the last run (when a budget is set).
