@@ -338,18 +338,23 @@ impl Map {
         Ok(std::borrow::Cow::Owned(self.lpm_key(key, plen)))
     }
 
-    /// The stored key that `key` finds: itself, or for LPM tries the longest stored
-    /// prefix that matches it (up to its own prefix length).
-    fn find_key(&self, keys: &BTreeMap<Box<[u8]>, Slot>, key: &[u8]) -> Option<Box<[u8]>> {
+    /// The slot of the stored key that `key` finds: itself, or for LPM tries the
+    /// longest stored prefix that matches it (up to its own prefix length).
+    fn find_mut<'a>(
+        &self,
+        keys: &'a mut BTreeMap<Box<[u8]>, Slot>,
+        key: &[u8],
+    ) -> Option<&'a mut Slot> {
         if self.spec.map_type != MapType::LpmTrie {
-            return keys.get_key_value(key).map(|(k, _)| k.clone());
+            return keys.get_mut(key);
         }
         let max = (key.len() as u32 - 4) * 8;
         let plen = u32::from_le_bytes(key[..4].try_into().ok()?).min(max);
-        (0..=plen)
+        let found = (0..=plen)
             .rev()
             .map(|p| self.lpm_key(key, p))
-            .find_map(|k| keys.get_key_value(k.as_slice()).map(|(k, _)| k.clone()))
+            .find(|k| keys.contains_key(k.as_slice()))?;
+        keys.get_mut(found.as_slice())
     }
 
     fn key_check(&self, key: &[u8]) -> Result<(), MapError> {
@@ -415,8 +420,9 @@ impl Map {
                 self.key_check(key)?;
                 let tick = self.tick();
                 let mut idx = lock(index);
-                let found = self.find_key(&idx.keys, key).ok_or(MapError::NotFound)?;
-                let slot = idx.keys.get_mut(&found).ok_or(MapError::NotFound)?;
+                let slot = self
+                    .find_mut(&mut idx.keys, key)
+                    .ok_or(MapError::NotFound)?;
                 slot.last_used = tick;
                 let off = if self.spec.map_type.per_cpu() {
                     (cpu % self.ncpus) * self.stride
@@ -480,9 +486,10 @@ impl Map {
             }
             Store::Hash { index, arena, .. } => {
                 self.key_check(key)?;
-                let idx = lock(index);
-                let found = self.find_key(&idx.keys, key).ok_or(MapError::NotFound)?;
-                let slot = idx.keys.get(&found).ok_or(MapError::NotFound)?;
+                let mut idx = lock(index);
+                let slot = *self
+                    .find_mut(&mut idx.keys, key)
+                    .ok_or(MapError::NotFound)?;
                 Ok(arena.read(slot.index * self.slot_size(), self.host_value_size()))
             }
             _ => Err(MapError::NotSupported(self.spec.map_type.name())),

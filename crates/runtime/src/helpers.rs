@@ -52,10 +52,14 @@ fn map(shared: &Shared, handle: u64) -> Result<&Arc<Map>, String> {
         .ok_or_else(|| format!("{handle:#x} is not a map"))
 }
 
-fn read(ctx: &HelperContext<'_>, addr: u64, len: usize, what: &str) -> Result<Vec<u8>, String> {
+fn read<'a>(
+    ctx: &'a HelperContext<'_>,
+    addr: u64,
+    len: usize,
+    what: &str,
+) -> Result<&'a [u8], String> {
     ctx.memory
         .read(addr, len)
-        .map(|b| b.to_vec())
         .ok_or_else(|| format!("{what} pointer {addr:#x} (+{len}) is outside the program's memory"))
 }
 
@@ -316,7 +320,7 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
         if len == 0 || data + off + len > end {
             return Ok(neg(EFAULT));
         }
-        let bytes = read(ctx, data + off, len as usize, "packet")?;
+        let bytes = read(ctx, data + off, len as usize, "packet")?.to_vec();
         ctx.memory
             .write(a[2], &bytes)
             .ok_or("destination is not writable")?;
