@@ -148,21 +148,21 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
     h.register(1, move |ctx, a| {
         let m = map(&s, a[0])?;
         let key = read(ctx, a[1], m.spec().key_size as usize, "key")?;
-        Ok(m.lookup_ptr(&key, s.cpu).map_or(0, |v| v.ptr as u64))
+        Ok(m.lookup_ptr(key, s.cpu).map_or(0, |v| v.ptr as u64))
     });
     let s = shared.clone();
     h.register(2, move |ctx, a| {
         let m = map(&s, a[0])?;
         let key = read(ctx, a[1], m.spec().key_size as usize, "key")?;
         let value = read(ctx, a[2], m.spec().value_size as usize, "value")?;
-        Ok(m.update_from_program(&key, &value, a[3], s.cpu)
+        Ok(m.update_from_program(key, value, a[3], s.cpu)
             .map_or_else(|e| err(&e), |_| 0))
     });
     let s = shared.clone();
     h.register(3, move |ctx, a| {
         let m = map(&s, a[0])?;
         let key = read(ctx, a[1], m.spec().key_size as usize, "key")?;
-        Ok(m.delete(&key).map_or_else(|e| err(&e), |_| 0))
+        Ok(m.delete(key).map_or_else(|e| err(&e), |_| 0))
     });
     let probe_read = |ctx: &mut HelperContext<'_>, a: [u64; 5]| -> Result<u64, String> {
         let len = a[1] as usize;
@@ -248,7 +248,7 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
     h.register(87, move |ctx, a| {
         let m = map(&s, a[0])?;
         let value = read(ctx, a[1], m.spec().value_size as usize, "value")?;
-        Ok(m.push(&value, a[2]).map_or_else(|e| err(&e), |_| 0))
+        Ok(m.push(value, a[2]).map_or_else(|e| err(&e), |_| 0))
     });
     for (id, remove) in [(88, true), (89, false)] {
         let s = shared.clone();
@@ -271,7 +271,7 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
         let rb = m.ringbuf().ok_or("not a ring buffer")?;
         let data = read(ctx, a[1], a[2] as usize, "data")?;
         Ok(rb
-            .output(&data, a[3] & 1 == 0)
+            .output(data, a[3] & 1 == 0)
             .map_or_else(|e| err(&e), |_| 0))
     });
     let s = shared.clone();
