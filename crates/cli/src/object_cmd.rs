@@ -418,8 +418,9 @@ pub fn run_object(
             let mut records = Vec::new();
             rb.consume(|r| records.push(hex(r)));
             text.push_str(&format!(
-                "map {map_name} (ringbuf): {} records\n",
-                records.len()
+                "map {map_name} (ringbuf): {} record{}\n",
+                records.len(),
+                if records.len() == 1 { "" } else { "s" }
             ));
             for r in &records {
                 text.push_str(&format!("  {r}\n"));
