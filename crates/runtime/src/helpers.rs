@@ -83,14 +83,10 @@ fn prandom() -> u32 {
     }
 }
 
-/// Formats a `bpf_trace_printk` format string with up to three arguments.
-pub fn format_printk(
-    fmt: &[u8],
-    args: [u64; 3],
-    read_str: &dyn Fn(u64) -> Option<String>,
-) -> String {
+/// Formats a `bpf_trace_printk`/`bpf_snprintf` format string with its arguments.
+pub fn format_printk(fmt: &[u8], args: &[u64], read_str: &dyn Fn(u64) -> Option<String>) -> String {
     let mut out = String::new();
-    let mut next = args.into_iter();
+    let mut next = args.iter().copied();
     let mut i = 0;
     while i < fmt.len() {
         let c = fmt[i];
@@ -239,7 +235,7 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
                 .read_cstr(p, 256)
                 .map(|b| String::from_utf8_lossy(b).into_owned())
         };
-        let text = format_printk(&fmt, [a[2], a[3], a[4]], &read_str);
+        let text = format_printk(&fmt, &[a[2], a[3], a[4]], &read_str);
         let len = text.len() as u64;
         (s.trace.lock().unwrap_or_else(|e| e.into_inner()))(&text);
         Ok(len)
@@ -396,6 +392,38 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
             Err(TAIL_CALL.to_string())
         })
     });
+    // bpf_snprintf(str, str_size, fmt, data, data_len): data holds u64 arguments.
+    h.register(165, |ctx, a| {
+        let fmt = ctx
+            .memory
+            .read_cstr(a[2], 1024)
+            .ok_or("format pointer is outside the program's memory")?
+            .to_vec();
+        if a[4] % 8 != 0 || a[4] > 8 * 12 {
+            return Ok(neg(EINVAL));
+        }
+        let data = read(ctx, a[3], a[4] as usize, "data")?;
+        let args: Vec<u64> = data
+            .chunks(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect();
+        let read_str = |p: u64| {
+            ctx.memory
+                .read_cstr(p, 256)
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+        };
+        let text = format_printk(&fmt, &args, &read_str);
+        let size = a[1] as usize;
+        if size > 0 {
+            let n = text.len().min(size - 1);
+            let mut out = text.as_bytes()[..n].to_vec();
+            out.push(0);
+            ctx.memory
+                .write(a[0], &out)
+                .ok_or("output buffer is not writable")?;
+        }
+        Ok(text.len() as u64 + 1)
+    });
     // bpf_loop(nr_loops, callback, callback_ctx, flags): calls callback(i, ctx)
     // until it returns 1; returns the number of calls.
     h.register(181, |ctx, a| {
@@ -440,11 +468,11 @@ mod tests {
             "pid 7 comm bash\n"
         );
         assert_eq!(
-            format_printk(b"%u %x %lld %%", [u64::MAX, 255, (-3i64) as u64], &s),
+            format_printk(b"%u %x %lld %%", &[u64::MAX, 255, (-3i64) as u64], &s),
             "4294967295 ff -3 %"
         );
         assert_eq!(
-            format_printk(b"%lu %c", [1 << 40, 65, 0], &s),
+            format_printk(b"%lu %c", &[1 << 40, 65, 0], &s),
             "1099511627776 A"
         );
     }

@@ -43,6 +43,15 @@ use helpers::{kernel_helpers, Shared, HANDLE_BASE, TAIL, TAIL_CALL};
 /// The kernel's id of `BPF_MAP_TYPE_PROG_ARRAY`.
 const PROG_ARRAY: u32 = 3;
 
+/// The running kernel's version as `KERNEL_VERSION(a, b, c)`, from its release string.
+fn running_kernel_version() -> Option<u32> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    let mut parts = release.trim().split(|c: char| !c.is_ascii_digit());
+    let mut next = || parts.next().and_then(|p| p.parse::<u32>().ok());
+    let (a, b, c) = (next()?, next()?, next().unwrap_or(0));
+    Some((a << 16) | (b << 8) | c.min(255))
+}
+
 /// Settings for [`Runtime::with_options`].
 pub struct Options {
     /// How many CPUs per-CPU maps keep values for.
@@ -85,7 +94,16 @@ impl Runtime {
 
     /// Creates the object's maps. Global variables set on `object` before this
     /// call (`Object::set_global`) are the maps' initial contents.
-    pub fn with_options(object: Object, options: Options) -> Result<Runtime, RuntimeError> {
+    pub fn with_options(mut object: Object, options: Options) -> Result<Runtime, RuntimeError> {
+        // LINUX_KERNEL_VERSION, when the host left it unset, is the running kernel's.
+        if object
+            .global_bytes("LINUX_KERNEL_VERSION")
+            .is_ok_and(|b| b.iter().all(|&x| x == 0))
+        {
+            if let Some(v) = running_kernel_version() {
+                object.set_global("LINUX_KERNEL_VERSION", &v.to_le_bytes())?;
+            }
+        }
         let mut maps = Vec::with_capacity(object.maps.len());
         for def in &object.maps {
             let Some(map_type) = MapType::from_kernel_id(def.map_type) else {

@@ -140,3 +140,30 @@ fn bpf_loop_callbacks_and_subprograms_run() {
     let rt = Runtime::from_elf(&std::fs::read(p).unwrap()).unwrap();
     assert_eq!(rt.run("xdp_second", &mut []).unwrap(), 28 + 120 + 104 + 12);
 }
+
+#[test]
+fn snprintf_formats_into_program_memory() {
+    let rt = runtime(object(), Arc::new(Mutex::new(Vec::new())));
+    let mut buf = [0xffu8; 24];
+    // "len=24 answer=42" is 16 characters; the return value counts the NUL.
+    assert_eq!(rt.run("describe", &mut buf).unwrap(), 17);
+    assert_eq!(&buf[..17], b"len=24 answer=42\0");
+    let mut small = [0xffu8; 8];
+    assert_eq!(
+        rt.run("describe", &mut small).unwrap(),
+        16,
+        "len=8 answer=42 is 15 characters"
+    );
+    assert_eq!(&small, b"len=8 a\0");
+}
+
+#[test]
+fn kconfig_kernel_version_defaults_to_the_running_kernel() {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/elf/globals.o");
+    let rt = Runtime::from_elf(&std::fs::read(p).unwrap()).unwrap();
+    let v = rt.object().global_bytes("LINUX_KERNEL_VERSION").unwrap();
+    let v = u32::from_le_bytes(v.try_into().unwrap());
+    if std::path::Path::new("/proc/sys/kernel/osrelease").exists() {
+        assert!(v >= 0x030000, "kernel version {v:#x}");
+    }
+}
