@@ -212,6 +212,8 @@ fn run_an_object_with_maps_prints_them() {
         &[
             "run",
             &fixture("elf/counter.o"),
+            "--prog",
+            "count",
             "--mem-hex",
             "61 62 61",
             "--repeat",
@@ -233,6 +235,8 @@ fn run_an_object_with_maps_prints_them() {
         &[
             "run",
             &fixture("elf/counter.o"),
+            "--prog",
+            "count",
             "--mem-hex",
             "07",
             "--json",
