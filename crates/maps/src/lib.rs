@@ -17,6 +17,7 @@
 //! ```
 
 pub mod error;
+pub mod perf;
 pub mod ringbuf;
 pub mod storage;
 
@@ -25,6 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 pub use error::MapError;
+pub use perf::PerfBuffers;
 pub use ringbuf::RingBuf;
 pub use storage::Bytes;
 
@@ -49,6 +51,8 @@ pub enum MapType {
     RingBuf,
     /// Longest-prefix match; keys are `{ u32 prefixlen; u8 data[]; }`.
     LpmTrie,
+    /// Per-CPU buffers for `bpf_perf_event_output`.
+    PerfEventArray,
 }
 
 impl MapType {
@@ -65,6 +69,7 @@ impl MapType {
             23 => MapType::Stack,
             27 => MapType::RingBuf,
             11 => MapType::LpmTrie,
+            4 => MapType::PerfEventArray,
             _ => return None,
         })
     }
@@ -82,6 +87,7 @@ impl MapType {
             MapType::Stack => 23,
             MapType::RingBuf => 27,
             MapType::LpmTrie => 11,
+            MapType::PerfEventArray => 4,
         }
     }
 
@@ -98,6 +104,7 @@ impl MapType {
             MapType::Stack => "stack",
             MapType::RingBuf => "ringbuf",
             MapType::LpmTrie => "lpm_trie",
+            MapType::PerfEventArray => "perf_event_array",
         }
     }
 
@@ -172,6 +179,7 @@ enum Store {
     },
     Queue(Mutex<VecDeque<Box<[u8]>>>),
     RingBuf(RingBuf),
+    Perf(PerfBuffers),
 }
 
 /// A map.
@@ -267,6 +275,12 @@ impl Map {
                 )?;
                 Store::RingBuf(RingBuf::new(spec.max_entries as usize)?)
             }
+            // max_entries 0 means one buffer per CPU, as libbpf sets it.
+            MapType::PerfEventArray => Store::Perf(PerfBuffers::new(if spec.max_entries == 0 {
+                ncpus
+            } else {
+                spec.max_entries as usize
+            })),
         };
         Ok(Map {
             spec,
@@ -292,13 +306,21 @@ impl Map {
         match &self.store {
             Store::Array(b) | Store::Hash { arena: b, .. } => Some((b.ptr(0), b.len())),
             Store::RingBuf(r) => Some(r.data_region()),
-            Store::Queue(_) => None,
+            Store::Queue(_) | Store::Perf(_) => None,
         }
     }
 
     /// Bytes of one hash value slot (all CPUs' copies for per-CPU maps).
     fn slot_size(&self) -> usize {
         self.host_value_size().div_ceil(8) * 8
+    }
+
+    /// The per-CPU buffers, for perf event arrays.
+    pub fn perf(&self) -> Option<&PerfBuffers> {
+        match &self.store {
+            Store::Perf(p) => Some(p),
+            _ => None,
+        }
     }
 
     /// The ring buffer, for ring buffer maps.

@@ -18,6 +18,8 @@ pub(crate) struct Shared {
     pub maps: Vec<Option<Arc<Map>>>,
     /// Program arrays, by map index: slot → program name.
     pub prog_arrays: Vec<Option<Mutex<Vec<Option<String>>>>>,
+    /// Arrays and hashes of maps, by map index: key → inner map index.
+    pub map_of_maps: Vec<Option<Mutex<std::collections::BTreeMap<Vec<u8>, usize>>>>,
     pub cpu: usize,
     pub trace: TraceSink,
 }
@@ -142,6 +144,19 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
     let mut h = Helpers::new();
     let s = shared.clone();
     h.register(1, move |ctx, a| {
+        // A map of maps returns the inner map itself, as a map handle.
+        if let Some(Some(outer)) = a[0]
+            .checked_sub(HANDLE_BASE)
+            .and_then(|i| s.map_of_maps.get(i as usize))
+        {
+            let key = read(ctx, a[1], 4, "key")?;
+            let inner = outer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(key)
+                .copied();
+            return Ok(inner.map_or(0, |i| HANDLE_BASE + i as u64));
+        }
         let m = map(&s, a[0])?;
         let key = read(ctx, a[1], m.spec().key_size as usize, "key")?;
         Ok(m.lookup_ptr(key, s.cpu).map_or(0, |v| v.ptr as u64))
@@ -423,6 +438,21 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
                 .ok_or("output buffer is not writable")?;
         }
         Ok(text.len() as u64 + 1)
+    });
+    // bpf_perf_event_output(ctx, map, flags, data, size): flags' low 32 bits pick
+    // the CPU buffer, BPF_F_CURRENT_CPU the current one.
+    let s = shared.clone();
+    h.register(25, move |ctx, a| {
+        let m = map(&s, a[1])?;
+        let perf = m.perf().ok_or("not a perf event array")?;
+        let index = a[2] & 0xffff_ffff;
+        let cpu = if index == 0xffff_ffff {
+            s.cpu
+        } else {
+            index as usize
+        };
+        let data = read(ctx, a[3], a[4] as usize, "data")?;
+        Ok(perf.output(cpu, data).map_or_else(|e| err(&e), |_| 0))
     });
     // bpf_loop(nr_loops, callback, callback_ctx, flags): calls callback(i, ctx)
     // until it returns 1; returns the number of calls.

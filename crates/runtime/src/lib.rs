@@ -40,8 +40,10 @@ pub use test_run::{Convention, TestRun};
 
 use helpers::{kernel_helpers, Shared, HANDLE_BASE, TAIL, TAIL_CALL};
 
-/// The kernel's id of `BPF_MAP_TYPE_PROG_ARRAY`.
+/// The kernel's ids of `BPF_MAP_TYPE_PROG_ARRAY`, `_ARRAY_OF_MAPS` and `_HASH_OF_MAPS`.
 const PROG_ARRAY: u32 = 3;
+const ARRAY_OF_MAPS: u32 = 12;
+const HASH_OF_MAPS: u32 = 13;
 
 /// The running kernel's version as `KERNEL_VERSION(a, b, c)`, from its release string.
 fn running_kernel_version() -> Option<u32> {
@@ -147,9 +149,27 @@ impl Runtime {
                 })
             })
             .collect();
+        // Maps of maps hold inner map indices, filled from the object's initializers.
+        let map_of_maps = object
+            .maps
+            .iter()
+            .map(|d| {
+                matches!(d.map_type, ARRAY_OF_MAPS | HASH_OF_MAPS).then(|| {
+                    let slots = d
+                        .initial_slots
+                        .iter()
+                        .filter_map(|(i, name)| {
+                            Some((i.to_le_bytes().to_vec(), object.map_index(name).ok()?))
+                        })
+                        .collect();
+                    Mutex::new(slots)
+                })
+            })
+            .collect();
         let shared = Arc::new(Shared {
             maps,
             prog_arrays,
+            map_of_maps,
             cpu: options.cpu,
             trace: options.trace,
         });
@@ -232,7 +252,8 @@ impl Runtime {
             } = insn
             {
                 let i = imm as u32 as usize;
-                let is_prog_array = matches!(self.shared.prog_arrays.get(i), Some(Some(_)));
+                let is_prog_array = matches!(self.shared.prog_arrays.get(i), Some(Some(_)))
+                    || matches!(self.shared.map_of_maps.get(i), Some(Some(_)));
                 if let (Some(def), Some(None), false) = (
                     self.object.maps.get(i),
                     self.shared.maps.get(i),
@@ -252,7 +273,8 @@ impl Runtime {
             match src {
                 LddwSrc::MapIdx => {
                     let exists = matches!(maps.get(i), Some(Some(_)))
-                        || matches!(self.shared.prog_arrays.get(i), Some(Some(_)));
+                        || matches!(self.shared.prog_arrays.get(i), Some(Some(_)))
+                        || matches!(self.shared.map_of_maps.get(i), Some(Some(_)));
                     exists.then(|| HANDLE_BASE + i as u64)
                 }
                 LddwSrc::MapIdxValue => {
@@ -274,6 +296,40 @@ impl Runtime {
             vm,
             tail_targets: std::collections::HashMap::new(),
         })
+    }
+
+    /// Puts map `inner` (or nothing) under `key` of the array or hash of maps `outer`.
+    pub fn set_inner_map(
+        &self,
+        outer: &str,
+        key: u32,
+        inner: Option<&str>,
+    ) -> Result<(), RuntimeError> {
+        let o = self.object.map_index(outer)?;
+        let table = self.shared.map_of_maps[o]
+            .as_ref()
+            .ok_or_else(|| RuntimeError::NotFound {
+                what: "map of maps",
+                name: outer.to_string(),
+            })?;
+        let def = &self.object.maps[o];
+        if def.map_type == ARRAY_OF_MAPS && key >= def.max_entries {
+            return Err(RuntimeError::NotFound {
+                what: "map-of-maps slot",
+                name: format!("{outer}[{key}]"),
+            });
+        }
+        let mut t = table.lock().unwrap_or_else(|e| e.into_inner());
+        match inner {
+            Some(name) => {
+                let i = self.object.map_index(name)?;
+                t.insert(key.to_le_bytes().to_vec(), i);
+            }
+            None => {
+                t.remove(key.to_le_bytes().as_slice());
+            }
+        }
+        Ok(())
     }
 
     /// Puts program `program` (or nothing) in slot `index` of program array `map`,

@@ -125,14 +125,6 @@ fn threads_share_maps_without_losing_updates() {
 }
 
 #[test]
-fn unimplemented_map_types_are_named() {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/elf/maps.o");
-    let rt = Runtime::from_elf(&std::fs::read(p).unwrap()).unwrap();
-    let err = rt.instance("use_maps").err().unwrap().to_string();
-    assert!(err.contains("oxbpf does not implement yet"), "{err}");
-}
-
-#[test]
 fn bpf_loop_callbacks_and_subprograms_run() {
     // xdp_second: bpf_loop(8, visit, &sum) adds 0..7 (28), plus tag[1] ('x' = 120),
     // greeting[0] ('h' = 104) and scale(1) = 1 * counter (5) + threshold (7).
