@@ -19,10 +19,13 @@ pub(crate) struct Shared {
     /// Program arrays, by map index: slot → program name.
     pub prog_arrays: Vec<Option<Mutex<Vec<Option<String>>>>>,
     /// Arrays and hashes of maps, by map index: key → inner map index.
-    pub map_of_maps: Vec<Option<Mutex<std::collections::BTreeMap<Vec<u8>, usize>>>>,
+    pub map_of_maps: Vec<Option<Mutex<InnerMaps>>>,
     pub cpu: usize,
     pub trace: TraceSink,
 }
+
+/// A map of maps' contents: key → index of the inner map.
+pub(crate) type InnerMaps = std::collections::BTreeMap<Vec<u8>, usize>;
 
 /// The most tail calls one run may chain (the kernel's MAX_TAIL_CALL_CNT).
 pub const MAX_TAIL_CALLS: u32 = 33;
