@@ -33,7 +33,14 @@ pub const MAX_TAIL_CALLS: u32 = 33;
 /// A helper's error message that stops the program for a successful tail call.
 pub(crate) const TAIL_CALL: &str = "<tail call>";
 
+/// Bytes of the per-thread area where `bpf_for_each_map_elem` puts the key it
+/// passes to the callback (programs may read it during the run).
+pub(crate) const SCRATCH_BYTES: usize = 512;
+
 thread_local! {
+    /// The key area for `bpf_for_each_map_elem`, registered as a read-only region.
+    pub(crate) static KEY_SCRATCH: Box<std::cell::UnsafeCell<[u8; SCRATCH_BYTES]>> =
+        Box::new(std::cell::UnsafeCell::new([0; SCRATCH_BYTES]));
     /// The program a tail call jumps to, and how many tail calls this run made.
     pub(crate) static TAIL: std::cell::RefCell<(Option<String>, u32)> = const { std::cell::RefCell::new((None, 0)) };
 }
@@ -456,6 +463,33 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
         };
         let data = read(ctx, a[3], a[4] as usize, "data")?;
         Ok(perf.output(cpu, data).map_or_else(|e| err(&e), |_| 0))
+    });
+    // bpf_for_each_map_elem(map, callback, callback_ctx, flags): calls
+    // callback(map, &key, &value, ctx) per element until it returns 1.
+    let s = shared.clone();
+    h.register(164, move |ctx, a| {
+        let m = map(&s, a[0])?;
+        if a[3] != 0 || m.spec().key_size as usize > SCRATCH_BYTES {
+            return Ok(neg(EINVAL));
+        }
+        let mut calls = 0;
+        for (key, _) in m.entries() {
+            let Ok(value) = m.lookup_ptr(&key, s.cpu) else {
+                continue;
+            };
+            let key_ptr = KEY_SCRATCH.with(|k| {
+                let p = k.get() as *mut u8;
+                // SAFETY: the scratch area belongs to this thread and holds SCRATCH_BYTES;
+                // the key fits (checked above).
+                unsafe { std::ptr::copy_nonoverlapping(key.as_ptr(), p, key.len()) };
+                p as u64
+            });
+            calls += 1;
+            if ctx.call(a[1], [a[0], key_ptr, value.ptr as u64, a[2], 0])? == 1 {
+                break;
+            }
+        }
+        Ok(calls)
     });
     // bpf_loop(nr_loops, callback, callback_ctx, flags): calls callback(i, ctx)
     // until it returns 1; returns the number of calls.

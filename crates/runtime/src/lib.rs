@@ -415,6 +415,10 @@ impl Instance<'_> {
             // instance borrows, and is only touched through raw pointers.
             regions.push(unsafe { Region::from_raw(ptr, len, writable) });
         }
+        // The key area bpf_for_each_map_elem hands to callbacks, read-only to programs.
+        let scratch = helpers::KEY_SCRATCH.with(|k| k.get() as *mut u8);
+        // SAFETY: the thread-local area lives as long as this thread, which runs the program.
+        regions.push(unsafe { Region::from_raw(scratch, helpers::SCRATCH_BYTES, false) });
         TAIL.with(|t| *t.borrow_mut() = (None, 0));
         let mut current = self.name.clone();
         loop {

@@ -159,3 +159,15 @@ fn kconfig_kernel_version_defaults_to_the_running_kernel() {
         assert!(v >= 0x030000, "kernel version {v:#x}");
     }
 }
+
+#[test]
+fn for_each_map_elem_visits_entries_until_the_callback_stops() {
+    let rt = runtime(object(), Arc::new(Mutex::new(Vec::new())));
+    let mut data = *b"abbzzy";
+    rt.run("count", &mut data).unwrap();
+    // Keys in order: a (1), b (2), y (1), z (2): the callback stops after z.
+    assert_eq!(rt.run("sum_counts", &mut []).unwrap(), 4 << 16 | 6);
+    let mut more = *b"cc";
+    rt.run("count", &mut more).unwrap();
+    assert_eq!(rt.run("sum_counts", &mut []).unwrap(), 5 << 16 | 8);
+}
