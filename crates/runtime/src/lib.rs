@@ -181,6 +181,16 @@ impl Runtime {
         })
     }
 
+    /// Registers a helper of the host's own under `id` (replacing a kernel helper
+    /// with that id); programs loaded afterwards (`instance`, `run`) can call it.
+    pub fn register_helper(
+        &mut self,
+        id: u32,
+        f: impl Fn(&mut oxbpf_vm::HelperContext<'_>, [u64; 5]) -> Result<u64, String> + Send + Sync + 'static,
+    ) {
+        self.helpers.register(id, f);
+    }
+
     /// The object.
     pub fn object(&self) -> &Object {
         &self.object

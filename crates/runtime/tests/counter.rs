@@ -171,3 +171,18 @@ fn for_each_map_elem_visits_entries_until_the_callback_stops() {
     rt.run("count", &mut more).unwrap();
     assert_eq!(rt.run("sum_counts", &mut []).unwrap(), 5 << 16 | 8);
 }
+
+#[test]
+fn host_helpers_replace_or_extend_the_kernel_ones() {
+    let mut rt = runtime(object(), Arc::new(Mutex::new(Vec::new())));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    // Replace bpf_trace_printk (6) with a helper that records the format's length.
+    rt.register_helper(6, move |_, args| {
+        sink.lock().unwrap().push(args[1]);
+        Ok(0)
+    });
+    let mut data = *b"ab";
+    rt.run("count", &mut data).unwrap();
+    assert_eq!(*seen.lock().unwrap(), [25], "sizeof(\"counted %d bytes, %d new\")");
+}
