@@ -186,7 +186,10 @@ impl Runtime {
     pub fn register_helper(
         &mut self,
         id: u32,
-        f: impl Fn(&mut oxbpf_vm::HelperContext<'_>, [u64; 5]) -> Result<u64, String> + Send + Sync + 'static,
+        f: impl Fn(&mut oxbpf_vm::HelperContext<'_>, [u64; 5]) -> Result<u64, String>
+            + Send
+            + Sync
+            + 'static,
     ) {
         self.helpers.register(id, f);
     }

@@ -184,5 +184,9 @@ fn host_helpers_replace_or_extend_the_kernel_ones() {
     });
     let mut data = *b"ab";
     rt.run("count", &mut data).unwrap();
-    assert_eq!(*seen.lock().unwrap(), [25], "sizeof(\"counted %d bytes, %d new\")");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [25],
+        "sizeof(\"counted %d bytes, %d new\")"
+    );
 }

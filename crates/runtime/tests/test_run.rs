@@ -86,3 +86,32 @@ fn xdp_adjust_head_and_tail_reshape_the_packet_as_in_the_kernel() {
         assert_eq!(out.data_out, input[14..input.len() - 4], "{pkt}");
     }
 }
+
+#[test]
+fn five_tuple_counter_matches_the_kernel() {
+    // Kernel: dns, udp80, tcp, dns, arp all return XDP_PASS, and `bpftool map dump`
+    // shows three flows: 10.0.0.1:1234 -> 10.0.0.2:53/udp {2 packets, 92 bytes},
+    // :80/udp {1, 46} and the TCP packet (ports 0) {1, 54}; ARP is not counted.
+    let rt = Runtime::from_elf(&fixture("flowcount.o")).unwrap();
+    let mut inst = rt.instance("count_flows").unwrap();
+    for pkt in ["dns.bin", "udp80.bin", "tcp.bin", "dns.bin", "arp.bin"] {
+        assert_eq!(
+            inst.test_run(&fixture(&format!("packets/{pkt}")), None)
+                .unwrap()
+                .retval,
+            2
+        );
+    }
+    let mut got = rt.map_entries("flows").unwrap();
+    got.sort();
+    let flow = |sport, dport, proto| {
+        format!("{{saddr = 16777226, daddr = 33554442, sport = {sport}, dport = {dport}, proto = {proto}, pad = [0, 0, 0]}}")
+    };
+    let mut want = vec![
+        (flow(1234, 53, 17), "{packets = 2, bytes = 92}".to_string()),
+        (flow(1234, 80, 17), "{packets = 1, bytes = 46}".to_string()),
+        (flow(0, 0, 6), "{packets = 1, bytes = 54}".to_string()),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+}
