@@ -56,7 +56,8 @@ impl Convention {
             | P::RawTracepoint
             | P::RawTracepointWritable
             | P::PerfEvent
-            | P::Tracing => Convention::Context,
+            | P::Tracing
+            | P::Syscall => Convention::Context,
             _ => Convention::Plain,
         }
     }

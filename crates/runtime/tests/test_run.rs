@@ -115,3 +115,87 @@ fn five_tuple_counter_matches_the_kernel() {
     want.sort();
     assert_eq!(got, want);
 }
+
+#[test]
+fn global_data_programs_match_the_kernel() {
+    // Kernel (bpftool prog run with data_in packets/udp80.bin): xdp_first 2,
+    // xdp_second 264, socket_version 250 (libbpf filled CONFIG_HZ=250 from the
+    // kernel config; here the host sets it, as the runtime does not read it).
+    let mut obj = oxbpf::object::Object::parse(&fixture("globals.o")).unwrap();
+    obj.set_global("CONFIG_HZ", &250i32.to_le_bytes()).unwrap();
+    let rt = Runtime::with_options(obj, oxbpf::Options::default()).unwrap();
+    let pkt = fixture("packets/udp80.bin");
+    let run = |name: &str| {
+        rt.instance(name)
+            .unwrap()
+            .test_run(&pkt, None)
+            .unwrap()
+            .retval
+    };
+    assert_eq!(run("xdp_first"), XDP_PASS);
+    assert_eq!(run("xdp_second"), 264);
+    assert_eq!(run("socket_version"), 250);
+    // xdp_first's account(ingress_ifindex = 1) bumped hits and totals[1].
+    let bss = rt.map(".bss").unwrap().lookup(&0u32.to_le_bytes()).unwrap();
+    assert_eq!(u32::from_le_bytes(bss[0..4].try_into().unwrap()), 1, "hits");
+    assert_eq!(
+        u64::from_le_bytes(bss[16..24].try_into().unwrap()),
+        1,
+        "totals[1]"
+    );
+}
+
+#[test]
+fn legacy_unoptimized_and_debugless_objects_run() {
+    let pkt = fixture("packets/udp80.bin");
+    // Socket filter: packets[skb->protocol]++ and sizes[protocol] = skb->len
+    // (protocol 0x0008 is ETH_P_IP as stored; len counts from the IP header).
+    let rt = Runtime::from_elf(&fixture("legacy_maps.o")).unwrap();
+    assert_eq!(
+        rt.instance("count_packets")
+            .unwrap()
+            .test_run(&pkt, None)
+            .unwrap()
+            .retval,
+        0
+    );
+    assert_eq!(
+        rt.map_entries("packets").unwrap()[8].1,
+        "01000000 00000000".replace(' ', "")
+    );
+    assert_eq!(
+        rt.map("sizes")
+            .unwrap()
+            .lookup(&8u32.to_le_bytes())
+            .unwrap(),
+        32u32.to_le_bytes()
+    );
+    // -O0: add(1, 2) = 1 + 2 + base (3); seen[0] becomes add(0, 1) = 4.
+    let rt = Runtime::from_elf(&fixture("noopt.o")).unwrap();
+    assert_eq!(
+        rt.instance("unoptimized")
+            .unwrap()
+            .test_run(&pkt, None)
+            .unwrap()
+            .retval,
+        6
+    );
+    assert_eq!(
+        rt.map("seen").unwrap().lookup(&0u32.to_le_bytes()).unwrap(),
+        4u32.to_le_bytes()
+    );
+    // No -g: clamp(ingress_ifindex = 1) is not above 5, so XDP_DROP; hits[1] counts it.
+    let rt = Runtime::from_elf(&fixture("nodebug.o")).unwrap();
+    assert_eq!(
+        rt.instance("no_debug_info")
+            .unwrap()
+            .test_run(&pkt, None)
+            .unwrap()
+            .retval,
+        XDP_DROP
+    );
+    assert_eq!(
+        rt.map("hits").unwrap().lookup(&1u32.to_le_bytes()).unwrap(),
+        1u64.to_le_bytes()
+    );
+}
