@@ -186,7 +186,13 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
         Ok(m.delete(key).map_or_else(|e| err(&e), |_| 0))
     });
     let probe_read = |ctx: &mut HelperContext<'_>, a: [u64; 5]| -> Result<u64, String> {
-        let len = a[1] as usize;
+        let len = a[1] as u32 as usize;
+        if !ctx.memory.can_write(a[0], len) {
+            return Err(format!(
+                "destination {:#x} (+{len}) is not writable by the program",
+                a[0]
+            ));
+        }
         match ctx.memory.read(a[2], len).map(|b| b.to_vec()) {
             Some(bytes) => {
                 ctx.memory
@@ -239,9 +245,15 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
             .ok()
             .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_default();
-        let size = a[1] as usize;
+        let size = a[1] as u32 as usize;
         if size == 0 {
             return Ok(neg(EINVAL));
+        }
+        if !ctx.memory.can_write(a[0], size) {
+            return Err(format!(
+                "comm buffer {:#x} (+{size}) is not writable by the program",
+                a[0]
+            ));
         }
         let mut buf = vec![0u8; size];
         let n = name.len().min(size - 1).min(15);

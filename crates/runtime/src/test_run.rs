@@ -150,10 +150,20 @@ impl Instance<'_> {
             vec![ctx_region, Region::writable(rest)],
         )?;
         let b = mem.bytes();
-        let (start, end) = (get32(b, 0) - base, get32(b, 4) - base);
+        // The program may have written xdp_md (the kernel's verifier forbids it;
+        // here it is memory-safe), so check the bounds before trusting them.
+        let (start, end) = (
+            get32(b, 0).wrapping_sub(base) as usize,
+            get32(b, 4).wrapping_sub(base) as usize,
+        );
+        if start > end || start < 64 || end > b.len() {
+            return Err(RuntimeError::Context(
+                "xdp_md.data/data_end no longer describe the frame".into(),
+            ));
+        }
         Ok(TestRun {
             retval,
-            data_out: b[start as usize..end as usize].to_vec(),
+            data_out: b[start..end].to_vec(),
         })
     }
 

@@ -188,6 +188,12 @@ impl MemoryView<'_> {
         Some(unsafe { std::slice::from_raw_parts(p, len) })
     }
 
+    /// Whether the program may write `len` bytes at `addr` (check before
+    /// allocating a buffer of a length the program chose).
+    pub fn can_write(&self, addr: u64, len: usize) -> bool {
+        self.map.translate(addr, len as u64, true).is_some()
+    }
+
     /// Copies `data` to `addr`, if the program may write there.
     pub fn write(&mut self, addr: u64, data: &[u8]) -> Option<()> {
         let p = self.map.translate(addr, data.len() as u64, true)?;
