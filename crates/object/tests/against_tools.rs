@@ -8,30 +8,14 @@ use std::path::{Path, PathBuf};
 
 use oxbpf_object::Object;
 
-/// Objects that libbpf refuses too, with the error the loader must give.
-pub const REJECTED: &[(&str, &str)] =
-    &[("object/nodebug.o", "BTF-defined maps need a .BTF section")];
+mod common;
 
-fn rejected(p: &Path) -> bool {
-    REJECTED.iter().any(|(name, _)| p.ends_with(name))
-}
-
+/// The fixtures the loader accepts.
 fn objects() -> Vec<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
-    let mut out = Vec::new();
-    let mut dirs = vec![root];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "o") && !rejected(&p) {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+    common::objects()
+        .into_iter()
+        .filter(|p| common::rejected(p).is_none())
+        .collect()
 }
 
 fn companion(o: &Path, suffix: &str) -> Option<String> {

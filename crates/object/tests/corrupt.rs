@@ -5,34 +5,24 @@ use std::path::PathBuf;
 
 use oxbpf_object::{Btf, Object};
 
-fn fixtures() -> Vec<(PathBuf, Vec<u8>)> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
-    let mut out = Vec::new();
-    let mut dirs = vec![root];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "o") {
-                let bytes = std::fs::read(&p).unwrap();
-                out.push((p, bytes));
-            }
-        }
-    }
-    out.sort();
-    out
-}
+mod common;
 
-/// Objects that libbpf refuses too, with the error the loader must give.
-const REJECTED: &[(&str, &str)] = &[("object/nodebug.o", "BTF-defined maps need a .BTF section")];
+fn fixtures() -> Vec<(PathBuf, Vec<u8>)> {
+    common::objects()
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect()
+}
 
 #[test]
 fn every_fixture_loads() {
     let all = fixtures();
     assert!(all.len() >= 5, "found only {} fixture objects", all.len());
     for (path, bytes) in &all {
-        if let Some((_, why)) = REJECTED.iter().find(|(n, _)| path.ends_with(n)) {
+        if let Some(why) = common::rejected(path) {
             let err = Object::parse(bytes).unwrap_err().to_string();
             assert!(err.contains(why), "{}: {err}", path.display());
             continue;

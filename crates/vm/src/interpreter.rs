@@ -602,39 +602,29 @@ fn packet_load(
     Ok(Some(v))
 }
 
-/// Applies a 64-bit atomic; returns the old value and which register receives it
-/// (`Some(0)` for r0, `Some(1)` for the source register, `None` for no fetch).
-fn atomic64(a: &AtomicU64, op: AtomicOp, src: u64, r0: u64) -> (u64, Option<u8>) {
-    let o = Ordering::SeqCst;
-    match op {
-        AtomicOp::Add { fetch } => (a.fetch_add(src, o), fetch.then_some(1)),
-        AtomicOp::Or { fetch } => (a.fetch_or(src, o), fetch.then_some(1)),
-        AtomicOp::And { fetch } => (a.fetch_and(src, o), fetch.then_some(1)),
-        AtomicOp::Xor { fetch } => (a.fetch_xor(src, o), fetch.then_some(1)),
-        AtomicOp::Xchg => (a.swap(src, o), Some(1)),
-        AtomicOp::Cmpxchg => {
-            let old = match a.compare_exchange(r0, src, o, o) {
-                Ok(v) | Err(v) => v,
-            };
-            (old, Some(0))
+/// Defines `$name(atomic, op, src, r0)`: applies the operation and returns the
+/// old value and which register receives it (`Some(0)` for r0, `Some(1)` for
+/// the source register, `None` without fetch).
+macro_rules! atomic_fn {
+    ($name:ident, $atomic:ty, $word:ty) => {
+        fn $name(a: &$atomic, op: AtomicOp, src: $word, r0: $word) -> ($word, Option<u8>) {
+            let o = Ordering::SeqCst;
+            match op {
+                AtomicOp::Add { fetch } => (a.fetch_add(src, o), fetch.then_some(1)),
+                AtomicOp::Or { fetch } => (a.fetch_or(src, o), fetch.then_some(1)),
+                AtomicOp::And { fetch } => (a.fetch_and(src, o), fetch.then_some(1)),
+                AtomicOp::Xor { fetch } => (a.fetch_xor(src, o), fetch.then_some(1)),
+                AtomicOp::Xchg => (a.swap(src, o), Some(1)),
+                AtomicOp::Cmpxchg => {
+                    let old = match a.compare_exchange(r0, src, o, o) {
+                        Ok(v) | Err(v) => v,
+                    };
+                    (old, Some(0))
+                }
+            }
         }
-    }
+    };
 }
 
-/// The 32-bit counterpart of [`atomic64`]; fetched values are zero-extended.
-fn atomic32(a: &AtomicU32, op: AtomicOp, src: u32, r0: u32) -> (u32, Option<u8>) {
-    let o = Ordering::SeqCst;
-    match op {
-        AtomicOp::Add { fetch } => (a.fetch_add(src, o), fetch.then_some(1)),
-        AtomicOp::Or { fetch } => (a.fetch_or(src, o), fetch.then_some(1)),
-        AtomicOp::And { fetch } => (a.fetch_and(src, o), fetch.then_some(1)),
-        AtomicOp::Xor { fetch } => (a.fetch_xor(src, o), fetch.then_some(1)),
-        AtomicOp::Xchg => (a.swap(src, o), Some(1)),
-        AtomicOp::Cmpxchg => {
-            let old = match a.compare_exchange(r0, src, o, o) {
-                Ok(v) | Err(v) => v,
-            };
-            (old, Some(0))
-        }
-    }
-}
+atomic_fn!(atomic64, AtomicU64, u64);
+atomic_fn!(atomic32, AtomicU32, u32);
