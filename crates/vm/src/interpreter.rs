@@ -373,21 +373,20 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
             }
             K::CallHelper => {
                 let (id, f) = &prog.helper_table[imm as usize];
-                let fp = reg[10];
-                let frames_used = args.base_depth + depth + 1;
-                let mut callback = |addr: u64, a: [u64; 5]| {
-                    run_callback::<COUNT>(
-                        prog,
-                        map,
-                        args.packet,
-                        fp,
-                        frames_used,
-                        &mut remaining,
-                        addr,
-                        a,
-                    )
+                let site = CallSite {
+                    prog,
+                    map,
+                    packet: args.packet,
+                    fp: reg[10],
+                    frames_used: args.base_depth + depth + 1,
+                    budget: remaining,
+                    pc: here,
                 };
-                reg[0] = call_helper(f, *id, &reg, map, here, helper_message, &mut callback)?;
+                let (r0, used) = call_helper::<COUNT>(f, *id, &reg, &site, helper_message)?;
+                reg[0] = r0;
+                if COUNT {
+                    remaining -= used;
+                }
             }
             K::Callx => {
                 let value = r!(d);
@@ -395,29 +394,21 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
                     .ok()
                     .and_then(|id| prog.helpers.get(id))
                     .ok_or(Fault::BadCallx { pc: here, value })?;
-                let fp = reg[10];
-                let frames_used = args.base_depth + depth + 1;
-                let mut callback = |addr: u64, a: [u64; 5]| {
-                    run_callback::<COUNT>(
-                        prog,
-                        map,
-                        args.packet,
-                        fp,
-                        frames_used,
-                        &mut remaining,
-                        addr,
-                        a,
-                    )
-                };
-                reg[0] = call_helper(
-                    f,
-                    value as u32,
-                    &reg,
+                let site = CallSite {
+                    prog,
                     map,
-                    here,
-                    helper_message,
-                    &mut callback,
-                )?;
+                    packet: args.packet,
+                    fp: reg[10],
+                    frames_used: args.base_depth + depth + 1,
+                    budget: remaining,
+                    pc: here,
+                };
+                let (r0, used) =
+                    call_helper::<COUNT>(f, value as u32, &reg, &site, helper_message)?;
+                reg[0] = r0;
+                if COUNT {
+                    remaining -= used;
+                }
             }
             K::CallLocal => {
                 if args.base_depth + depth + 1 >= MAX_FRAMES {
@@ -457,26 +448,54 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
     }
 }
 
-/// Runs a helper with r1..r5; its error message goes to `message`.
+/// Where a helper is called from: what a callback into the program needs.
+struct CallSite<'a> {
+    prog: &'a Program,
+    map: &'a MemoryMap,
+    packet: (u64, u64),
+    /// The caller's frame pointer; callbacks run in frames below it.
+    fp: u64,
+    frames_used: usize,
+    /// Instructions left to the run (counted runs only).
+    budget: u64,
+    pc: usize,
+}
+
+/// Runs a helper with r1..r5; returns r0 and the instructions its callbacks
+/// executed. Its error message goes to `message`.
+///
+/// Kept out of the interpreter loop (and building the callback closure here)
+/// so that the loop's registers stay in registers.
 #[inline(never)]
-#[allow(clippy::too_many_arguments)]
-fn call_helper(
+fn call_helper<const COUNT: bool>(
     f: &HelperFn,
     id: u32,
     reg: &[u64; 16],
-    map: &MemoryMap,
-    pc: usize,
+    site: &CallSite<'_>,
     message: &mut String,
-    callback: &mut dyn FnMut(u64, [u64; 5]) -> Result<u64, String>,
-) -> Result<u64, Fault> {
-    let mut ctx = HelperContext {
-        memory: MemoryView { map },
-        callback,
+) -> Result<(u64, u64), Fault> {
+    let mut remaining = site.budget;
+    let mut callback = |addr: u64, a: [u64; 5]| {
+        run_callback::<COUNT>(
+            site.prog,
+            site.map,
+            site.packet,
+            site.fp,
+            site.frames_used,
+            &mut remaining,
+            addr,
+            a,
+        )
     };
-    f(&mut ctx, [reg[1], reg[2], reg[3], reg[4], reg[5]]).map_err(|m| {
+    let mut ctx = HelperContext {
+        memory: MemoryView { map: site.map },
+        callback: &mut callback,
+    };
+    let r0 = f(&mut ctx, [reg[1], reg[2], reg[3], reg[4], reg[5]]).map_err(|m| {
         *message = m;
-        Fault::Helper { pc, id }
-    })
+        Fault::Helper { pc: site.pc, id }
+    })?;
+    Ok((r0, site.budget - remaining))
 }
 
 /// Runs the function at code address `addr` (for a helper such as `bpf_loop`)
