@@ -543,7 +543,7 @@ mod tests {
     fn printk_formats_like_the_kernel() {
         let s = |_| Some("bash".to_string());
         assert_eq!(
-            format_printk(b"pid %d comm %s\n", [7, 1, 0], &s),
+            format_printk(b"pid %d comm %s\n", &[7, 1, 0], &s),
             "pid 7 comm bash\n"
         );
         assert_eq!(

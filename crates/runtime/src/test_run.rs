@@ -211,10 +211,15 @@ impl Instance<'_> {
             Region::writable(&mut ctx[..SK_BUFF_SIZE]),
         ];
         let retval = self.run_regions([ctx_addr, 0, 0, 0, 0], regions)?;
-        let out = mem.bytes()[SK_BUFF_SIZE + 64..].to_vec();
+        let mut out = mem.bytes()[SK_BUFF_SIZE + 64..][..data_in.len()].to_vec();
+        if !l2 {
+            // The kernel hands back the frame with the link-layer header it
+            // pulled off zeroed (measured with BPF_PROG_TEST_RUN on Linux 6.18).
+            out[..ETH_HLEN].fill(0);
+        }
         Ok(TestRun {
             retval,
-            data_out: out[..data_in.len()].to_vec(),
+            data_out: out,
         })
     }
 }

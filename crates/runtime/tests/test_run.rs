@@ -59,7 +59,9 @@ fn socket_filter_sees_protocol_and_network_header_as_in_the_kernel() {
         let input = fixture(&format!("packets/{pkt}"));
         let out = inst.test_run(&input, None).unwrap();
         assert_eq!(out.retval, retval, "{pkt}");
-        assert_eq!(out.data_out, input, "{pkt}: the frame comes back whole");
+        let mut want = input.clone();
+        want[..14].fill(0); // the kernel returns the pulled Ethernet header zeroed
+        assert_eq!(out.data_out, want, "{pkt}");
     }
 }
 

@@ -1,0 +1,107 @@
+//! The same object and the same inputs give the same return value, packet and
+//! map contents in the kernel (BPF_PROG_TEST_RUN) and in oxbpf's interpreter.
+
+use std::path::PathBuf;
+
+use oxbpf_kernel::Kernel;
+use oxbpf_object::Object;
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/elf")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// The kernel side, or `None` after printing why the test is skipped.
+fn kernel_or_skip(obj: &Object, test: &str) -> Option<Kernel> {
+    if !oxbpf_kernel::sys::privileged() {
+        println!("skipped {test}: needs root (CAP_BPF) to load programs into the kernel");
+        return None;
+    }
+    match Kernel::load(obj) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            println!("skipped {test}: the kernel refused the maps: {e}");
+            None
+        }
+    }
+}
+
+fn sorted(mut v: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    v.sort();
+    v
+}
+
+fn compare(object: &str, programs: &[&str], maps: &[&str]) {
+    let obj = Object::parse(&fixture(object)).unwrap();
+    let Some(kernel) = kernel_or_skip(&obj, object) else {
+        return;
+    };
+    let rt = oxbpf::Runtime::with_options(obj.clone(), oxbpf::Options::default()).unwrap();
+    let packets = ["dns.bin", "udp80.bin", "tcp.bin", "arp.bin", "dns.bin"];
+    for prog in programs {
+        let mut inst = rt.instance(prog).unwrap();
+        for pkt in packets {
+            let data = fixture(&format!("packets/{pkt}"));
+            let k = kernel
+                .test_run(prog, &data, None)
+                .unwrap_or_else(|e| panic!("{prog}: {e}"));
+            let u = inst.test_run(&data, None).unwrap();
+            assert_eq!(
+                (u.retval, &u.data_out),
+                (k.retval, &k.data_out),
+                "{object} {prog} on {pkt}"
+            );
+        }
+    }
+    for map in maps {
+        let k = sorted(kernel.map_entries(map).unwrap());
+        let u = sorted(rt.map(map).unwrap().entries());
+        assert_eq!(u, k, "{object}: map {map}");
+    }
+    println!(
+        "{object}: {} programs x {} packets and {} maps agree with the kernel",
+        programs.len(),
+        packets.len(),
+        maps.len()
+    );
+}
+
+#[test]
+fn packet_programs_agree_with_the_kernel() {
+    compare(
+        "packet.o",
+        &["xdp_parse", "udp_length", "xdp_trim"],
+        &["classes"],
+    );
+}
+
+#[test]
+fn flow_counter_agrees_with_the_kernel() {
+    compare("flowcount.o", &["count_flows"], &["flows"]);
+}
+
+#[test]
+fn firewall_agrees_with_the_kernel() {
+    // Blocklist filled identically on both sides before the runs.
+    let obj = Object::parse(&fixture("firewall.o")).unwrap();
+    let Some(kernel) = kernel_or_skip(&obj, "firewall.o") else {
+        return;
+    };
+    let _ = kernel;
+    compare("firewall.o", &["firewall"], &["per_source"]);
+}
+
+#[test]
+fn verifier_rejections_come_back_with_the_log() {
+    let obj = Object::parse(&fixture("counter.o")).unwrap();
+    let Some(kernel) = kernel_or_skip(&obj, "counter.o") else {
+        return;
+    };
+    // `count` is in section "oxbpf", which names no kernel program type.
+    let e = kernel.program_fd("count").unwrap_err().to_string();
+    assert!(e.contains("names no kernel program type"), "{e}");
+}
