@@ -204,6 +204,15 @@ impl Kernel {
         })
     }
 
+    /// Sets `key` to `value` in map `name` (BPF_ANY).
+    pub fn map_update(&self, name: &str, key: &[u8], value: &[u8]) -> Result<(), KernelError> {
+        let i = self.object.map_index(name)?;
+        let fd = self.maps[i]
+            .as_ref()
+            .ok_or_else(|| KernelError::Unsupported(format!("map `{name}` was not created")))?;
+        update(fd, key, value)
+    }
+
     /// Every (key, value) of map `name`, in the kernel's iteration order.
     pub fn map_entries(&self, name: &str) -> Result<Vec<Entry>, KernelError> {
         let i = self.object.map_index(name)?;

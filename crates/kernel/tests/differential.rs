@@ -36,11 +36,25 @@ fn sorted(mut v: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
 }
 
 fn compare(object: &str, programs: &[&str], maps: &[&str]) {
+    compare_with(object, programs, maps, &[]);
+}
+
+/// Like `compare`, after putting the same (map, key, value) entries on both sides.
+fn compare_with(
+    object: &str,
+    programs: &[&str],
+    maps: &[&str],
+    setup: &[(&str, Vec<u8>, Vec<u8>)],
+) {
     let obj = Object::parse(&fixture(object)).unwrap();
     let Some(kernel) = kernel_or_skip(&obj, object) else {
         return;
     };
     let rt = oxbpf::Runtime::with_options(obj.clone(), oxbpf::Options::default()).unwrap();
+    for (map, key, value) in setup {
+        kernel.map_update(map, key, value).unwrap();
+        rt.map(map).unwrap().update(key, value, 0).unwrap();
+    }
     let packets = ["dns.bin", "udp80.bin", "tcp.bin", "arp.bin", "dns.bin"];
     for prog in programs {
         let mut inst = rt.instance(prog).unwrap();
@@ -86,13 +100,10 @@ fn flow_counter_agrees_with_the_kernel() {
 
 #[test]
 fn firewall_agrees_with_the_kernel() {
-    // Blocklist filled identically on both sides before the runs.
-    let obj = Object::parse(&fixture("firewall.o")).unwrap();
-    let Some(kernel) = kernel_or_skip(&obj, "firewall.o") else {
-        return;
-    };
-    let _ = kernel;
-    compare("firewall.o", &["firewall"], &["per_source"]);
+    // Block 10.0.0.0/24, which the fixture packets come from.
+    let key = [24u32.to_le_bytes().as_slice(), &[10, 0, 0, 0]].concat();
+    let setup = [("blocklist", key, 1u32.to_le_bytes().to_vec())];
+    compare_with("firewall.o", &["firewall"], &["per_source"], &setup);
 }
 
 #[test]
