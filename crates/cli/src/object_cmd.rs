@@ -388,6 +388,9 @@ pub fn run_object(
     let obj = rt.object();
     let mut maps = serde_json::Map::new();
     let mut text = format!("r0 = {r0:#x} ({})\n", r0 as i64);
+    if !mem.is_empty() {
+        text.push_str(&format!("data_out: {}\n", hex(&mem)));
+    }
     for (map_name, map) in rt.maps() {
         let def = &obj.maps[obj
             .map_index(map_name)
@@ -453,6 +456,54 @@ pub fn run_object(
             "{}\n",
             serde_json::to_string_pretty(&doc).expect("JSON values serialize")
         ));
+    }
+    Ok(text)
+}
+
+/// Loads `obj` into the kernel, test-runs `name` `repeat` times, and reports
+/// the return value, the packet afterwards and the maps, as `run` does.
+pub fn kernel_run(
+    obj: &Object,
+    name: &str,
+    data: &[u8],
+    ctx: Option<&[u8]>,
+    repeat: u64,
+) -> Result<String, CliError> {
+    let kerr = |e: oxbpf_kernel::KernelError| CliError::Input(e.to_string());
+    let k = oxbpf_kernel::Kernel::load(obj).map_err(kerr)?;
+    let mut result = None;
+    for _ in 0..repeat.max(1) {
+        result = Some(k.test_run(name, data, ctx).map_err(kerr)?);
+    }
+    let r = result.expect("at least one run");
+    let mut text = format!("r0 = {:#x} ({})\n", r.retval, r.retval as i64);
+    if !r.data_out.is_empty() {
+        text.push_str(&format!("data_out: {}\n", hex(&r.data_out)));
+    }
+    for def in &obj.maps {
+        if matches!(def.origin, MapOrigin::GlobalData { .. }) {
+            continue;
+        }
+        let Ok(entries) = k.map_entries(&def.name) else {
+            continue;
+        };
+        text.push_str(&format!(
+            "map {} ({}): {} entries\n",
+            def.name,
+            map_type_name(def.map_type),
+            entries.len()
+        ));
+        let fmt = |t: Option<u32>, b: &[u8]| match (obj.btf.as_ref(), t) {
+            (Some(btf), Some(t)) => btf.format_value(t, b),
+            _ => hex(b),
+        };
+        for (key, value) in entries {
+            text.push_str(&format!(
+                "  {} => {}\n",
+                fmt(def.key_type, &key),
+                fmt(def.value_type, &value)
+            ));
+        }
     }
     Ok(text)
 }

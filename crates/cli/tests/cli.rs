@@ -203,7 +203,12 @@ fn run_executes_a_program_from_an_object() {
         ],
         "",
     );
-    assert_eq!(stdout(&o), "r0 = 0x19 (25)\n", "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "r0 = 0x19 (25)\ndata_out: 6400000000000000\n",
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -247,4 +252,37 @@ fn run_an_object_with_maps_prints_them() {
     assert_eq!(doc["return_value"], 1);
     assert_eq!(doc["maps"]["byte_counts"][0]["key"], "7");
     assert_eq!(doc["data_out"], "07");
+}
+
+#[test]
+fn kernel_run_agrees_with_run() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc_geteuid() } != 0 {
+        println!("skipped kernel_run_agrees_with_run: needs root (CAP_BPF)");
+        return;
+    }
+    let args = |cmd: &[&'static str]| {
+        let mut v: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+        v.extend([fixture("elf/packet.o"), "--prog".into(), "xdp_parse".into()]);
+        v.extend(["--data-in".into(), fixture("elf/packets/tcp.bin")]);
+        v
+    };
+    let run = |v: Vec<String>| {
+        let refs: Vec<&str> = v.iter().map(String::as_str).collect();
+        oxbpf(&refs, "")
+    };
+    let user = run(args(&["run"]));
+    let kernel = run(args(&["kernel", "run"]));
+    assert!(kernel.status.success(), "{}", stderr(&kernel));
+    assert_eq!(stdout(&user), stdout(&kernel));
+    assert!(
+        stdout(&kernel).contains("  1 => 1\n"),
+        "{}",
+        stdout(&kernel)
+    );
+}
+
+extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
 }
