@@ -57,7 +57,8 @@ impl Convention {
             | P::RawTracepointWritable
             | P::PerfEvent
             | P::Tracing
-            | P::Syscall => Convention::Context,
+            | P::Syscall
+            | P::SkLookup => Convention::Context,
             _ => Convention::Plain,
         }
     }
