@@ -116,3 +116,8 @@ fn verifier_rejections_come_back_with_the_log() {
     let e = kernel.program_fd("count").unwrap_err().to_string();
     assert!(e.contains("names no kernel program type"), "{e}");
 }
+
+#[test]
+fn flow_dissector_agrees_with_the_kernel() {
+    compare("dissect.o", &["dissect"], &[]);
+}

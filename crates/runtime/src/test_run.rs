@@ -37,6 +37,8 @@ pub enum Convention {
     Skb { l2: bool },
     /// r1 points at context bytes the host supplies (tracepoints, kprobes, ...).
     Context,
+    /// `struct __sk_buff` with `flow_keys`; the output is `struct bpf_flow_keys`.
+    FlowDissector,
     /// r1 points at the input memory and r2 holds its length.
     Plain,
 }
@@ -59,6 +61,7 @@ impl Convention {
             | P::Tracing
             | P::Syscall
             | P::SkLookup => Convention::Context,
+            P::FlowDissector => Convention::FlowDissector,
             _ => Convention::Plain,
         }
     }
@@ -108,6 +111,7 @@ impl Instance<'_> {
                 })
             }
             Convention::Xdp => self.run_xdp(data_in, ctx_in),
+            Convention::FlowDissector => self.run_flow_dissector(data_in, ctx_in),
             Convention::Skb { l2 } => self.run_skb(data_in, ctx_in, l2),
         }
     }
@@ -165,6 +169,60 @@ impl Instance<'_> {
         Ok(TestRun {
             retval,
             data_out: b[start..end].to_vec(),
+        })
+    }
+
+    fn run_flow_dissector(
+        &mut self,
+        data_in: &[u8],
+        ctx_in: Option<&[u8]>,
+    ) -> Result<TestRun, RuntimeError> {
+        const KEYS: usize = 56; // struct bpf_flow_keys
+        if data_in.len() < ETH_HLEN || data_in.len() > XDP_FRAME {
+            return Err(RuntimeError::Context(format!(
+                "flow dissector input must be an Ethernet frame of {ETH_HLEN} to {XDP_FRAME} bytes, not {}",
+                data_in.len()
+            )));
+        }
+        let mut mem = LowMem::new(SK_BUFF_SIZE + KEYS + data_in.len()).map_err(io)?;
+        let base = mem.addr();
+        let keys_at = SK_BUFF_SIZE;
+        let pkt_at = SK_BUFF_SIZE + KEYS;
+        {
+            let b = mem.bytes();
+            put32(b, 76, (base + pkt_at as u64) as u32); // data: the frame, link header included
+            put32(b, 80, (base + (pkt_at + data_in.len()) as u64) as u32);
+            b[144..152].copy_from_slice(&(base + keys_at as u64).to_le_bytes()); // flow_keys
+                                                                                 // As the kernel's bpf_flow_dissect starts them: nhoff = thoff = ETH_HLEN,
+                                                                                 // n_proto from the frame, flags from ctx_in (a struct bpf_flow_keys).
+            let k = &mut b[keys_at..keys_at + KEYS];
+            k[0..2].copy_from_slice(&(ETH_HLEN as u16).to_le_bytes());
+            k[2..4].copy_from_slice(&(ETH_HLEN as u16).to_le_bytes());
+            k[10..12].copy_from_slice(&data_in[12..14]);
+            if let Some(c) = ctx_in.filter(|c| c.len() >= 52) {
+                k[48..52].copy_from_slice(&c[48..52]);
+            }
+            b[pkt_at..pkt_at + data_in.len()].copy_from_slice(data_in);
+        }
+        let (ctx, rest) = mem.bytes().split_at_mut(SK_BUFF_SIZE);
+        let (keys, pkt) = rest.split_at_mut(KEYS);
+        let regions = vec![
+            Region::writable(&mut pkt[..data_in.len()]),
+            Region::readable(ctx),
+            Region::writable(keys),
+        ];
+        let retval = self.run_regions([base, 0, 0, 0, 0], regions)?;
+        let b = mem.bytes();
+        let k = &mut b[keys_at..keys_at + KEYS];
+        // The kernel clamps the offsets the program left into the packet.
+        let size = data_in.len() as u16;
+        let nhoff = u16::from_le_bytes([k[0], k[1]]).clamp(ETH_HLEN as u16, size);
+        let thoff = u16::from_le_bytes([k[2], k[3]]).clamp(nhoff, size);
+        k[0..2].copy_from_slice(&nhoff.to_le_bytes());
+        k[2..4].copy_from_slice(&thoff.to_le_bytes());
+        Ok(TestRun {
+            retval,
+            data_out: k.to_vec(),
         })
     }
 

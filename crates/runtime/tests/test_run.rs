@@ -201,3 +201,26 @@ fn legacy_unoptimized_and_debugless_objects_run() {
         1u64.to_le_bytes()
     );
 }
+
+#[test]
+fn flow_dissector_fills_flow_keys_as_the_kernel_does() {
+    // Kernel (BPF_PROG_TEST_RUN of dissect.o): udp80.bin gives retval 0 (BPF_OK)
+    // and these 56 bytes of struct bpf_flow_keys; arp.bin gives 2 (BPF_DROP).
+    let rt = Runtime::from_elf(&fixture("dissect.o")).unwrap();
+    let mut inst = rt.instance("dissect").unwrap();
+    let out = inst.test_run(&fixture("packets/udp80.bin"), None).unwrap();
+    let mut want = hex("0e002200000800000011080004d200500a0000010a000002");
+    want.resize(56, 0);
+    assert_eq!((out.retval, out.data_out), (0, want));
+    let out = inst.test_run(&fixture("packets/arp.bin"), None).unwrap();
+    let mut want = hex("0e000e00000000000000080600000000");
+    want.resize(56, 0);
+    assert_eq!((out.retval, out.data_out), (2, want));
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
