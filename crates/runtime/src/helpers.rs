@@ -37,7 +37,14 @@ pub(crate) const TAIL_CALL: &str = "<tail call>";
 /// passes to the callback (programs may read it during the run).
 pub(crate) const SCRATCH_BYTES: usize = 512;
 
+/// The CPU the running program is on: its instance's CPU id.
+pub(crate) fn current_cpu() -> usize {
+    CPU.with(|c| c.get())
+}
+
 thread_local! {
+    /// The CPU id of the instance running on this thread.
+    pub(crate) static CPU: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     /// The key area for `bpf_for_each_map_elem`, registered as a read-only region.
     pub(crate) static KEY_SCRATCH: Box<std::cell::UnsafeCell<[u8; SCRATCH_BYTES]>> =
         Box::new(std::cell::UnsafeCell::new([0; SCRATCH_BYTES]));
@@ -169,14 +176,14 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
         }
         let m = map(&s, a[0])?;
         let key = read(ctx, a[1], m.spec().key_size as usize, "key")?;
-        Ok(m.lookup_ptr(key, s.cpu).map_or(0, |v| v.ptr as u64))
+        Ok(m.lookup_ptr(key, current_cpu()).map_or(0, |v| v.ptr as u64))
     });
     let s = shared.clone();
     h.register(2, move |ctx, a| {
         let m = map(&s, a[0])?;
         let key = read(ctx, a[1], m.spec().key_size as usize, "key")?;
         let value = read(ctx, a[2], m.spec().value_size as usize, "value")?;
-        Ok(m.update_from_program(key, value, a[3], s.cpu)
+        Ok(m.update_from_program(key, value, a[3], current_cpu())
             .map_or_else(|e| err(&e), |_| 0))
     });
     let s = shared.clone();
@@ -233,8 +240,7 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
     h.register(5, |_, _| Ok(now_ns()));
     h.register(125, |_, _| Ok(now_ns()));
     h.register(7, |_, _| Ok(prandom() as u64));
-    let s = shared.clone();
-    h.register(8, move |_, _| Ok(s.cpu as u64));
+    h.register(8, |_, _| Ok(current_cpu() as u64));
     h.register(14, |_, _| {
         let pid = std::process::id() as u64;
         Ok((pid << 32) | pid)
@@ -469,7 +475,7 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
         let perf = m.perf().ok_or("not a perf event array")?;
         let index = a[2] & 0xffff_ffff;
         let cpu = if index == 0xffff_ffff {
-            s.cpu
+            current_cpu()
         } else {
             index as usize
         };
@@ -486,7 +492,7 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
         }
         let mut calls = 0;
         for (key, _) in m.entries() {
-            let Ok(value) = m.lookup_ptr(&key, s.cpu) else {
+            let Ok(value) = m.lookup_ptr(&key, current_cpu()) else {
                 continue;
             };
             let key_ptr = KEY_SCRATCH.with(|k| {

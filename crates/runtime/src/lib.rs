@@ -58,7 +58,7 @@ fn running_kernel_version() -> Option<u32> {
 pub struct Options {
     /// How many CPUs per-CPU maps keep values for.
     pub ncpus: usize,
-    /// The CPU id programs see.
+    /// The CPU id instances start with (`Instance::set_cpu` changes one instance's).
     pub cpu: usize,
     /// Where `bpf_trace_printk` writes; stderr by default.
     pub trace: TraceSink,
@@ -306,6 +306,7 @@ impl Runtime {
             runtime: self,
             name: name.to_string(),
             prog_type: prog.prog_type,
+            cpu: self.shared.cpu,
             vm,
             tail_targets: std::collections::HashMap::new(),
         })
@@ -385,6 +386,8 @@ pub struct Instance<'r> {
     runtime: &'r Runtime,
     name: String,
     prog_type: oxbpf_object::ProgramType,
+    /// The CPU id this instance's programs see (per-CPU maps, BPF_F_CURRENT_CPU).
+    cpu: usize,
     vm: Vm,
     /// Interpreters for the programs this one tail-calls, made on first use.
     tail_targets: std::collections::HashMap<String, Vm>,
@@ -433,6 +436,7 @@ impl Instance<'_> {
         // SAFETY: the thread-local area lives as long as this thread, which runs the program.
         regions.push(unsafe { Region::from_raw(scratch, helpers::SCRATCH_BYTES, false) });
         TAIL.with(|t| *t.borrow_mut() = (None, 0));
+        helpers::CPU.with(|c| c.set(self.cpu));
         let mut current = self.name.clone();
         loop {
             let vm = if current == self.name {
@@ -459,6 +463,12 @@ impl Instance<'_> {
                 }
             }
         }
+    }
+
+    /// Sets the CPU id this instance's programs see; give each thread its own to
+    /// use per-CPU maps as the kernel does.
+    pub fn set_cpu(&mut self, cpu: usize) {
+        self.cpu = cpu;
     }
 
     /// Instructions executed by the last run (when a budget is set).

@@ -190,3 +190,34 @@ fn host_helpers_replace_or_extend_the_kernel_ones() {
         "sizeof(\"counted %d bytes, %d new\")"
     );
 }
+
+#[test]
+fn each_instance_can_run_on_its_own_cpu() {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/elf/maps.o");
+    let obj = oxbpf::object::Object::parse(&std::fs::read(p).unwrap()).unwrap();
+    let rt = Runtime::with_options(
+        obj,
+        Options {
+            ncpus: 4,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let mut packet = vec![0u8; 64];
+    packet[12] = 0x08;
+    std::thread::scope(|s| {
+        for cpu in [1usize, 3] {
+            let rt = &rt;
+            let packet = packet.clone();
+            s.spawn(move || {
+                let mut inst = rt.instance("use_maps").unwrap();
+                inst.set_cpu(cpu);
+                for _ in 0..5 {
+                    inst.test_run(&packet, None).unwrap();
+                }
+            });
+        }
+    });
+    // percpu[0] counts each thread's runs in its own CPU's slot.
+    assert_eq!(rt.map_entries("percpu").unwrap()[0].1, "[0, 5, 0, 5]");
+}
