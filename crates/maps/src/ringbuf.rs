@@ -182,14 +182,12 @@ impl RingBuf {
 
     /// Waits up to `timeout` for a committed record, then consumes; returns the count.
     pub fn poll(&self, timeout: Duration, f: impl FnMut(&[u8])) -> usize {
-        let p = self.lock();
         let ready = |p: &mut Positions| p.records.front().is_some_and(|r| r.state != State::Busy);
-        let (mut p, _) = self
+        let guard = self
             .ready
-            .wait_timeout_while(p, timeout, |p| !ready(p))
+            .wait_timeout_while(self.lock(), timeout, |p| !ready(p))
             .unwrap_or_else(|e| e.into_inner());
-        let _ = &mut *p;
-        drop(p);
+        drop(guard);
         self.consume(f)
     }
 }
@@ -241,6 +239,27 @@ mod tests {
             );
         }
         assert_eq!(rb.query(0), 0);
+    }
+
+    #[test]
+    fn poll_wakes_on_submit_from_another_thread() {
+        let rb = std::sync::Arc::new(RingBuf::new(64).unwrap());
+        let producer = {
+            let rb = rb.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                rb.output(&[7; 4], true).unwrap();
+            })
+        };
+        let mut got = Vec::new();
+        let n = rb.poll(Duration::from_secs(10), |r| got.push(r.to_vec()));
+        producer.join().unwrap();
+        assert_eq!((n, got), (1, vec![vec![7; 4]]));
+        assert_eq!(
+            rb.poll(Duration::from_millis(1), |_| {}),
+            0,
+            "nothing more arrives"
+        );
     }
 
     #[test]
