@@ -144,6 +144,20 @@ fn out(text: &str) -> Result<(), CliError> {
 
 #[derive(Subcommand)]
 enum KernelCommand {
+    /// Load an object's maps and programs into the kernel, optionally pinning
+    /// them in a bpffs directory (programs at DIR/NAME, maps at DIR/maps/NAME).
+    Load {
+        /// The object file.
+        file: PathBuf,
+        /// A bpffs directory to pin into; without it everything unloads on exit.
+        #[arg(long)]
+        pin: Option<PathBuf>,
+    },
+    /// Programs loaded in the kernel.
+    Prog {
+        #[command(subcommand)]
+        command: ProgCommand,
+    },
     /// Load an object's maps and one program into the kernel and test-run it
     /// (BPF_PROG_TEST_RUN); prints the return value, the packet and the maps.
     Run {
@@ -164,6 +178,16 @@ enum KernelCommand {
         /// Run this many times (maps keep their contents).
         #[arg(long, default_value_t = 1)]
         repeat: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProgCommand {
+    /// List every loaded program: id, type, name, tag, instructions.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -351,6 +375,18 @@ fn dispatch(command: Command) -> Result<(), CliError> {
             out(&text)
         }
         Command::ConformancePlugin { args } => out(&plugin::run(&args)?),
+        Command::Kernel {
+            command: KernelCommand::Load { file, pin },
+        } => {
+            let (obj, _) = object_cmd::load(&file, None)?;
+            out(&object_cmd::kernel_load(&obj, pin.as_deref())?)
+        }
+        Command::Kernel {
+            command:
+                KernelCommand::Prog {
+                    command: ProgCommand::List { json },
+                },
+        } => out(&object_cmd::kernel_prog_list(json)?),
         Command::Kernel {
             command:
                 KernelCommand::Run {

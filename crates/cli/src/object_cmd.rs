@@ -507,3 +507,57 @@ pub fn kernel_run(
     }
     Ok(text)
 }
+
+/// Loads every program of `obj` into the kernel and pins everything under `pin`.
+pub fn kernel_load(obj: &Object, pin: Option<&Path>) -> Result<String, CliError> {
+    let kerr = |e: oxbpf_kernel::KernelError| CliError::Input(e.to_string());
+    let k = oxbpf_kernel::Kernel::load(obj).map_err(kerr)?;
+    let mut text = String::new();
+    let mut failed = 0;
+    for (name, r) in k.load_all() {
+        match r {
+            Ok(_) => text.push_str(&format!("loaded {name}\n")),
+            Err(e) => {
+                failed += 1;
+                text.push_str(&format!("refused {name}: {e}\n"));
+            }
+        }
+    }
+    match pin {
+        Some(dir) => {
+            for p in k.pin(dir).map_err(kerr)? {
+                text.push_str(&format!("pinned {}\n", p.display()));
+            }
+        }
+        None => text.push_str("not pinned: everything unloads when oxbpf exits\n"),
+    }
+    if failed > 0 {
+        return Err(CliError::Input(format!(
+            "{text}{failed} programs were refused"
+        )));
+    }
+    Ok(text)
+}
+
+/// `oxbpf kernel prog list`.
+pub fn kernel_prog_list(as_json: bool) -> Result<String, CliError> {
+    let progs = oxbpf_kernel::prog_list().map_err(|e| CliError::Input(e.to_string()))?;
+    if as_json {
+        let v: Vec<Value> = progs
+            .iter()
+            .map(|p| json!({"id": p.id, "type": p.prog_type, "name": p.name, "tag": p.tag, "xlated_insns": p.xlated_insns}))
+            .collect();
+        return Ok(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&v).expect("JSON values serialize")
+        ));
+    }
+    let mut text = String::new();
+    for p in progs {
+        text.push_str(&format!(
+            "{:>6}: type {:<3} {:<16} tag {}  {} insns\n",
+            p.id, p.prog_type, p.name, p.tag, p.xlated_insns
+        ));
+    }
+    Ok(text)
+}

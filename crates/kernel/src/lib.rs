@@ -204,6 +204,38 @@ impl Kernel {
         })
     }
 
+    /// Loads every program whose section names a kernel program type; returns
+    /// each program's name with its descriptor or the reason it was refused.
+    pub fn load_all(&self) -> Vec<(String, Result<i32, KernelError>)> {
+        self.object
+            .programs
+            .iter()
+            .filter(|p| p.prog_type != ProgramType::Unspec)
+            .map(|p| (p.name.clone(), self.program_fd(&p.name)))
+            .collect()
+    }
+
+    /// Pins the loaded programs at `dir/NAME` and the created maps at
+    /// `dir/maps/NAME` in a bpffs directory (created if missing).
+    pub fn pin(&self, dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>, KernelError> {
+        let io = |e: std::io::Error| KernelError::Unsupported(format!("{}: {e}", dir.display()));
+        std::fs::create_dir_all(dir.join("maps")).map_err(io)?;
+        let mut pinned = Vec::new();
+        for (name, fd) in self.programs.borrow().iter() {
+            let path = dir.join(name);
+            pin_fd(fd.as_raw_fd(), &path)?;
+            pinned.push(path);
+        }
+        for (def, fd) in self.object.maps.iter().zip(&self.maps) {
+            if let Some(fd) = fd {
+                let path = dir.join("maps").join(def.name.trim_start_matches('.'));
+                pin_fd(fd.as_raw_fd(), &path)?;
+                pinned.push(path);
+            }
+        }
+        Ok(pinned)
+    }
+
     /// Sets `key` to `value` in map `name` (BPF_ANY).
     pub fn map_update(&self, name: &str, key: &[u8], value: &[u8]) -> Result<(), KernelError> {
         let i = self.object.map_index(name)?;
@@ -243,6 +275,68 @@ impl Kernel {
         }
         Ok(out)
     }
+}
+
+/// A loaded program as the kernel reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgInfo {
+    pub id: u32,
+    /// The kernel's program type id.
+    pub prog_type: u32,
+    pub name: String,
+    /// The program tag (a hash of its instructions), as hex.
+    pub tag: String,
+    /// Number of translated instructions.
+    pub xlated_insns: u32,
+}
+
+/// Every program loaded in the kernel.
+pub fn prog_list() -> Result<Vec<ProgInfo>, KernelError> {
+    let mut out = Vec::new();
+    let mut id = 0u32;
+    loop {
+        let mut attr = Attr::new().u32(0, id);
+        match bpf(cmd::PROG_GET_NEXT_ID, &mut attr) {
+            Ok(_) => id = attr.get_u32(4),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => break,
+            Err(e) => return Err(syscall_error(cmd::PROG_GET_NEXT_ID, e)),
+        }
+        let mut attr = Attr::new().u32(0, id);
+        let fd = match bpf_fd(cmd::PROG_GET_FD_BY_ID, &mut attr) {
+            Ok(fd) => fd,
+            Err(_) => continue, // unloaded meanwhile
+        };
+        out.push(prog_info(&fd)?);
+    }
+    Ok(out)
+}
+
+/// `struct bpf_prog_info` of a program descriptor (the fields used here).
+pub fn prog_info(fd: &OwnedFd) -> Result<ProgInfo, KernelError> {
+    let mut info = [0u8; 256];
+    let mut attr = Attr::new()
+        .u32(0, fd.as_raw_fd() as u32)
+        .u32(4, info.len() as u32)
+        .u64(8, info.as_mut_ptr() as u64);
+    bpf(cmd::OBJ_GET_INFO_BY_FD, &mut attr)
+        .map_err(|e| syscall_error(cmd::OBJ_GET_INFO_BY_FD, e))?;
+    let u32_at = |o: usize| u32::from_ne_bytes(info[o..o + 4].try_into().expect("four bytes"));
+    let name_end = info[64..80].iter().position(|&b| b == 0).unwrap_or(16);
+    Ok(ProgInfo {
+        prog_type: u32_at(0),
+        id: u32_at(4),
+        tag: info[8..16].iter().map(|b| format!("{b:02x}")).collect(),
+        xlated_insns: u32_at(20) / 8,
+        name: String::from_utf8_lossy(&info[64..64 + name_end]).into_owned(),
+    })
+}
+
+fn pin_fd(fd: i32, path: &std::path::Path) -> Result<(), KernelError> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| KernelError::Unsupported(format!("{} contains a NUL byte", path.display())))?;
+    let mut attr = Attr::new().u64(0, c.as_ptr() as u64).u32(8, fd as u32);
+    bpf(cmd::OBJ_PIN, &mut attr).map_err(|e| syscall_error(cmd::OBJ_PIN, e))?;
+    Ok(())
 }
 
 fn update(fd: &OwnedFd, key: &[u8], value: &[u8]) -> Result<(), KernelError> {

@@ -12,7 +12,11 @@ pub mod cmd {
     pub const MAP_UPDATE_ELEM: u32 = 2;
     pub const MAP_GET_NEXT_KEY: u32 = 4;
     pub const PROG_LOAD: u32 = 5;
+    pub const OBJ_PIN: u32 = 6;
     pub const PROG_TEST_RUN: u32 = 10;
+    pub const PROG_GET_NEXT_ID: u32 = 11;
+    pub const PROG_GET_FD_BY_ID: u32 = 13;
+    pub const OBJ_GET_INFO_BY_FD: u32 = 15;
     pub const MAP_FREEZE: u32 = 22;
 }
 
@@ -64,6 +68,10 @@ fn name(command: u32) -> &'static str {
         cmd::PROG_LOAD => "BPF_PROG_LOAD",
         cmd::PROG_TEST_RUN => "BPF_PROG_TEST_RUN",
         cmd::MAP_FREEZE => "BPF_MAP_FREEZE",
+        cmd::OBJ_PIN => "BPF_OBJ_PIN",
+        cmd::PROG_GET_NEXT_ID => "BPF_PROG_GET_NEXT_ID",
+        cmd::PROG_GET_FD_BY_ID => "BPF_PROG_GET_FD_BY_ID",
+        cmd::OBJ_GET_INFO_BY_FD => "BPF_OBJ_GET_INFO_BY_FD",
         _ => "bpf",
     }
 }

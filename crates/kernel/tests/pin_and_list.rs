@@ -1,0 +1,84 @@
+//! Loading every program of an object, pinning it in bpffs, and listing it
+//! among the kernel's programs.
+
+use std::path::{Path, PathBuf};
+
+use oxbpf_kernel::Kernel;
+use oxbpf_object::Object;
+
+/// A fresh directory of our own in bpffs (mounted if missing), or `None` after
+/// printing why the test is skipped.
+fn bpffs_dir(test: &str) -> Option<PathBuf> {
+    if !oxbpf_kernel::sys::privileged() {
+        println!("skipped {test}: needs root (CAP_BPF and CAP_SYS_ADMIN for bpffs)");
+        return None;
+    }
+    let root = Path::new("/sys/fs/bpf");
+    let mounted = std::fs::read_to_string("/proc/mounts")
+        .is_ok_and(|m| m.lines().any(|l| l.contains(" /sys/fs/bpf bpf ")));
+    if !mounted {
+        let _ = std::fs::create_dir_all(root);
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "bpf", "bpf", "/sys/fs/bpf"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            println!("skipped {test}: could not mount bpffs at /sys/fs/bpf");
+            return None;
+        }
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    Some(root.join(format!("oxbpf-test-{}-{nanos}", std::process::id())))
+}
+
+#[test]
+fn programs_and_maps_pin_and_list() {
+    let Some(dir) = bpffs_dir("programs_and_maps_pin_and_list") else {
+        return;
+    };
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/elf/packet.o");
+    let obj = Object::parse(&std::fs::read(path).unwrap()).unwrap();
+    let kernel = Kernel::load(&obj).unwrap();
+    let loaded = kernel.load_all();
+    let names: Vec<&str> = loaded
+        .iter()
+        .map(|(n, r)| {
+            assert!(r.is_ok(), "{n}: {:?}", r.as_ref().err());
+            n.as_str()
+        })
+        .collect();
+    assert_eq!(names, ["xdp_parse", "xdp_trim", "udp_length"]);
+
+    let pinned = kernel.pin(&dir).unwrap();
+    let result = std::panic::catch_unwind(|| {
+        for p in &pinned {
+            assert!(p.exists(), "{} is pinned", p.display());
+        }
+        assert!(dir.join("maps/classes").exists());
+        // The kernel lists the loaded programs under their (truncated) names.
+        let listed = oxbpf_kernel::prog_list().unwrap();
+        for name in ["xdp_parse", "xdp_trim", "udp_length"] {
+            let info = listed
+                .iter()
+                .find(|p| p.name == name)
+                .unwrap_or_else(|| panic!("{name} not listed"));
+            assert_eq!(info.tag.len(), 16);
+            assert!(info.xlated_insns > 0);
+        }
+        let xdp = listed.iter().find(|p| p.name == "xdp_parse").unwrap();
+        assert_eq!(xdp.prog_type, 6, "BPF_PROG_TYPE_XDP");
+    });
+    // Clean up only what this test created.
+    for p in &pinned {
+        let _ = std::fs::remove_file(p);
+    }
+    let _ = std::fs::remove_dir(dir.join("maps"));
+    let _ = std::fs::remove_dir(&dir);
+    assert!(!dir.exists(), "{} removed", dir.display());
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
