@@ -236,6 +236,27 @@ impl Kernel {
         Ok(pinned)
     }
 
+    /// Attaches XDP program `name` to the interface `ifname` through a bpf_link;
+    /// dropping the returned link detaches it.
+    pub fn attach_xdp(&self, name: &str, ifname: &str) -> Result<Link, KernelError> {
+        let fd = self.program_fd(name)?;
+        let c = std::ffi::CString::new(ifname)
+            .map_err(|_| KernelError::Unsupported("interface name has a NUL byte".into()))?;
+        // SAFETY: `c` is a valid NUL-terminated string.
+        let ifindex = unsafe { libc::if_nametoindex(c.as_ptr()) };
+        if ifindex == 0 {
+            return Err(KernelError::Unsupported(format!(
+                "no interface named `{ifname}`"
+            )));
+        }
+        const BPF_XDP: u32 = 37;
+        let mut attr = Attr::new()
+            .u32(0, fd as u32)
+            .u32(4, ifindex)
+            .u32(8, BPF_XDP);
+        Ok(Link(bpf_fd(cmd::LINK_CREATE, &mut attr)?))
+    }
+
     /// Sets `key` to `value` in map `name` (BPF_ANY).
     pub fn map_update(&self, name: &str, key: &[u8], value: &[u8]) -> Result<(), KernelError> {
         let i = self.object.map_index(name)?;
@@ -274,6 +295,16 @@ impl Kernel {
             key = Some(next);
         }
         Ok(out)
+    }
+}
+
+/// An attachment; dropping it detaches the program.
+pub struct Link(OwnedFd);
+
+impl Link {
+    /// The link's descriptor.
+    pub fn fd(&self) -> i32 {
+        self.0.as_raw_fd()
     }
 }
 

@@ -18,6 +18,7 @@ pub mod cmd {
     pub const PROG_GET_FD_BY_ID: u32 = 13;
     pub const OBJ_GET_INFO_BY_FD: u32 = 15;
     pub const MAP_FREEZE: u32 = 22;
+    pub const LINK_CREATE: u32 = 28;
 }
 
 /// A `union bpf_attr` under construction.
@@ -69,6 +70,7 @@ fn name(command: u32) -> &'static str {
         cmd::PROG_TEST_RUN => "BPF_PROG_TEST_RUN",
         cmd::MAP_FREEZE => "BPF_MAP_FREEZE",
         cmd::OBJ_PIN => "BPF_OBJ_PIN",
+        cmd::LINK_CREATE => "BPF_LINK_CREATE",
         cmd::PROG_GET_NEXT_ID => "BPF_PROG_GET_NEXT_ID",
         cmd::PROG_GET_FD_BY_ID => "BPF_PROG_GET_FD_BY_ID",
         cmd::OBJ_GET_INFO_BY_FD => "BPF_OBJ_GET_INFO_BY_FD",
