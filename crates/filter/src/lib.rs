@@ -1,0 +1,1 @@
+//! The tcpdump/libpcap filter language, compiled to classic BPF.

@@ -1,0 +1,1 @@
+//! A static verifier for eBPF programs.
