@@ -2,6 +2,7 @@
 
 mod error;
 mod input;
+mod kernel_cmd;
 mod object_cmd;
 mod plugin;
 mod trace;
@@ -117,7 +118,7 @@ enum Command {
     /// Work with the running Linux kernel through bpf(2) (needs root / CAP_BPF).
     Kernel {
         #[command(subcommand)]
-        command: KernelCommand,
+        command: kernel_cmd::KernelCommand,
     },
     /// The bpf_conformance plugin protocol: program hex on stdin, r0 in hex on stdout.
     ConformancePlugin {
@@ -140,55 +141,6 @@ fn out(text: &str) -> Result<(), CliError> {
             source,
         }),
     }
-}
-
-#[derive(Subcommand)]
-enum KernelCommand {
-    /// Load an object's maps and programs into the kernel, optionally pinning
-    /// them in a bpffs directory (programs at DIR/NAME, maps at DIR/maps/NAME).
-    Load {
-        /// The object file.
-        file: PathBuf,
-        /// A bpffs directory to pin into; without it everything unloads on exit.
-        #[arg(long)]
-        pin: Option<PathBuf>,
-    },
-    /// Programs loaded in the kernel.
-    Prog {
-        #[command(subcommand)]
-        command: ProgCommand,
-    },
-    /// Load an object's maps and one program into the kernel and test-run it
-    /// (BPF_PROG_TEST_RUN); prints the return value, the packet and the maps.
-    Run {
-        /// The object file.
-        file: PathBuf,
-        /// The program to run.
-        #[arg(long)]
-        prog: String,
-        /// Input data (a packet for XDP and skb programs) from a file.
-        #[arg(long)]
-        data_in: Option<PathBuf>,
-        /// Input data as hex text.
-        #[arg(long, conflicts_with = "data_in")]
-        data_hex: Option<String>,
-        /// Context bytes (`ctx_in`).
-        #[arg(long)]
-        ctx_in: Option<PathBuf>,
-        /// Run this many times (maps keep their contents).
-        #[arg(long, default_value_t = 1)]
-        repeat: u64,
-    },
-}
-
-#[derive(Subcommand)]
-enum ProgCommand {
-    /// List every loaded program: id, type, name, tag, instructions.
-    List {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
 }
 
 #[derive(Subcommand)]
@@ -375,46 +327,7 @@ fn dispatch(command: Command) -> Result<(), CliError> {
             out(&text)
         }
         Command::ConformancePlugin { args } => out(&plugin::run(&args)?),
-        Command::Kernel {
-            command: KernelCommand::Load { file, pin },
-        } => {
-            let (obj, _) = object_cmd::load(&file, None)?;
-            out(&object_cmd::kernel_load(&obj, pin.as_deref())?)
-        }
-        Command::Kernel {
-            command:
-                KernelCommand::Prog {
-                    command: ProgCommand::List { json },
-                },
-        } => out(&object_cmd::kernel_prog_list(json)?),
-        Command::Kernel {
-            command:
-                KernelCommand::Run {
-                    file,
-                    prog,
-                    data_in,
-                    data_hex,
-                    ctx_in,
-                    repeat,
-                },
-        } => {
-            let data = match (data_in, data_hex) {
-                (Some(p), _) => read_file(&p)?,
-                (None, Some(h)) => {
-                    parse_hex(&h).map_err(|e| CliError::Input(format!("--data-hex: {e}")))?
-                }
-                (None, None) => Vec::new(),
-            };
-            let ctx = ctx_in.map(|p| read_file(&p)).transpose()?;
-            let (obj, _) = object_cmd::load(&file, None)?;
-            out(&object_cmd::kernel_run(
-                &obj,
-                &prog,
-                &data,
-                ctx.as_deref(),
-                repeat,
-            )?)
-        }
+        Command::Kernel { command } => out(&kernel_cmd::run(command)?),
         Command::Object {
             command:
                 ObjectCommand::Show {
