@@ -16,7 +16,12 @@ pub struct Insn {
 impl Insn {
     /// A non-jump instruction.
     pub const fn stmt(code: u16, k: u32) -> Insn {
-        Insn { code, jt: 0, jf: 0, k }
+        Insn {
+            code,
+            jt: 0,
+            jf: 0,
+            k,
+        }
     }
 
     /// A conditional jump.
@@ -100,4 +105,77 @@ pub mod op {
     pub const TXA: u16 = 0x80;
     /// Number of scratch memory slots (`BPF_MEMWORDS`).
     pub const MEMWORDS: u32 = 16;
+}
+
+/// Every opcode the kernel accepts (`bpf_check_classic`'s table), as full
+/// 16-bit codes, for use in `match` patterns.
+pub mod code {
+    use super::op::*;
+
+    /// `ld [k]`
+    pub const LD_W_ABS: u16 = LD | W | ABS;
+    /// `ldh [k]`
+    pub const LD_H_ABS: u16 = LD | H | ABS;
+    /// `ldb [k]`
+    pub const LD_B_ABS: u16 = LD | B | ABS;
+    /// `ld [x + k]`
+    pub const LD_W_IND: u16 = LD | W | IND;
+    /// `ldh [x + k]`
+    pub const LD_H_IND: u16 = LD | H | IND;
+    /// `ldb [x + k]`
+    pub const LD_B_IND: u16 = LD | B | IND;
+    /// `ld #pktlen`
+    pub const LD_W_LEN: u16 = LD | W | LEN;
+    /// `ld #k`
+    pub const LD_IMM: u16 = LD | IMM;
+    /// `ld M[k]`
+    pub const LD_MEM: u16 = LD | MEM;
+    /// `ldx #pktlen`
+    pub const LDX_W_LEN: u16 = LDX | W | LEN;
+    /// `ldx #k`
+    pub const LDX_IMM: u16 = LDX | IMM;
+    /// `ldx M[k]`
+    pub const LDX_MEM: u16 = LDX | MEM;
+    /// `ldxb 4*([k]&0xf)`
+    pub const LDX_B_MSH: u16 = LDX | B | MSH;
+    /// `st M[k]`
+    pub const ST_MEM: u16 = ST;
+    /// `stx M[k]`
+    pub const STX_MEM: u16 = STX;
+    /// `tax`
+    pub const MISC_TAX: u16 = MISC | TAX;
+    /// `txa`
+    pub const MISC_TXA: u16 = MISC | TXA;
+    /// `ret #k`
+    pub const RET_K: u16 = RET | K;
+    /// `ret a`
+    pub const RET_A: u16 = RET | A;
+    /// `neg`
+    pub const ALU_NEG: u16 = ALU | NEG;
+    /// `ja k`
+    pub const JMP_JA: u16 = JMP | JA;
+
+    /// Whether the kernel's checker knows `code` at all.
+    pub const fn is_known(code: u16) -> bool {
+        match code {
+            LD_W_ABS | LD_H_ABS | LD_B_ABS | LD_W_IND | LD_H_IND | LD_B_IND | LD_W_LEN | LD_IMM
+            | LD_MEM | LDX_W_LEN | LDX_IMM | LDX_MEM | LDX_B_MSH | ST_MEM | STX_MEM | MISC_TAX
+            | MISC_TXA | RET_K | RET_A | ALU_NEG | JMP_JA => true,
+            _ => {
+                let src = code & X;
+                let rest = code & !X;
+                if code > 0xff || (src != 0 && src != X) {
+                    return false;
+                }
+                match rest & 0x07 {
+                    ALU => matches!(
+                        rest & 0xf0,
+                        ADD | SUB | MUL | DIV | MOD | AND | OR | XOR | LSH | RSH
+                    ),
+                    JMP => matches!(rest & 0xf0, JEQ | JGT | JGE | JSET),
+                    _ => false,
+                }
+            }
+        }
+    }
 }

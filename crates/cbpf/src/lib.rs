@@ -1,6 +1,9 @@
 //! Classic BPF: the instruction model, tcpdump's listings, the kernel's
 //! checker, an interpreter, translation to eBPF, and pcap I/O.
 
+pub mod error;
 pub mod insn;
+pub mod interp;
 
+pub use error::CbpfError;
 pub use insn::Insn;
