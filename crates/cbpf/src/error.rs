@@ -54,6 +54,14 @@ pub enum CbpfError {
         /// The shift amount.
         k: u32,
     },
+    /// An absolute load in the kernel's ancillary area names no known field.
+    #[error("instruction {index}: load at {k:#x} is in the kernel's ancillary area but names no field it knows")]
+    UnknownAncillary {
+        /// Instruction index.
+        index: usize,
+        /// The load offset.
+        k: u32,
+    },
     /// The program can reach its end without a `ret`.
     #[error("instruction {index}: execution can run past the end of the program")]
     FallsOffEnd {

@@ -1,9 +1,12 @@
 //! Classic BPF: the instruction model, tcpdump's listings, the kernel's
 //! checker, an interpreter, translation to eBPF, and pcap I/O.
 
+pub mod check;
 pub mod error;
 pub mod insn;
 pub mod interp;
+pub mod listing;
 
+pub use check::check;
 pub use error::CbpfError;
 pub use insn::Insn;
