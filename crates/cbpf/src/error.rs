@@ -94,6 +94,9 @@ pub enum CbpfError {
         /// Classic instruction index.
         index: usize,
     },
+    /// The VM refused the translated program (a bug in the translation).
+    #[error("the VM rejected the translated program: {0}")]
+    Load(String),
     /// A capture file could not be read.
     #[error("packet {packet} (byte offset {offset}): {message}")]
     PcapRead {

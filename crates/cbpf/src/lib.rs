@@ -6,6 +6,7 @@ pub mod error;
 pub mod insn;
 pub mod interp;
 pub mod listing;
+pub mod to_ebpf;
 
 pub use check::check;
 pub use error::CbpfError;
