@@ -1,1 +1,226 @@
 //! An x86-64 JIT compiler for eBPF.
+//!
+//! A [`JitProgram`] compiles a loaded [`Program`] (the interpreter's validated,
+//! helper-resolved form) to machine code in W^X memory and runs it with the
+//! same memory regions, helpers and errors as the interpreter.
+//!
+//! Two modes:
+//! - [`Mode::Checked`] (the default, for unverified programs): every memory
+//!   access is checked against the run's regions, back-edges draw on an
+//!   instruction budget, call depth is limited to 8 frames, and every fault is
+//!   reported as the interpreter reports it.
+//! - [`Mode::Unchecked`], for programs a verifier approved: no run-time checks.
+//!   Building one is `unsafe`, because nothing then stops a bad program.
+//!
+//! ```
+//! use oxbpf_jit::JitProgram;
+//! use oxbpf_vm::{Helpers, Program};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let code = oxbpf_isa::assemble_bytes("r0 = *(u8 *)(r1 + 1)\nr0 += r2\nexit")?;
+//! let program = Program::new(&code, &Helpers::new())?;
+//! let mut jit = JitProgram::compile(program, &Default::default())?;
+//! assert_eq!(jit.run(&mut [10, 20, 30])?, 23);
+//! // Out-of-bounds accesses are caught, as in the interpreter:
+//! assert!(jit.run(&mut [10]).is_err());
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod error;
+pub mod exec_mem;
+pub mod x86;
+
+mod context;
+
+pub use error::JitError;
+
+use context::{JitContext, Status, Trampoline};
+use exec_mem::ExecMemory;
+use oxbpf_vm::{MemoryMap, Program, RawRegion, Region, VmError, MAX_REGIONS, STACK_SIZE};
+
+/// Whether compiled code checks memory accesses at run time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Every access checked against the run's regions; budget and call depth enforced.
+    #[default]
+    Checked,
+    /// No run-time checks: only for programs a verifier has approved.
+    Unchecked,
+}
+
+/// Compilation options.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Checked or unchecked code.
+    pub mode: Mode,
+    /// Hide program-chosen constants behind random keys (against JIT spraying).
+    pub constant_blinding: bool,
+}
+
+/// A compiled program with its stack and run context.
+pub struct JitProgram {
+    code: ExecMemory,
+    program: Box<Program>,
+    entries: Vec<u32>,
+    slot_offsets: Vec<u32>,
+    ctx: Box<JitContext>,
+    map: Box<MemoryMap>,
+    stack: Box<[u64; STACK_SIZE / 8]>,
+    mode: Mode,
+    budget: Option<u64>,
+}
+
+impl std::fmt::Debug for JitProgram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JitProgram")
+            .field("code_bytes", &self.code.bytes().len())
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+impl JitProgram {
+    /// Compiles `program` in checked mode (`options.mode` must be [`Mode::Checked`]).
+    pub fn compile(program: Program, options: &Options) -> Result<JitProgram, JitError> {
+        let options = Options {
+            mode: Mode::Checked,
+            ..*options
+        };
+        Self::build(program, &options)
+    }
+
+    /// Compiles `program` with the mode in `options`.
+    ///
+    /// # Safety
+    /// With [`Mode::Unchecked`], the program must have been proved safe for the
+    /// regions it will be given (by a verifier): compiled code then reads and
+    /// writes wherever the program's pointers lead.
+    pub unsafe fn compile_with_mode(
+        program: Program,
+        options: &Options,
+    ) -> Result<JitProgram, JitError> {
+        Self::build(program, options)
+    }
+
+    fn build(program: Program, options: &Options) -> Result<JitProgram, JitError> {
+        let compiled = x86::compile::compile(&program, options)?;
+        let code = ExecMemory::seal(&compiled.code)?;
+        let program = Box::new(program);
+        let entries = compiled.entries;
+        let mut ctx = Box::new(JitContext::new());
+        ctx.program = &*program;
+        ctx.entries = entries.as_slice();
+        ctx.code_base = code.as_ptr() as u64;
+        // SAFETY: offset 0 of the code is the trampoline, compiled with the
+        // sysv64 signature `fn(*mut JitContext) -> u64`.
+        ctx.trampoline =
+            Some(unsafe { std::mem::transmute::<*const u8, Trampoline>(code.as_ptr()) });
+        Ok(JitProgram {
+            code,
+            program,
+            entries,
+            slot_offsets: compiled.slot_offsets,
+            ctx,
+            map: Box::new(MemoryMap::new()),
+            stack: Box::new([0; STACK_SIZE / 8]),
+            mode: options.mode,
+            budget: None,
+        })
+    }
+
+    /// The loaded program this was compiled from.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// The machine code (the trampoline first, then the body).
+    pub fn code(&self) -> &[u8] {
+        self.code.bytes()
+    }
+
+    /// The address the code is mapped at.
+    pub fn code_address(&self) -> u64 {
+        self.code.as_ptr() as u64
+    }
+
+    /// Offset of each slot's machine code within [`JitProgram::code`].
+    pub fn slot_offsets(&self) -> &[u32] {
+        &self.slot_offsets
+    }
+
+    /// The compilation mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Limits each run (checked mode): every back-edge taken draws the number of
+    /// slots it jumps back over; running out stops the program.
+    pub fn set_budget(&mut self, budget: Option<u64>) {
+        self.budget = budget;
+    }
+
+    /// Runs with r1 = the address of `mem` and r2 = its length (both 0 when `mem` is empty).
+    pub fn run(&mut self, mem: &mut [u8]) -> Result<u64, VmError> {
+        let (r1, r2) = if mem.is_empty() {
+            (0, 0)
+        } else {
+            (mem.as_ptr() as u64, mem.len() as u64)
+        };
+        let region = Region::writable(mem);
+        self.run_with(&[r1, r2, 0, 0, 0], &[region])
+    }
+
+    /// Runs with the given r1..r5 and regions. The first region is also the
+    /// packet of legacy ld_abs/ld_ind instructions and the checked mode's fast path.
+    pub fn run_with(&mut self, args: &[u64; 5], regions: &[Region<'_>]) -> Result<u64, VmError> {
+        if regions.len() + 1 > MAX_REGIONS {
+            return Err(VmError::TooManyRegions {
+                count: regions.len() + 1,
+                max: MAX_REGIONS,
+            });
+        }
+        if self.mode == Mode::Checked {
+            // Unverified programs may read stack they never wrote: make that
+            // read zeros, as in the interpreter.
+            self.stack.fill(0);
+        }
+        let stack_start = self.stack.as_mut_ptr() as u64;
+        let map = &mut *self.map;
+        map.clear();
+        map.push(RawRegion {
+            start: stack_start,
+            len: STACK_SIZE as u64,
+            writable: true,
+        });
+        for r in regions {
+            map.push(r.raw());
+        }
+        let ctx = &mut *self.ctx;
+        ctx.map = &*self.map;
+        ctx.set_fast_regions();
+        ctx.packet = regions
+            .first()
+            .map_or((0, 0), |r| (r.addr(), r.len() as u64));
+        ctx.budget = self.budget.unwrap_or(u64::MAX);
+        ctx.budget_total = self.budget.unwrap_or(u64::MAX);
+        ctx.depth = 1;
+        ctx.status = Status::Running as u32;
+        ctx.args = *args;
+        ctx.entry_fp = stack_start + STACK_SIZE as u64 + context::FRAME;
+        ctx.entry_target = ctx.code_base + self.entries[0] as u64;
+        let trampoline = ctx.trampoline.expect("set at build");
+        // SAFETY: the code was compiled for this context layout and program; the
+        // regions are borrowed for the duration of this call, and in checked
+        // mode every access is checked against them.
+        let r0 = unsafe { trampoline(ctx) };
+        if ctx.status == Status::ExitZero as u32 {
+            ctx.status = Status::Running as u32;
+            return Ok(0);
+        }
+        match ctx.error() {
+            None => Ok(r0),
+            Some(e) => Err(e),
+        }
+    }
+}

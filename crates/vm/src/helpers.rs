@@ -12,7 +12,16 @@ pub struct HelperContext<'r> {
     pub(crate) callback: &'r mut dyn FnMut(u64, [u64; 5]) -> Result<u64, String>,
 }
 
-impl HelperContext<'_> {
+impl<'r> HelperContext<'r> {
+    /// A context for a helper called by an engine other than the interpreter:
+    /// `callback` runs the program's function at a code address.
+    pub fn new(
+        memory: MemoryView<'r>,
+        callback: &'r mut dyn FnMut(u64, [u64; 5]) -> Result<u64, String>,
+    ) -> HelperContext<'r> {
+        HelperContext { memory, callback }
+    }
+
     /// Calls the program's function at code address `addr` (a callback the
     /// program passed, as to `bpf_loop`) with r1..r5 = `args`; returns its r0.
     pub fn call(&mut self, addr: u64, args: [u64; 5]) -> Result<u64, String> {

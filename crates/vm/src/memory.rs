@@ -68,27 +68,42 @@ impl<'a> Region<'a> {
     pub fn is_empty(&self) -> bool {
         self.raw.len == 0
     }
+
+    /// The region without its borrow (for engines such as the JIT).
+    pub fn raw(&self) -> RawRegion {
+        self.raw
+    }
 }
 
 /// A region without its borrow, valid for the duration of one run.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct RawRegion {
+pub struct RawRegion {
+    /// Address of the first byte.
     pub start: u64,
+    /// Length in bytes.
     pub len: u64,
+    /// Whether the program may write it.
     pub writable: bool,
 }
 
 /// The maximum number of regions in one run (stack included).
 pub const MAX_REGIONS: usize = 64;
 
-/// The regions of one run.
+/// The regions of one run: region 0 is the stack, region 1 the input memory.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct MemoryMap {
+pub struct MemoryMap {
     regions: [RawRegion; MAX_REGIONS],
     count: usize,
 }
 
+impl Default for MemoryMap {
+    fn default() -> Self {
+        MemoryMap::new()
+    }
+}
+
 impl MemoryMap {
+    /// No regions.
     pub fn new() -> MemoryMap {
         MemoryMap {
             regions: [RawRegion::default(); MAX_REGIONS],
@@ -96,6 +111,17 @@ impl MemoryMap {
         }
     }
 
+    /// Removes every region.
+    pub fn clear(&mut self) {
+        self.count = 0;
+    }
+
+    /// The regions, in the order they were added.
+    pub fn regions(&self) -> &[RawRegion] {
+        &self.regions[..self.count]
+    }
+
+    /// Adds a region; false when [`MAX_REGIONS`] are already in use.
     pub fn push(&mut self, r: RawRegion) -> bool {
         if self.count == MAX_REGIONS {
             return false;
@@ -179,7 +205,12 @@ pub struct MemoryView<'r> {
     pub(crate) map: &'r MemoryMap,
 }
 
-impl MemoryView<'_> {
+impl<'r> MemoryView<'r> {
+    /// A view of `map`'s regions.
+    pub fn new(map: &'r MemoryMap) -> MemoryView<'r> {
+        MemoryView { map }
+    }
+
     /// The `len` bytes at `addr`, if the program may read them.
     pub fn read(&self, addr: u64, len: usize) -> Option<&[u8]> {
         let p = self.map.translate(addr, len as u64, false)?;

@@ -403,6 +403,29 @@ impl Program {
         self.insns.is_empty()
     }
 
+    /// The 64-bit value an `lddw` at `slot` loads, after resolving pseudo forms
+    /// (code addresses are [`crate::CODE_BASE`] plus the target slot).
+    pub fn lddw_value(&self, slot: usize) -> Option<u64> {
+        let op = self.ops.get(slot)?;
+        (op.kind == K::Lddw).then_some(op.imm)
+    }
+
+    /// The helper a `call` at `slot` resolves to: its id and function.
+    pub fn helper_at(&self, slot: usize) -> Option<(u32, &HelperFn)> {
+        let op = self.ops.get(slot)?;
+        if op.kind != K::CallHelper {
+            return None;
+        }
+        self.helper_table
+            .get(op.imm as usize)
+            .map(|(id, f)| (*id, f))
+    }
+
+    /// Every registered helper (what `callx` may reach).
+    pub fn helpers(&self) -> &Helpers {
+        &self.helpers
+    }
+
     /// The instruction starting at `slot`, if one starts there.
     pub fn insn(&self, slot: usize) -> Option<&Insn> {
         self.insns.get(slot).and_then(|i| i.as_ref())

@@ -1,0 +1,908 @@
+//! Translation of a loaded BPF program into x86-64 machine code.
+//!
+//! Layout: the entry trampoline (offset 0), the body with one run of code per
+//! slot, then cold code: function entries other than slot 0, memory-check
+//! slow paths and fault stubs.
+
+use oxbpf_isa::{AluOp, AtomicOp, ByteOrder, CallKind, Insn, JmpCond, Operand, Reg, Size, Width};
+use oxbpf_vm::{Program, CODE_BASE};
+
+use super::asm::{mem, Alu, Asm, Cond, Label, Shift, Width as W};
+use super::regs::{bpf, Gpr, CTX, TMP1, TMP2, TMP3};
+use crate::context::{self as cx, Status, FRAME};
+use crate::error::JitError;
+use crate::{Mode, Options};
+
+/// The compiler's output, before it is sealed into executable memory.
+pub(crate) struct Compiled {
+    pub code: Vec<u8>,
+    /// Per slot: offset of the function entry starting there, or `u32::MAX`.
+    pub entries: Vec<u32>,
+    /// Per slot: offset of its code in the body.
+    pub slot_offsets: Vec<u32>,
+}
+
+/// Out-of-line code gathered while the body is emitted.
+enum Cold {
+    /// Secondary (stack) and slow memory checks for an access at `pc`.
+    Check {
+        label: Label,
+        back: Label,
+        lim_index: i32,
+        info: u64,
+    },
+    /// Record `status` at `pc` and unwind.
+    Fault {
+        label: Label,
+        status: Status,
+        pc: usize,
+    },
+    /// A misaligned atomic: the address is in r11.
+    Misaligned { label: Label, pc: usize, len: u64 },
+    /// The prologue of a function entered by call, then a jump to its body.
+    Entry { label: Label, slot: usize },
+}
+
+struct Compiler<'p> {
+    a: Asm,
+    prog: &'p Program,
+    checked: bool,
+    blind: Option<u64>,
+    /// Whether some instruction writes r10 (then r10-based accesses are checked too).
+    writes_r10: bool,
+    slot_labels: Vec<Label>,
+    entry_labels: Vec<Option<Label>>,
+    cold: Vec<Cold>,
+    fault_exit: Label,
+    slow_check: Label,
+}
+
+/// A splitmix64 step, for blinding keys.
+fn next_key(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn seed() -> u64 {
+    let mut buf = [0u8; 8];
+    // SAFETY: getrandom writes at most `buf.len()` bytes into `buf`.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    if n == 8 {
+        u64::from_ne_bytes(buf) ^ t
+    } else {
+        t ^ (&buf as *const _ as u64)
+    }
+}
+
+fn writes_r10(insn: &Insn) -> bool {
+    let r10 = Reg::R10;
+    match *insn {
+        Insn::Alu { dst, .. } | Insn::Neg { dst, .. } | Insn::End { dst, .. } => dst == r10,
+        Insn::Ldx { dst, .. } | Insn::Lddw { dst, .. } => dst == r10,
+        Insn::Atomic { op, src, .. } => {
+            src == r10
+                && matches!(
+                    op,
+                    AtomicOp::Xchg
+                        | AtomicOp::Add { fetch: true }
+                        | AtomicOp::Or { fetch: true }
+                        | AtomicOp::And { fetch: true }
+                        | AtomicOp::Xor { fetch: true }
+                )
+        }
+        _ => false,
+    }
+}
+
+fn width_of(size: Size) -> (W, u64, i32) {
+    match size {
+        Size::B => (W::B, 1, 0),
+        Size::H => (W::H, 2, 1),
+        Size::W => (W::W, 4, 2),
+        Size::DW => (W::Q, 8, 3),
+    }
+}
+
+fn cond_of(c: JmpCond) -> Cond {
+    match c {
+        JmpCond::Eq => Cond::E,
+        JmpCond::Ne => Cond::Ne,
+        JmpCond::Set => Cond::Ne,
+        JmpCond::Gt => Cond::A,
+        JmpCond::Ge => Cond::Ae,
+        JmpCond::Lt => Cond::B,
+        JmpCond::Le => Cond::Be,
+        JmpCond::Sgt => Cond::G,
+        JmpCond::Sge => Cond::Ge,
+        JmpCond::Slt => Cond::L,
+        JmpCond::Sle => Cond::Le,
+    }
+}
+
+fn alu_of(op: AluOp) -> Option<Alu> {
+    Some(match op {
+        AluOp::Add => Alu::Add,
+        AluOp::Sub => Alu::Sub,
+        AluOp::Or => Alu::Or,
+        AluOp::And => Alu::And,
+        AluOp::Xor => Alu::Xor,
+        _ => return None,
+    })
+}
+
+/// Compiles `prog` for `options`.
+pub(crate) fn compile(prog: &Program, options: &Options) -> Result<Compiled, JitError> {
+    let len = prog.len();
+    let mut a = Asm::new();
+    let slot_labels = (0..len).map(|_| a.label()).collect();
+    let fault_exit = a.label();
+    let slow_check = a.label();
+    let mut c = Compiler {
+        a,
+        prog,
+        checked: options.mode == Mode::Checked,
+        blind: options.constant_blinding.then(seed),
+        writes_r10: (0..len).filter_map(|s| prog.insn(s)).any(writes_r10),
+        slot_labels,
+        entry_labels: vec![None; len],
+        cold: Vec::new(),
+        fault_exit,
+        slow_check,
+    };
+    // Function entries: slot 0, every local-call target and every code address.
+    for slot in 0..len {
+        match prog.insn(slot) {
+            Some(Insn::Call {
+                kind: CallKind::Local,
+                imm,
+            }) => c.mark_entry((slot as i64 + 1 + *imm as i64) as usize),
+            Some(Insn::Lddw { .. }) => {
+                if let Some(v) = prog.lddw_value(slot) {
+                    if let Some(Insn::Lddw {
+                        src: oxbpf_isa::LddwSrc::CodeAddr,
+                        ..
+                    }) = prog.insn(slot)
+                    {
+                        c.mark_entry(v.wrapping_sub(CODE_BASE) as usize);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    c.trampoline();
+    let main_entry = c.a.pos();
+    c.prologue();
+    let mut slot_offsets = vec![0u32; len];
+    let mut slot = 0;
+    while slot < len {
+        let label = c.slot_labels[slot];
+        c.a.bind(label);
+        slot_offsets[slot] = c.a.pos() as u32;
+        match prog.insn(slot) {
+            Some(insn) => {
+                let insn = *insn;
+                c.insn(slot, &insn)?;
+                if insn.slots() == 2 && slot + 1 < len {
+                    slot_offsets[slot + 1] = c.a.pos() as u32;
+                    slot += 1;
+                }
+            }
+            None => c.a.int3(),
+        }
+        slot += 1;
+    }
+    // Falling off the end.
+    c.fault_inline(Status::FellOffEnd, len);
+    c.emit_cold();
+    c.emit_slow_check();
+    let mut entries = vec![u32::MAX; len];
+    for (slot, l) in c.entry_labels.iter().enumerate() {
+        if let Some(l) = l {
+            entries[slot] = c.a.offset_of(*l).unwrap_or(u32::MAX as usize) as u32;
+        }
+    }
+    if len > 0 {
+        entries[0] = main_entry as u32;
+    }
+    let code = c.a.finish().map_err(|_| JitError::Unsupported {
+        index: 0,
+        what: "an unplaced label (internal error)",
+    })?;
+    if code.len() >= i32::MAX as usize {
+        return Err(JitError::TooLarge { bytes: code.len() });
+    }
+    Ok(Compiled {
+        code,
+        entries,
+        slot_offsets,
+    })
+}
+
+impl Compiler<'_> {
+    fn mark_entry(&mut self, slot: usize) {
+        if slot == 0 || slot >= self.entry_labels.len() || self.entry_labels[slot].is_some() {
+            return;
+        }
+        let label = self.a.label();
+        self.entry_labels[slot] = Some(label);
+        self.cold.push(Cold::Entry { label, slot });
+    }
+
+    /// The host-side entry: saves callee-saved registers, records the unwind
+    /// point, loads r1..r5 and r10, calls the function and returns r0. A fault
+    /// anywhere below jumps to `fault_exit`, which is its return path.
+    fn trampoline(&mut self) {
+        let a = &mut self.a;
+        for r in [Gpr::Rbp, Gpr::Rbx, Gpr::R12, Gpr::R13, Gpr::R14, Gpr::R15] {
+            a.push(r);
+        }
+        a.mov_rr(true, CTX, Gpr::Rdi);
+        a.push_m(mem(CTX, cx::OFF_SAVED_RSP));
+        a.mov_mr(mem(CTX, cx::OFF_SAVED_RSP), Gpr::Rsp);
+        a.mov_rm(Gpr::Rbp, mem(CTX, cx::OFF_ENTRY_FP));
+        for (i, r) in [Gpr::Rdi, Gpr::Rsi, Gpr::Rdx, Gpr::Rcx, Gpr::R8]
+            .into_iter()
+            .enumerate()
+        {
+            a.mov_rm(r, mem(CTX, cx::OFF_ARGS + 8 * i as i32));
+        }
+        for r in [Gpr::Rax, Gpr::Rbx, Gpr::R13, Gpr::R14, Gpr::R15] {
+            a.alu_rr(Alu::Xor, false, r, r);
+        }
+        a.call_m(mem(CTX, cx::OFF_ENTRY_TARGET));
+        let exit = self.fault_exit;
+        a.bind(exit);
+        a.mov_rm(Gpr::Rsp, mem(CTX, cx::OFF_SAVED_RSP));
+        a.pop_m(mem(CTX, cx::OFF_SAVED_RSP));
+        for r in [Gpr::R15, Gpr::R14, Gpr::R13, Gpr::R12, Gpr::Rbx, Gpr::Rbp] {
+            a.pop(r);
+        }
+        a.ret();
+    }
+
+    /// A BPF function's prologue: save r6..r10, give it a fresh 512-byte frame.
+    fn prologue(&mut self) {
+        for r in [Gpr::Rbx, Gpr::R13, Gpr::R14, Gpr::R15, Gpr::Rbp] {
+            self.a.push(r);
+        }
+        self.a.alu_ri(Alu::Sub, true, Gpr::Rbp, FRAME as i32);
+    }
+
+    fn epilogue(&mut self) {
+        for r in [Gpr::Rbp, Gpr::R15, Gpr::R14, Gpr::R13, Gpr::Rbx] {
+            self.a.pop(r);
+        }
+        self.a.ret();
+    }
+
+    /// A label for a cold stub that records `status` at `pc` and unwinds.
+    fn fault_label(&mut self, status: Status, pc: usize) -> Label {
+        let label = self.a.label();
+        self.cold.push(Cold::Fault { label, status, pc });
+        label
+    }
+
+    fn fault_inline(&mut self, status: Status, pc: usize) {
+        let a = &mut self.a;
+        a.store_imm(W::W, mem(CTX, cx::OFF_STATUS), status as i32);
+        a.store_imm(W::Q, mem(CTX, cx::OFF_FAULT_PC), pc as i32);
+        a.jmp(self.fault_exit);
+    }
+
+    /// Loads the constant `imm` (sign-extended) into r10 behind a random key,
+    /// when constant blinding is on; returns the register holding it.
+    fn blinded(&mut self, imm: i32) -> Option<Gpr> {
+        let state = self.blind.as_mut()?;
+        let key = next_key(state) as i32;
+        let a = &mut self.a;
+        // mov r10, imm ^ key (sign-extended); xor r10, key (sign-extended).
+        a.mov_imm64(TMP2, (imm ^ key) as i64 as u64);
+        a.alu_ri(Alu::Xor, true, TMP2, key);
+        Some(TMP2)
+    }
+
+    fn emit_cold(&mut self) {
+        let cold = std::mem::take(&mut self.cold);
+        for item in cold {
+            match item {
+                Cold::Check {
+                    label,
+                    back,
+                    lim_index,
+                    info,
+                } => {
+                    let a = &mut self.a;
+                    a.bind(label);
+                    a.mov_rr(true, TMP2, TMP1);
+                    a.alu_rm(Alu::Sub, true, TMP2, mem(CTX, cx::OFF_STACK_START));
+                    a.alu_rm(
+                        Alu::Cmp,
+                        true,
+                        TMP2,
+                        mem(CTX, cx::OFF_STACK_LIM + 8 * lim_index),
+                    );
+                    a.jcc(Cond::B, back);
+                    a.mov_imm64(TMP2, info);
+                    a.call(self.slow_check);
+                    a.jmp(back);
+                }
+                Cold::Fault { label, status, pc } => {
+                    self.a.bind(label);
+                    self.fault_inline(status, pc);
+                }
+                Cold::Misaligned { label, pc, len } => {
+                    let a = &mut self.a;
+                    a.bind(label);
+                    a.mov_mr(mem(CTX, cx::OFF_FAULT_ADDR), TMP1);
+                    a.store_imm(W::Q, mem(CTX, cx::OFF_FAULT_LEN), len as i32);
+                    self.fault_inline(Status::Misaligned, pc);
+                }
+                Cold::Entry { label, slot } => {
+                    self.a.bind(label);
+                    self.prologue();
+                    let body = self.slot_labels[slot];
+                    self.a.jmp(body);
+                }
+            }
+        }
+    }
+
+    /// The shared slow path of memory checks: r11 = address, r10 = info.
+    /// Preserves every BPF register; unwinds on a fault.
+    fn emit_slow_check(&mut self) {
+        let a = &mut self.a;
+        a.bind(self.slow_check);
+        let saved = [
+            Gpr::Rax,
+            Gpr::Rdi,
+            Gpr::Rsi,
+            Gpr::Rdx,
+            Gpr::Rcx,
+            Gpr::R8,
+            Gpr::R9,
+            Gpr::R11,
+        ];
+        for r in saved {
+            a.push(r);
+        }
+        a.alu_ri(Alu::Sub, true, Gpr::Rsp, 8);
+        a.mov_rr(true, Gpr::Rdi, CTX);
+        a.mov_rr(true, Gpr::Rsi, TMP1);
+        a.mov_rr(true, Gpr::Rdx, TMP2);
+        a.mov_imm64(Gpr::Rax, cx::host_check as *const () as u64);
+        a.call_r(Gpr::Rax);
+        a.test_rr(false, Gpr::Rax, Gpr::Rax);
+        a.jcc(Cond::E, self.fault_exit);
+        a.alu_ri(Alu::Add, true, Gpr::Rsp, 8);
+        for r in saved.into_iter().rev() {
+            a.pop(r);
+        }
+        a.ret();
+    }
+
+    /// Checks that `len` bytes at r11 may be accessed (`kind`: 0 read, 1 write,
+    /// 2 atomic); the fast path tests the input memory only.
+    fn check(&mut self, len: u64, size_index: i32, kind: u64, pc: usize) {
+        let lim_index = size_index + if kind == 0 { 0 } else { 4 };
+        let label = self.a.label();
+        let back = self.a.label();
+        let a = &mut self.a;
+        a.mov_rr(true, TMP2, TMP1);
+        a.alu_rm(Alu::Sub, true, TMP2, mem(CTX, cx::OFF_INPUT_START));
+        a.alu_rm(
+            Alu::Cmp,
+            true,
+            TMP2,
+            mem(CTX, cx::OFF_INPUT_LIM + 8 * lim_index),
+        );
+        a.jcc(Cond::Ae, label);
+        a.bind(back);
+        self.cold.push(Cold::Check {
+            label,
+            back,
+            lim_index,
+            info: len | kind << 8 | (pc as u64) << 32,
+        });
+    }
+
+    /// The memory operand for an access of `len` bytes at `base + off`,
+    /// checked first when the mode asks for it.
+    fn access(
+        &mut self,
+        base: Reg,
+        off: i16,
+        len: u64,
+        size_index: i32,
+        kind: u64,
+        pc: usize,
+    ) -> super::asm::Mem {
+        let b = bpf(base.num());
+        let off = off as i32;
+        if !self.checked {
+            return mem(b, off);
+        }
+        let in_frame = base == Reg::R10 && !self.writes_r10 && off >= -512 && off + len as i32 <= 0;
+        if in_frame && kind != 2 {
+            return mem(b, off);
+        }
+        self.a.lea(TMP1, mem(b, off));
+        self.check(len, size_index, kind, pc);
+        mem(TMP1, 0)
+    }
+
+    fn insn(&mut self, pc: usize, insn: &Insn) -> Result<(), JitError> {
+        match *insn {
+            Insn::Alu {
+                width,
+                op,
+                dst,
+                src,
+            } => self.alu(width == Width::W64, op, bpf(dst.num()), src),
+            Insn::Neg { width, dst } => self.a.neg(width == Width::W64, bpf(dst.num())),
+            Insn::End { order, bits, dst } => {
+                let d = bpf(dst.num());
+                let a = &mut self.a;
+                match (order, bits) {
+                    (ByteOrder::Le, 16) => a.movzx_rr(16, d, d),
+                    (ByteOrder::Le, 32) => a.mov_rr(false, d, d),
+                    (ByteOrder::Le, _) => {}
+                    (_, 16) => {
+                        a.ror16_8(d);
+                        a.movzx_rr(16, d, d);
+                    }
+                    (_, 32) => a.bswap(false, d),
+                    (_, _) => a.bswap(true, d),
+                }
+            }
+            Insn::Ja { off } => self.jump(pc, off as i64, None),
+            Insn::Ja32 { imm } => self.jump(pc, imm as i64, None),
+            Insn::Jmp {
+                width,
+                cond,
+                dst,
+                src,
+                off,
+            } => {
+                let w64 = width == Width::W64;
+                let d = bpf(dst.num());
+                match src {
+                    Operand::Reg(s) => {
+                        let s = bpf(s.num());
+                        if cond == JmpCond::Set {
+                            self.a.test_rr(w64, d, s);
+                        } else {
+                            self.a.alu_rr(Alu::Cmp, w64, d, s);
+                        }
+                    }
+                    Operand::Imm(imm) => match self.blinded(imm) {
+                        Some(t) if cond == JmpCond::Set => self.a.test_rr(w64, d, t),
+                        Some(t) => self.a.alu_rr(Alu::Cmp, w64, d, t),
+                        None if cond == JmpCond::Set => self.a.test_ri(w64, d, imm),
+                        None if imm == 0 && matches!(cond, JmpCond::Eq | JmpCond::Ne) => {
+                            self.a.test_rr(w64, d, d)
+                        }
+                        None => self.a.alu_ri(Alu::Cmp, w64, d, imm),
+                    },
+                }
+                self.jump(pc, off as i64, Some(cond_of(cond)));
+            }
+            Insn::Call { kind, imm } => match kind {
+                CallKind::Helper => self.helper_call(pc, None),
+                CallKind::Local => {
+                    let target = (pc as i64 + 1 + imm as i64) as usize;
+                    let entry = self.entry_labels.get(target).copied().flatten();
+                    let label = if target == 0 {
+                        None
+                    } else {
+                        Some(entry.ok_or(JitError::Unsupported {
+                            index: pc,
+                            what: "a call to an unknown function",
+                        })?)
+                    };
+                    self.local_call(pc, label);
+                }
+                CallKind::Kfunc => {
+                    return Err(JitError::Unsupported {
+                        index: pc,
+                        what: "a kfunc call",
+                    })
+                }
+            },
+            Insn::Callx { reg } => self.helper_call(pc, Some(bpf(reg.num()))),
+            Insn::Exit => self.epilogue(),
+            Insn::Ldx {
+                size,
+                signed,
+                dst,
+                src,
+                off,
+            } => {
+                let (w, len, si) = width_of(size);
+                let m = self.access(src, off, len, si, 0, pc);
+                self.a.load(w, signed, bpf(dst.num()), m);
+            }
+            Insn::St {
+                size,
+                dst,
+                off,
+                imm,
+            } => {
+                let (w, len, si) = width_of(size);
+                let m = self.access(dst, off, len, si, 1, pc);
+                if self.blind.is_some() {
+                    // The address may be in r11; the blinded value goes in r10.
+                    let t = self.blinded(imm).unwrap_or(TMP2);
+                    self.a.store(w, m, t);
+                } else {
+                    self.a.store_imm(w, m, imm);
+                }
+            }
+            Insn::Stx {
+                size,
+                dst,
+                off,
+                src,
+            } => {
+                let (w, len, si) = width_of(size);
+                let m = self.access(dst, off, len, si, 1, pc);
+                self.a.store(w, m, bpf(src.num()));
+            }
+            Insn::Atomic {
+                size,
+                op,
+                dst,
+                src,
+                off,
+            } => self.atomic(pc, size == Size::DW, op, dst, src, off),
+            Insn::Lddw { dst, .. } => {
+                let v = self.prog.lddw_value(pc).unwrap_or(0);
+                let d = bpf(dst.num());
+                match self.blind.as_mut() {
+                    Some(state) => {
+                        let key = next_key(state);
+                        self.a.movabs(d, v ^ key);
+                        self.a.movabs(TMP2, key);
+                        self.a.alu_rr(Alu::Xor, true, d, TMP2);
+                    }
+                    None => self.a.mov_imm64(d, v),
+                }
+            }
+            Insn::LdAbs { size, imm } => self.packet_load(pc, size, None, imm),
+            Insn::LdInd { size, src, imm } => self.packet_load(pc, size, Some(src), imm),
+        }
+        Ok(())
+    }
+
+    fn alu(&mut self, w64: bool, op: AluOp, d: Gpr, src: Operand) {
+        match (op, src) {
+            (AluOp::Mov, Operand::Imm(imm)) => match self.blinded(imm) {
+                Some(t) => self.a.mov_rr(w64, d, t),
+                None if w64 => self.a.mov_imm64(d, imm as i64 as u64),
+                None => self.a.mov_ri32(d, imm as u32),
+            },
+            (AluOp::Mov, Operand::Reg(s)) => self.a.mov_rr(w64, d, bpf(s.num())),
+            (AluOp::Movsx8 | AluOp::Movsx16 | AluOp::Movsx32, src) => {
+                let bits = match op {
+                    AluOp::Movsx8 => 8,
+                    AluOp::Movsx16 => 16,
+                    _ => 32,
+                };
+                let s = match src {
+                    Operand::Reg(s) => bpf(s.num()),
+                    // The decoder only produces the register form.
+                    Operand::Imm(imm) => {
+                        self.a.mov_imm64(TMP1, imm as i64 as u64);
+                        TMP1
+                    }
+                };
+                self.a.movsx_rr(w64, bits, d, s);
+            }
+            (AluOp::Mul, Operand::Imm(imm)) => match self.blinded(imm) {
+                Some(t) => self.a.imul_rr(w64, d, t),
+                None => self.a.imul_rri(w64, d, d, imm),
+            },
+            (AluOp::Mul, Operand::Reg(s)) => self.a.imul_rr(w64, d, bpf(s.num())),
+            (AluOp::Div | AluOp::Mod | AluOp::Sdiv | AluOp::Smod, src) => {
+                match src {
+                    Operand::Reg(s) => self.a.mov_rr(true, TMP1, bpf(s.num())),
+                    Operand::Imm(imm) => {
+                        let v = if w64 {
+                            imm as i64 as u64
+                        } else {
+                            imm as u32 as u64
+                        };
+                        match self.blinded(imm) {
+                            Some(t) => self.a.mov_rr(true, TMP1, t),
+                            None => self.a.mov_imm64(TMP1, v),
+                        }
+                    }
+                }
+                self.div_mod(w64, op, d);
+            }
+            (AluOp::Lsh | AluOp::Rsh | AluOp::Arsh, src) => {
+                let sh = match op {
+                    AluOp::Lsh => Shift::Shl,
+                    AluOp::Rsh => Shift::Shr,
+                    _ => Shift::Sar,
+                };
+                match src {
+                    Operand::Imm(imm) => {
+                        let mask = if w64 { 63 } else { 31 };
+                        self.a.shift_ri(sh, w64, d, (imm & mask) as u8);
+                    }
+                    Operand::Reg(s) => self.shift_reg(sh, w64, d, bpf(s.num())),
+                }
+            }
+            (op, Operand::Imm(imm)) => {
+                let alu = alu_of(op).unwrap_or(Alu::Add);
+                match self.blinded(imm) {
+                    Some(t) => self.a.alu_rr(alu, w64, d, t),
+                    None => self.a.alu_ri(alu, w64, d, imm),
+                }
+            }
+            (op, Operand::Reg(s)) => {
+                let alu = alu_of(op).unwrap_or(Alu::Add);
+                self.a.alu_rr(alu, w64, d, bpf(s.num()));
+            }
+        }
+    }
+
+    fn shift_reg(&mut self, sh: Shift, w64: bool, d: Gpr, s: Gpr) {
+        let a = &mut self.a;
+        if s == Gpr::Rcx {
+            a.shift_cl(sh, w64, d);
+        } else if d == Gpr::Rcx {
+            a.mov_rr(true, TMP1, Gpr::Rcx);
+            a.mov_rr(true, Gpr::Rcx, s);
+            a.shift_cl(sh, w64, TMP1);
+            a.mov_rr(true, Gpr::Rcx, TMP1);
+        } else {
+            a.mov_rr(true, TMP1, Gpr::Rcx);
+            a.mov_rr(true, Gpr::Rcx, s);
+            a.shift_cl(sh, w64, d);
+            a.mov_rr(true, Gpr::Rcx, TMP1);
+        }
+    }
+
+    /// `d = d op r11` for div/mod/sdiv/smod, with RFC 9669's results for a
+    /// zero divisor and for the signed overflow case (MIN / -1).
+    fn div_mod(&mut self, w64: bool, op: AluOp, d: Gpr) {
+        let signed = matches!(op, AluOp::Sdiv | AluOp::Smod);
+        let is_mod = matches!(op, AluOp::Mod | AluOp::Smod);
+        let zero = self.a.label();
+        let done = self.a.label();
+        let a = &mut self.a;
+        a.mov_rr(true, TMP2, Gpr::Rax);
+        a.mov_rr(true, TMP3, Gpr::Rdx);
+        a.mov_rr(true, Gpr::Rax, d);
+        a.test_rr(w64, TMP1, TMP1);
+        a.jcc(Cond::E, zero);
+        if signed {
+            let normal = a.label();
+            a.alu_ri(Alu::Cmp, w64, TMP1, -1);
+            a.jcc(Cond::Ne, normal);
+            if is_mod {
+                a.alu_rr(Alu::Xor, false, Gpr::Rax, Gpr::Rax);
+            } else {
+                a.neg(w64, Gpr::Rax);
+            }
+            a.jmp(done);
+            a.bind(normal);
+            a.sign_extend_rax(w64);
+        } else {
+            a.alu_rr(Alu::Xor, false, Gpr::Rdx, Gpr::Rdx);
+        }
+        a.div(w64, signed, TMP1);
+        if is_mod {
+            a.mov_rr(w64, Gpr::Rax, Gpr::Rdx);
+        }
+        a.jmp(done);
+        a.bind(zero);
+        if is_mod {
+            if !w64 {
+                a.mov_rr(false, Gpr::Rax, Gpr::Rax);
+            }
+        } else {
+            a.alu_rr(Alu::Xor, false, Gpr::Rax, Gpr::Rax);
+        }
+        a.bind(done);
+        a.mov_rr(true, TMP1, Gpr::Rax);
+        a.mov_rr(true, Gpr::Rax, TMP2);
+        a.mov_rr(true, Gpr::Rdx, TMP3);
+        a.mov_rr(true, d, TMP1);
+    }
+
+    /// A jump by `off` slots from `pc`; `cond` is `None` for an unconditional one.
+    /// Back-edges in checked mode first charge the budget.
+    fn jump(&mut self, pc: usize, off: i64, cond: Option<Cond>) {
+        let target = (pc as i64 + 1 + off) as usize;
+        let label = self.slot_labels[target];
+        if self.checked && target <= pc {
+            // `sub` changes the flags, so a conditional jump re-tests them after.
+            let stub = self.fault_label(Status::Budget, pc);
+            let cost = (pc - target + 1) as i32;
+            if let Some(c) = cond {
+                let skip = self.a.label();
+                let taken = self.a.label();
+                self.a.jcc(c, taken);
+                self.a.jmp(skip);
+                self.a.bind(taken);
+                self.a
+                    .alu_mi(Alu::Sub, W::Q, mem(CTX, cx::OFF_BUDGET), cost);
+                self.a.jcc(Cond::B, stub);
+                self.a.jmp(label);
+                self.a.bind(skip);
+            } else {
+                self.a
+                    .alu_mi(Alu::Sub, W::Q, mem(CTX, cx::OFF_BUDGET), cost);
+                self.a.jcc(Cond::B, stub);
+                self.a.jmp(label);
+            }
+            return;
+        }
+        match cond {
+            Some(c) => self.a.jcc(c, label),
+            None => self.a.jmp(label),
+        }
+    }
+
+    /// A BPF-to-BPF call (`label`: the callee's entry; `None` for slot 0).
+    fn local_call(&mut self, pc: usize, label: Option<Label>) {
+        if self.checked {
+            let stub = self.fault_label(Status::CallDepth, pc);
+            let a = &mut self.a;
+            a.alu_mi(
+                Alu::Cmp,
+                W::W,
+                mem(CTX, cx::OFF_DEPTH),
+                oxbpf_vm::MAX_FRAMES as i32,
+            );
+            a.jcc(Cond::Ae, stub);
+            a.incdec32_m(true, mem(CTX, cx::OFF_DEPTH));
+        }
+        match label {
+            Some(l) => self.a.call(l),
+            None => {
+                // Slot 0's entry is the start of the body; its prologue sits just
+                // before its label, at the main entry.
+                let entry = self.main_entry_label();
+                self.a.call(entry);
+            }
+        }
+        if self.checked {
+            self.a.incdec32_m(false, mem(CTX, cx::OFF_DEPTH));
+        }
+    }
+
+    fn main_entry_label(&mut self) -> Label {
+        if let Some(l) = self.entry_labels[0] {
+            return l;
+        }
+        let label = self.a.label();
+        self.entry_labels[0] = Some(label);
+        self.cold.push(Cold::Entry { label, slot: 0 });
+        label
+    }
+
+    /// A helper call (`callx`: the register holding the helper id).
+    fn helper_call(&mut self, pc: usize, callx: Option<Gpr>) {
+        let arg_regs = [Gpr::Rdi, Gpr::Rsi, Gpr::Rdx, Gpr::Rcx, Gpr::R8];
+        let a = &mut self.a;
+        if let Some(r) = callx {
+            a.mov_mr(mem(CTX, cx::OFF_CALLX_VALUE), r);
+        }
+        // The interpreter leaves r1..r5 intact across calls; checked mode matches it.
+        if self.checked {
+            for r in arg_regs {
+                a.push(r);
+            }
+            a.alu_ri(Alu::Sub, true, Gpr::Rsp, 8);
+        }
+        a.store_imm(W::Q, mem(CTX, cx::OFF_CUR_PC), pc as i32);
+        a.mov_mr(mem(CTX, cx::OFF_CUR_FP), Gpr::Rbp);
+        a.mov_rr(true, Gpr::R9, CTX);
+        let f = if callx.is_some() {
+            cx::host_callx as *const () as usize
+        } else {
+            cx::host_call_helper as *const () as usize
+        };
+        a.mov_imm64(TMP1, f as u64);
+        a.call_r(TMP1);
+        if self.checked {
+            a.alu_ri(Alu::Add, true, Gpr::Rsp, 8);
+            for r in arg_regs.into_iter().rev() {
+                a.pop(r);
+            }
+        }
+        a.alu_mi(Alu::Cmp, W::W, mem(CTX, cx::OFF_STATUS), 0);
+        a.jcc(Cond::Ne, self.fault_exit);
+    }
+
+    fn atomic(&mut self, pc: usize, w64: bool, op: AtomicOp, dst: Reg, src: Reg, off: i16) {
+        let len = if w64 { 8 } else { 4 };
+        let m = if self.checked {
+            self.a.lea(TMP1, mem(bpf(dst.num()), off as i32));
+            self.check(len, if w64 { 3 } else { 2 }, 2, pc);
+            let label = self.a.label();
+            self.cold.push(Cold::Misaligned { label, pc, len });
+            self.a.test_ri(false, TMP1, len as i32 - 1);
+            self.a.jcc(Cond::Ne, label);
+            mem(TMP1, 0)
+        } else {
+            mem(bpf(dst.num()), off as i32)
+        };
+        let s = bpf(src.num());
+        let a = &mut self.a;
+        match op {
+            AtomicOp::Add { fetch: false } => a.lock_alu_mr(Alu::Add, w64, m, s),
+            AtomicOp::Or { fetch: false } => a.lock_alu_mr(Alu::Or, w64, m, s),
+            AtomicOp::And { fetch: false } => a.lock_alu_mr(Alu::And, w64, m, s),
+            AtomicOp::Xor { fetch: false } => a.lock_alu_mr(Alu::Xor, w64, m, s),
+            AtomicOp::Add { fetch: true } => a.lock_xadd(w64, m, s),
+            AtomicOp::Xchg => a.xchg_mr(w64, m, s),
+            AtomicOp::Cmpxchg => {
+                a.lock_cmpxchg(w64, m, s);
+                if !w64 {
+                    a.mov_rr(false, Gpr::Rax, Gpr::Rax);
+                }
+            }
+            AtomicOp::Or { fetch: true }
+            | AtomicOp::And { fetch: true }
+            | AtomicOp::Xor { fetch: true } => {
+                let alu = match op {
+                    AtomicOp::Or { .. } => Alu::Or,
+                    AtomicOp::And { .. } => Alu::And,
+                    _ => Alu::Xor,
+                };
+                // rax is cmpxchg's comparand: keep r0 in r10 meanwhile.
+                let val = if s == Gpr::Rax { TMP2 } else { s };
+                a.mov_rr(true, TMP2, Gpr::Rax);
+                a.load(if w64 { W::Q } else { W::W }, false, Gpr::Rax, m);
+                let retry = a.label();
+                a.bind(retry);
+                a.mov_rr(true, TMP3, Gpr::Rax);
+                a.alu_rr(alu, w64, TMP3, val);
+                a.lock_cmpxchg(w64, m, TMP3);
+                a.jcc(Cond::Ne, retry);
+                if s != Gpr::Rax {
+                    a.mov_rr(w64, s, Gpr::Rax);
+                    a.mov_rr(true, Gpr::Rax, TMP2);
+                }
+            }
+        }
+    }
+
+    /// Legacy ld_abs/ld_ind through the host, keeping r1..r5.
+    fn packet_load(&mut self, pc: usize, size: Size, index: Option<Reg>, imm: i32) {
+        let (_, len, _) = width_of(size);
+        let len = len.min(4);
+        let arg_regs = [Gpr::Rdi, Gpr::Rsi, Gpr::Rdx, Gpr::Rcx, Gpr::R8];
+        let a = &mut self.a;
+        match index {
+            Some(r) => a.mov_rr(false, TMP1, bpf(r.num())),
+            None => a.alu_rr(Alu::Xor, false, TMP1, TMP1),
+        }
+        for r in arg_regs {
+            a.push(r);
+        }
+        a.alu_ri(Alu::Sub, true, Gpr::Rsp, 8);
+        a.lea(Gpr::Rsi, mem(TMP1, imm));
+        a.mov_rr(true, Gpr::Rdi, CTX);
+        a.mov_imm64(Gpr::Rdx, len | (pc as u64) << 32);
+        a.mov_imm64(Gpr::Rax, cx::host_packet_load as *const () as u64);
+        a.call_r(Gpr::Rax);
+        a.alu_ri(Alu::Add, true, Gpr::Rsp, 8);
+        for r in arg_regs.into_iter().rev() {
+            a.pop(r);
+        }
+        a.alu_mi(Alu::Cmp, W::W, mem(CTX, cx::OFF_STATUS), 0);
+        a.jcc(Cond::Ne, self.fault_exit);
+    }
+}

@@ -1,0 +1,5 @@
+//! The x86-64 backend: registers, an assembler, and the compiler.
+
+pub mod asm;
+pub(crate) mod compile;
+pub mod regs;
