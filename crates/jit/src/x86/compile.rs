@@ -798,13 +798,12 @@ impl Compiler<'_> {
         if let Some(r) = callx {
             a.mov_mr(mem(CTX, cx::OFF_CALLX_VALUE), r);
         }
-        // The interpreter leaves r1..r5 intact across calls; checked mode matches it.
-        if self.checked {
-            for r in arg_regs {
-                a.push(r);
-            }
-            a.alu_ri(Alu::Sub, true, Gpr::Rsp, 8);
+        // The interpreter leaves r1..r5 intact across calls; so does the JIT, so
+        // that every engine gives a program the same results.
+        for r in arg_regs {
+            a.push(r);
         }
+        a.alu_ri(Alu::Sub, true, Gpr::Rsp, 8);
         a.store_imm(W::Q, mem(CTX, cx::OFF_CUR_PC), pc as i32);
         a.mov_mr(mem(CTX, cx::OFF_CUR_FP), Gpr::Rbp);
         a.mov_rr(true, Gpr::R9, CTX);
@@ -815,11 +814,9 @@ impl Compiler<'_> {
         };
         a.mov_imm64(TMP1, f as u64);
         a.call_r(TMP1);
-        if self.checked {
-            a.alu_ri(Alu::Add, true, Gpr::Rsp, 8);
-            for r in arg_regs.into_iter().rev() {
-                a.pop(r);
-            }
+        a.alu_ri(Alu::Add, true, Gpr::Rsp, 8);
+        for r in arg_regs.into_iter().rev() {
+            a.pop(r);
         }
         a.alu_mi(Alu::Cmp, W::W, mem(CTX, cx::OFF_STATUS), 0);
         a.jcc(Cond::Ne, self.fault_exit);
