@@ -1,23 +1,31 @@
 //! The tcpdump/libpcap filter language, compiled to classic BPF.
 //!
-//! This first version knows only the link-layer protocol names (`ip`, `ip6`,
-//! `arp`, `rarp`); the full grammar follows.
+//! [`compile`] reads an expression such as `tcp dst port 80 and not net
+//! 10.0.0.0/8`, gives it the meaning libpcap gives it, optimizes the program
+//! and returns classic BPF instructions:
+//!
+//! ```
+//! use oxbpf_filter::{compile, LinkType};
+//! let prog = compile("ip and udp port 53", LinkType::Ethernet, 262144).unwrap();
+//! assert_eq!(prog.last().unwrap().k, 0); // ret #0
+//! assert!(compile("host nosuchname", LinkType::Ethernet, 262144).is_err());
+//! ```
+//!
+//! The pipeline: [`lexer`] → [`parser`] (to [`ast`]) → [`codegen`] (to the
+//! block graph of [`cfg`]) → [`optimize`] → [`emit`].
 
-use oxbpf_cbpf::insn::op;
+pub mod ast;
+pub mod cfg;
+pub mod codegen;
+pub mod emit;
+pub mod error;
+pub mod lexer;
+pub mod names;
+pub mod optimize;
+pub mod parser;
+
+pub use error::FilterError;
 use oxbpf_cbpf::Insn;
-
-/// Why a filter expression could not be compiled.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FilterError {
-    /// The expression is not valid filter syntax.
-    #[error("column {column}: syntax error: {message}")]
-    Syntax {
-        /// 1-based column of the offending token.
-        column: usize,
-        /// What was wrong.
-        message: String,
-    },
-}
 
 /// The link-layer header type of the packets a filter will see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -43,36 +51,44 @@ impl LinkType {
 }
 
 /// Compiles a filter expression to a classic BPF program that returns
-/// `snaplen` for accepted packets and 0 for rejected ones.
+/// `snaplen` for accepted packets and 0 for rejected ones. An empty
+/// expression accepts everything.
 pub fn compile(expr: &str, link: LinkType, snaplen: u32) -> Result<Vec<Insn>, FilterError> {
-    let word = expr.trim();
-    let ethertype = match word {
-        "ip" => 0x800,
-        "ip6" => 0x86dd,
-        "arp" => 0x806,
-        "rarp" => 0x8035,
-        "" => return Ok(vec![Insn::stmt(op::RET | op::K, snaplen)]),
-        _ => {
-            return Err(FilterError::Syntax {
-                column: expr.len() - expr.trim_start().len() + 1,
-                message: format!("unsupported expression {word:?}"),
-            })
-        }
+    let tokens = lexer::lex(expr)?;
+    let Some(ast) = parser::parse(&tokens, expr.len())? else {
+        return Ok(vec![Insn::stmt(
+            oxbpf_cbpf::insn::op::RET | oxbpf_cbpf::insn::op::K,
+            snaplen,
+        )]);
     };
-    let off = match link {
-        LinkType::Ethernet => 12,
-        LinkType::LinuxSll => 14,
-        LinkType::RawIp => {
-            return Err(FilterError::Syntax {
-                column: 1,
-                message: "raw IP not supported yet".into(),
-            })
-        }
+    let mut gen = codegen::Gen::new(link);
+    let frag = gen.expr(&ast)?;
+    let mut graph = std::mem::take(&mut gen.g);
+    let root = graph.finish(frag);
+    let root = optimize::optimize(&mut graph, root);
+    if root == cfg::Target::Reject {
+        return Err(FilterError::RejectsAll);
+    }
+    Ok(emit::emit(&graph, root, snaplen))
+}
+
+/// Compiles without the optimizer (for comparing program sizes and for
+/// testing the optimizer against the plain translation).
+pub fn compile_unoptimized(
+    expr: &str,
+    link: LinkType,
+    snaplen: u32,
+) -> Result<Vec<Insn>, FilterError> {
+    let tokens = lexer::lex(expr)?;
+    let Some(ast) = parser::parse(&tokens, expr.len())? else {
+        return Ok(vec![Insn::stmt(
+            oxbpf_cbpf::insn::op::RET | oxbpf_cbpf::insn::op::K,
+            snaplen,
+        )]);
     };
-    Ok(vec![
-        Insn::stmt(op::LD | op::H | op::ABS, off),
-        Insn::jump(op::JMP | op::JEQ | op::K, ethertype, 0, 1),
-        Insn::stmt(op::RET | op::K, snaplen),
-        Insn::stmt(op::RET | op::K, 0),
-    ])
+    let mut gen = codegen::Gen::new(link);
+    let frag = gen.expr(&ast)?;
+    let mut graph = std::mem::take(&mut gen.g);
+    let root = graph.finish(frag);
+    Ok(emit::emit(&graph, root, snaplen))
 }

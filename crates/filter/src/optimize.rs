@@ -1,0 +1,485 @@
+//! The optimizer, after libpcap's optimize.c in spirit:
+//!
+//! - value numbering: every statement's result is a hash-consed term over
+//!   the packet (`ldh [12]` is one value wherever it is loaded), with
+//!   constant folding of ALU operations;
+//! - jump threading and branch folding: along each edge, the outcomes of the
+//!   tests that dominate it are known facts; a block whose test they decide
+//!   is skipped (`ether type = ip` true implies `ether type = ip6` false);
+//! - merging of identical blocks (common tails) and of blocks whose two
+//!   branches agree;
+//! - removal of loads and stores whose value a register or slot already
+//!   holds on every path into the block.
+//!
+//! Loads are treated as pure, as libpcap treats them.
+
+use crate::cfg::{Block, Graph, Target};
+use oxbpf_cbpf::insn::op;
+use oxbpf_cbpf::Insn;
+use std::collections::HashMap;
+
+type ValId = u32;
+
+/// A value term; operands are other value ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Val {
+    Const(u32),
+    Abs(u16, u32),
+    Ind(u16, u32, ValId),
+    Len,
+    Msh(u32),
+    Alu(u16, ValId, ValId),
+    Neg(ValId),
+    /// Something unknown; each one is distinct.
+    Opaque(u32),
+}
+
+#[derive(Default)]
+struct Values {
+    ids: HashMap<Val, ValId>,
+    terms: Vec<Val>,
+    opaque: u32,
+}
+
+impl Values {
+    fn intern(&mut self, v: Val) -> ValId {
+        if let Some(&id) = self.ids.get(&v) {
+            return id;
+        }
+        let id = self.terms.len() as ValId;
+        self.terms.push(v);
+        self.ids.insert(v, id);
+        id
+    }
+
+    fn fresh(&mut self) -> ValId {
+        self.opaque += 1;
+        self.intern(Val::Opaque(self.opaque))
+    }
+
+    fn konst(&self, id: ValId) -> Option<u32> {
+        match self.terms[id as usize] {
+            Val::Const(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    fn alu(&mut self, opc: u16, a: ValId, b: ValId) -> ValId {
+        if let (Some(x), Some(y)) = (self.konst(a), self.konst(b)) {
+            if let Some(Some(r)) = oxbpf_cbpf::interp::alu(opc, x, y) {
+                return self.intern(Val::Const(r));
+            }
+            return self.fresh();
+        }
+        self.intern(Val::Alu(opc, a, b))
+    }
+}
+
+/// Register and scratch-memory contents; `None` is unknown.
+#[derive(Clone, PartialEq, Eq)]
+struct State {
+    a: Option<ValId>,
+    x: Option<ValId>,
+    m: [Option<ValId>; 16],
+}
+
+impl State {
+    fn unknown() -> State {
+        State {
+            a: None,
+            x: None,
+            m: [None; 16],
+        }
+    }
+
+    fn meet(&mut self, o: &State) {
+        if self.a != o.a {
+            self.a = None;
+        }
+        if self.x != o.x {
+            self.x = None;
+        }
+        for (m, n) in self.m.iter_mut().zip(o.m.iter()) {
+            if m != n {
+                *m = None;
+            }
+        }
+    }
+}
+
+/// Which register a statement writes.
+enum Dest {
+    A,
+    X,
+    M(usize),
+}
+
+/// Runs one statement on `st`, returning where it wrote and the value.
+fn step(vals: &mut Values, st: &State, s: &Insn) -> (Dest, ValId) {
+    let get = |r: Option<ValId>, vals: &mut Values| r.unwrap_or_else(|| vals.fresh());
+    let class = s.code & 0x07;
+    let size = s.code & 0x18;
+    let mode = s.code & 0xe0;
+    let slot = (s.k as usize).min(15);
+    match class {
+        op::LD => {
+            let v = match mode {
+                op::IMM => vals.intern(Val::Const(s.k)),
+                op::ABS => vals.intern(Val::Abs(size, s.k)),
+                op::IND => {
+                    let x = get(st.x, vals);
+                    match vals.konst(x) {
+                        Some(c) => vals.intern(Val::Abs(size, c.wrapping_add(s.k))),
+                        None => vals.intern(Val::Ind(size, s.k, x)),
+                    }
+                }
+                op::LEN => vals.intern(Val::Len),
+                op::MEM => get(st.m[slot], vals),
+                _ => vals.fresh(),
+            };
+            (Dest::A, v)
+        }
+        op::LDX => {
+            let v = match mode {
+                op::IMM => vals.intern(Val::Const(s.k)),
+                op::LEN => vals.intern(Val::Len),
+                op::MSH => vals.intern(Val::Msh(s.k)),
+                op::MEM => get(st.m[slot], vals),
+                _ => vals.fresh(),
+            };
+            (Dest::X, v)
+        }
+        op::ST => (Dest::M(slot), get(st.a, vals)),
+        op::STX => (Dest::M(slot), get(st.x, vals)),
+        op::ALU => {
+            let a = get(st.a, vals);
+            let opc = s.code & 0xf0;
+            let v = if opc == op::NEG {
+                match vals.konst(a) {
+                    Some(c) => vals.intern(Val::Const(c.wrapping_neg())),
+                    None => vals.intern(Val::Neg(a)),
+                }
+            } else {
+                let b = if s.code & op::X != 0 {
+                    get(st.x, vals)
+                } else {
+                    vals.intern(Val::Const(s.k))
+                };
+                vals.alu(opc, a, b)
+            };
+            (Dest::A, v)
+        }
+        _ => {
+            if s.code & 0xf8 == op::TXA {
+                (Dest::A, get(st.x, vals))
+            } else {
+                (Dest::X, get(st.a, vals))
+            }
+        }
+    }
+}
+
+fn apply(st: &mut State, d: &Dest, v: ValId) {
+    match d {
+        Dest::A => st.a = Some(v),
+        Dest::X => st.x = Some(v),
+        Dest::M(i) => st.m[*i] = Some(v),
+    }
+}
+
+fn holds(st: &State, d: &Dest, v: ValId) -> bool {
+    match d {
+        Dest::A => st.a == Some(v),
+        Dest::X => st.x == Some(v),
+        Dest::M(i) => st.m[*i] == Some(v),
+    }
+}
+
+/// The operand of a test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Operand {
+    K(u32),
+    V(ValId),
+}
+
+/// A block's test: value of A, jump operation, operand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct TestKey {
+    a: ValId,
+    op: u16,
+    rhs: Operand,
+}
+
+fn test_key(vals: &mut Values, b: &Block) -> TestKey {
+    // Blocks are self-contained, so they are simulated from nothing.
+    let mut st = State::unknown();
+    for s in &b.stmts {
+        let (d, v) = step(vals, &st, s);
+        apply(&mut st, &d, v);
+    }
+    let a = st.a.unwrap_or_else(|| vals.fresh());
+    let rhs = if b.code & op::X != 0 {
+        let x = st.x.unwrap_or_else(|| vals.fresh());
+        match vals.konst(x) {
+            Some(c) => Operand::K(c),
+            None => Operand::V(x),
+        }
+    } else {
+        Operand::K(b.k)
+    };
+    TestKey {
+        a,
+        op: b.code & 0xf0,
+        rhs,
+    }
+}
+
+fn eval(opc: u16, a: u32, k: u32) -> bool {
+    match opc {
+        op::JEQ => a == k,
+        op::JGT => a > k,
+        op::JGE => a >= k,
+        op::JSET => a & k != 0,
+        _ => false,
+    }
+}
+
+/// What the known facts say about a test's outcome.
+fn outcome(vals: &Values, t: &TestKey, facts: &[(TestKey, bool)]) -> Option<bool> {
+    if let (Some(a), Operand::K(k)) = (vals.konst(t.a), t.rhs) {
+        return Some(eval(t.op, a, k));
+    }
+    let Operand::K(k2) = t.rhs else {
+        return facts.iter().find(|(f, _)| f == t).map(|(_, o)| *o);
+    };
+    for (f, fo) in facts {
+        if f.a != t.a {
+            continue;
+        }
+        if f == t {
+            return Some(*fo);
+        }
+        let Operand::K(k1) = f.rhs else { continue };
+        let r = match (f.op, *fo, t.op) {
+            // A == k1.
+            (op::JEQ, true, _) => Some(eval(t.op, k1, k2)),
+            // A > k1.
+            (op::JGT, true, op::JGT) if k2 <= k1 => Some(true),
+            (op::JGT, true, op::JGE) if k2 <= k1.saturating_add(1) => Some(true),
+            (op::JGT, true, op::JEQ) if k2 <= k1 => Some(false),
+            // A <= k1.
+            (op::JGT, false, op::JGT) if k2 >= k1 => Some(false),
+            (op::JGT, false, op::JGE) if k2 > k1 => Some(false),
+            (op::JGT, false, op::JEQ) if k2 > k1 => Some(false),
+            // A >= k1.
+            (op::JGE, true, op::JGE) if k2 <= k1 => Some(true),
+            (op::JGE, true, op::JGT) if k2 < k1 => Some(true),
+            (op::JGE, true, op::JEQ) if k2 < k1 => Some(false),
+            // A < k1.
+            (op::JGE, false, op::JGE) if k2 >= k1 => Some(false),
+            (op::JGE, false, op::JGT) if k2.saturating_add(1) >= k1 => Some(false),
+            (op::JGE, false, op::JEQ) if k2 >= k1 => Some(false),
+            // A & k1 != 0 / == 0.
+            (op::JSET, true, op::JSET) if k1 & !k2 == 0 => Some(true),
+            (op::JSET, false, op::JSET) if k2 & !k1 == 0 => Some(false),
+            _ => None,
+        };
+        if r.is_some() {
+            return r;
+        }
+    }
+    None
+}
+
+/// Blocks reachable from `root`, in an order where every edge goes forward.
+pub fn topo_order(g: &Graph, root: Target) -> Vec<usize> {
+    let Target::Block(r) = root else {
+        return Vec::new();
+    };
+    let mut seen = vec![false; g.blocks.len()];
+    let mut post = Vec::new();
+    // Iterative DFS: (block, next child index).
+    let mut stack = vec![(r, 0u8)];
+    seen[r] = true;
+    while let Some(&mut (b, ref mut child)) = stack.last_mut() {
+        let next = match *child {
+            0 => Some(g.blocks[b].jf),
+            1 => Some(g.blocks[b].jt),
+            _ => None,
+        };
+        *child += 1;
+        match next {
+            Some(Target::Block(s)) => {
+                if !seen[s] {
+                    seen[s] = true;
+                    stack.push((s, 0));
+                }
+            }
+            Some(_) => {}
+            None => {
+                post.push(b);
+                stack.pop();
+            }
+        }
+    }
+    post.reverse();
+    post
+}
+
+fn branch(b: &Block, taken: bool) -> Target {
+    if taken {
+        b.jt
+    } else {
+        b.jf
+    }
+}
+
+/// One pass of jump threading; returns whether anything changed.
+fn thread(g: &mut Graph, root: &mut Target, vals: &mut Values) -> bool {
+    let order = topo_order(g, *root);
+    let mut keys: HashMap<usize, TestKey> = HashMap::new();
+    for &b in &order {
+        keys.insert(b, test_key(vals, &g.blocks[b]));
+    }
+    let follow = |g: &Graph, mut t: Target, path: &mut Vec<(TestKey, bool)>| -> Target {
+        while let Target::Block(s) = t {
+            let blk = &g.blocks[s];
+            let key = keys[&s];
+            if let Some(o) = outcome(vals, &key, path) {
+                path.push((key, o));
+                t = branch(blk, o);
+            } else if blk.jt == blk.jf {
+                t = blk.jt;
+            } else {
+                break;
+            }
+        }
+        t
+    };
+    let mut changed = false;
+    let mut root_path = Vec::new();
+    let new_root = follow(g, *root, &mut root_path);
+    if new_root != *root {
+        *root = new_root;
+        return true;
+    }
+    let mut facts: HashMap<usize, Vec<(TestKey, bool)>> = HashMap::new();
+    if let Target::Block(r) = *root {
+        facts.insert(r, Vec::new());
+    }
+    for &b in &order {
+        let Some(fb) = facts.remove(&b) else { continue };
+        for taken in [true, false] {
+            let mut path = fb.clone();
+            path.push((keys[&b], taken));
+            let old = branch(&g.blocks[b], taken);
+            let t = follow(g, old, &mut path);
+            if t != old {
+                changed = true;
+                if taken {
+                    g.blocks[b].jt = t;
+                } else {
+                    g.blocks[b].jf = t;
+                }
+            }
+            if let Target::Block(s) = t {
+                match facts.get_mut(&s) {
+                    None => {
+                        facts.insert(s, path);
+                    }
+                    Some(have) => have.retain(|f| path.contains(f)),
+                }
+            }
+        }
+    }
+    changed
+}
+
+/// Merges identical blocks; returns whether anything changed.
+fn intern(g: &mut Graph, root: &mut Target) -> bool {
+    let order = topo_order(g, *root);
+    let mut canon: HashMap<usize, usize> = HashMap::new();
+    let mut seen: HashMap<Block, usize> = HashMap::new();
+    let mut changed = false;
+    let map = |canon: &HashMap<usize, usize>, t: Target| match t {
+        Target::Block(b) => Target::Block(*canon.get(&b).unwrap_or(&b)),
+        other => other,
+    };
+    for &b in order.iter().rev() {
+        let jt = map(&canon, g.blocks[b].jt);
+        let jf = map(&canon, g.blocks[b].jf);
+        if jt != g.blocks[b].jt || jf != g.blocks[b].jf {
+            changed = true;
+            g.blocks[b].jt = jt;
+            g.blocks[b].jf = jf;
+        }
+        match seen.get(&g.blocks[b]) {
+            Some(&c) => {
+                canon.insert(b, c);
+                changed = true;
+            }
+            None => {
+                seen.insert(g.blocks[b].clone(), b);
+            }
+        }
+    }
+    let r = map(&canon, *root);
+    if r != *root {
+        *root = r;
+        changed = true;
+    }
+    changed
+}
+
+/// Removes statements that store a value their destination already holds on
+/// every path into the block.
+fn drop_redundant(g: &mut Graph, root: Target, vals: &mut Values) {
+    let order = topo_order(g, root);
+    let mut entry: HashMap<usize, State> = HashMap::new();
+    if let Target::Block(r) = root {
+        entry.insert(r, State::unknown());
+    }
+    for &b in &order {
+        let mut st = entry.remove(&b).unwrap_or_else(State::unknown);
+        let stmts = std::mem::take(&mut g.blocks[b].stmts);
+        let mut kept = Vec::with_capacity(stmts.len());
+        for s in stmts {
+            let (d, v) = step(vals, &st, &s);
+            if !holds(&st, &d, v) {
+                kept.push(s);
+                apply(&mut st, &d, v);
+            }
+        }
+        g.blocks[b].stmts = kept;
+        for t in [g.blocks[b].jt, g.blocks[b].jf] {
+            if let Target::Block(s) = t {
+                match entry.get_mut(&s) {
+                    None => {
+                        entry.insert(s, st.clone());
+                    }
+                    Some(e) => e.meet(&st),
+                }
+            }
+        }
+    }
+}
+
+/// Optimizes the graph in place and returns the new entry.
+pub fn optimize(g: &mut Graph, mut root: Target) -> Target {
+    let mut vals = Values::default();
+    for _ in 0..64 {
+        let mut changed = false;
+        while thread(g, &mut root, &mut vals) {
+            changed = true;
+        }
+        changed |= intern(g, &mut root);
+        if !changed {
+            break;
+        }
+    }
+    drop_redundant(g, root, &mut vals);
+    // Blocks that became identical once their loads went (the same code on
+    // different paths, as `jeq #k` after different loads) can share one copy.
+    while intern(g, &mut root) {}
+    root
+}
