@@ -1,0 +1,2292 @@
+//! Path exploration: abstract interpretation of every instruction along every
+//! path, with pruning of states already proven safe.
+
+use std::collections::hash_map::DefaultHasher;
+use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
+use std::rc::Rc;
+use std::time::Instant;
+
+use oxbpf_isa::{
+    AluOp, AtomicOp, CallKind, Insn, JmpCond, LddwSrc, Operand, Reg as R, Size, Syntax, Width,
+};
+use oxbpf_object::ProgramType;
+
+use crate::context::{self, Field};
+use crate::helpers::{self, Arg, Ret};
+use crate::report::{Reason, Rejection, Stats};
+use crate::scalar::{self, Branch, Scalar};
+use crate::state::{Byte, Frame, Kind, Reg, Slot, State, MAX_FRAMES, STACK_SIZE};
+use crate::structure::Cfg;
+use crate::{MapInfo, Options};
+
+/// A failure inside exploration: reason, message and hint (the place is added by the caller).
+struct Fail {
+    reason: Reason,
+    message: String,
+    hint: String,
+}
+
+type Res<T> = Result<T, Fail>;
+
+fn fail<T>(reason: Reason, message: impl Into<String>, hint: impl Into<String>) -> Res<T> {
+    Err(Fail {
+        reason,
+        message: message.into(),
+        hint: hint.into(),
+    })
+}
+
+/// The jumps a path took: a shared linked list, cheap to fork.
+struct Trail {
+    from: usize,
+    to: usize,
+    prev: Option<Rc<Trail>>,
+}
+
+/// A path in progress.
+struct Path {
+    state: State,
+    pc: usize,
+    /// The nearest stored state this path descends from.
+    parent: Option<usize>,
+    trail: Option<Rc<Trail>>,
+    /// Instructions processed when the last state was stored on this path.
+    last_store: u64,
+}
+
+/// A state stored at a prune point.
+struct Stored {
+    state: State,
+    hash: u64,
+    parent: Option<usize>,
+    /// Paths still being explored below this state (0: proven safe).
+    branches: u32,
+    hits: u32,
+    misses: u32,
+}
+
+/// The exploration of one program.
+pub(crate) struct Checker<'a> {
+    cfg: &'a Cfg,
+    prog_type: ProgramType,
+    maps: &'a [MapInfo],
+    opts: &'a Options,
+    stored: Vec<Stored>,
+    /// Indices into `stored`, by slot.
+    at: Vec<Vec<usize>>,
+    pending: Vec<Path>,
+    next_id: u32,
+    pub stats: Stats,
+    pub log: Option<String>,
+    /// Deepest stack use per function, in bytes.
+    depth: Vec<usize>,
+    /// Calls between functions seen: (caller, callee).
+    calls: Vec<(usize, usize)>,
+}
+
+fn hash_state(s: &State) -> u64 {
+    let mut h = DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+fn reg_name(r: usize) -> String {
+    format!("R{r}")
+}
+
+impl<'a> Checker<'a> {
+    pub(crate) fn new(
+        cfg: &'a Cfg,
+        prog_type: ProgramType,
+        maps: &'a [MapInfo],
+        opts: &'a Options,
+    ) -> Self {
+        Checker {
+            cfg,
+            prog_type,
+            maps,
+            opts,
+            stored: Vec::new(),
+            at: vec![Vec::new(); cfg.insns.len()],
+            pending: Vec::new(),
+            next_id: 1,
+            stats: Stats::default(),
+            log: opts.log.then(String::new),
+            depth: vec![0; cfg.subprogs.len()],
+            calls: Vec::new(),
+        }
+    }
+
+    fn new_id(&mut self) -> u32 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Explores every path; the rejection of the first unsafe one.
+    pub(crate) fn run(&mut self) -> Result<(), Box<Rejection>> {
+        let start = Instant::now();
+        let mut entry = Frame::new(0, 0, None);
+        entry.regs[1] = Reg::pointer(Kind::Ctx);
+        if matches!(
+            crate::context::layout(self.prog_type),
+            crate::context::Layout::ReadOnly { size: 0, .. }
+        ) {
+            entry.regs[1] = Reg::unknown();
+        }
+        self.pending.push(Path {
+            state: State {
+                frames: vec![entry],
+                refs: Vec::new(),
+            },
+            pc: 0,
+            parent: None,
+            trail: None,
+            last_store: 0,
+        });
+        let r = self.explore();
+        self.stats.time = start.elapsed();
+        r?;
+        self.check_stack_depth()
+    }
+
+    fn explore(&mut self) -> Result<(), Box<Rejection>> {
+        while let Some(mut path) = self.pending.pop() {
+            loop {
+                self.stats.insns_processed += 1;
+                if self.stats.insns_processed > self.opts.max_insns {
+                    return Err(self.reject(
+                        &path,
+                        Fail {
+                            reason: Reason::TooComplex,
+                            message: format!(
+                                "the verifier processed {} instructions without finishing; the limit is {}",
+                                self.opts.max_insns, self.opts.max_insns
+                            ),
+                            hint: "bound loops with small constants, or use bpf_loop for long iterations".into(),
+                        },
+                    ));
+                }
+                if self.cfg.prune[path.pc] {
+                    match self.visit(&mut path, false) {
+                        Ok(true) => {
+                            self.stats.states_pruned += 1;
+                            self.finish(path.parent);
+                            break;
+                        }
+                        Ok(false) => {}
+                        Err(f) => return Err(self.reject(&path, f)),
+                    }
+                }
+                let pc = path.pc;
+                match self.step(&mut path) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        self.finish(path.parent);
+                        break;
+                    }
+                    Err(f) => {
+                        path.pc = pc;
+                        return Err(self.reject(&path, f));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the stored states at the path's slot. `Ok(true)` when one covers the path.
+    fn visit(&mut self, path: &mut Path, callback_entry: bool) -> Res<bool> {
+        let pc = path.pc;
+        let hash = hash_state(&path.state);
+        let mut k = 0;
+        while k < self.at[pc].len() {
+            let idx = self.at[pc][k];
+            let s = &mut self.stored[idx];
+            if s.branches == 0 || callback_entry {
+                if s.state.subsumes(&path.state) {
+                    s.hits += 1;
+                    return Ok(true);
+                }
+                s.misses += 1;
+                if s.branches == 0 && s.misses > s.hits * 3 + 3 {
+                    self.at[pc].swap_remove(k);
+                    continue;
+                }
+            } else if s.hash == hash && s.state == path.state {
+                return fail(
+                    Reason::InfiniteLoop,
+                    format!("infinite loop: instruction {pc} is reached again in exactly the same state"),
+                    "make sure the loop's condition depends on a value that changes every iteration",
+                );
+            }
+            k += 1;
+        }
+        let since = self.stats.insns_processed - path.last_store;
+        if self.at[pc].is_empty() || since >= 8 || callback_entry {
+            let idx = self.stored.len();
+            self.stored.push(Stored {
+                state: path.state.clone(),
+                hash,
+                parent: path.parent,
+                branches: 1,
+                hits: 0,
+                misses: 0,
+            });
+            self.at[pc].push(idx);
+            path.parent = Some(idx);
+            path.last_store = self.stats.insns_processed;
+            self.stats.states_explored += 1;
+        }
+        Ok(false)
+    }
+
+    /// A path ended: its stored ancestors have one branch fewer to explore.
+    fn finish(&mut self, mut parent: Option<usize>) {
+        while let Some(p) = parent {
+            let s = &mut self.stored[p];
+            s.branches -= 1;
+            if s.branches > 0 {
+                break;
+            }
+            parent = s.parent;
+        }
+    }
+
+    /// Queues `state` at `pc` as another branch of `path`.
+    fn fork(&mut self, path: &Path, state: State, pc: usize) {
+        if let Some(p) = path.parent {
+            self.stored[p].branches += 1;
+        }
+        let trail = Some(Rc::new(Trail {
+            from: path.pc,
+            to: pc,
+            prev: path.trail.clone(),
+        }));
+        self.pending.push(Path {
+            state,
+            pc,
+            parent: path.parent,
+            trail,
+            last_store: path.last_store,
+        });
+        self.stats.peak_states = self.stats.peak_states.max(self.pending.len() as u64);
+    }
+
+    fn goto(path: &mut Path, to: usize) {
+        path.trail = Some(Rc::new(Trail {
+            from: path.pc,
+            to,
+            prev: path.trail.take(),
+        }));
+        path.pc = to;
+    }
+
+    fn reject(&self, path: &Path, f: Fail) -> Box<Rejection> {
+        let pc = path.pc;
+        let insn_text = self
+            .cfg
+            .insns
+            .get(pc)
+            .copied()
+            .flatten()
+            .map_or_else(String::new, |i| {
+                format!("{pc}: {}", i.display(Syntax::Kernel))
+            });
+        let mut trail = Vec::new();
+        let mut t = path.trail.as_ref();
+        while let Some(node) = t {
+            trail.push((node.from, node.to));
+            t = node.prev.as_ref();
+        }
+        trail.reverse();
+        Box::new(Rejection {
+            reason: f.reason,
+            insn: pc,
+            insn_text,
+            message: f.message,
+            hint: f.hint,
+            state: dump_state(&path.state),
+            path: trail,
+            source: None,
+        })
+    }
+
+    fn check_stack_depth(&mut self) -> Result<(), Box<Rejection>> {
+        // Longest chain of rounded frame sizes from the entry.
+        fn chain(c: &Checker<'_>, f: usize, seen: &mut Vec<usize>) -> usize {
+            let own = c.depth[f].div_ceil(16) * 16;
+            seen.push(f);
+            let mut best = 0;
+            for &(a, b) in &c.calls {
+                if a == f && !seen.contains(&b) {
+                    best = best.max(chain(c, b, seen));
+                }
+            }
+            seen.pop();
+            own + best
+        }
+        let total = chain(self, 0, &mut Vec::new());
+        self.stats.stack_depth = total as u64;
+        if total > STACK_SIZE {
+            return Err(Rejection::structural(
+                Reason::StackTooLarge,
+                0,
+                format!("the deepest call chain uses {total} bytes of stack; at most {STACK_SIZE} are allowed"),
+                "move large buffers into a per-CPU array map, or inline fewer functions",
+            ));
+        }
+        Ok(())
+    }
+
+    // ---- registers ----
+
+    fn read(&self, st: &State, r: R) -> Res<Reg> {
+        let reg = st.cur().regs[r.num() as usize];
+        if reg.kind == Kind::Uninit {
+            let n = r.num();
+            let hint = if (1..=5).contains(&n) {
+                format!("R{n} is clobbered by calls and starts uninitialized; set it before this instruction")
+            } else {
+                format!("assign R{n} a value on every path that reaches this instruction")
+            };
+            return fail(
+                Reason::UninitRegister,
+                format!("R{n} is read here but was never written on this path"),
+                hint,
+            );
+        }
+        Ok(reg)
+    }
+
+    fn write(st: &mut State, r: R, v: Reg) -> Res<()> {
+        if r == R::R10 {
+            return fail(
+                Reason::FramePointerWrite,
+                "R10 is the frame pointer, which is read-only",
+                "copy it to another register first (r1 = r10) and change the copy",
+            );
+        }
+        st.cur_mut().regs[r.num() as usize] = v;
+        Ok(())
+    }
+
+    fn src_value(&self, st: &State, src: Operand, width: Width) -> Res<Reg> {
+        Ok(match src {
+            Operand::Reg(r) => self.read(st, r)?,
+            Operand::Imm(i) => Reg::scalar(Scalar::constant(match width {
+                Width::W64 => i as i64 as u64,
+                Width::W32 => i as u32 as u64,
+            })),
+        })
+    }
+
+    // ---- one instruction ----
+
+    /// Executes the instruction at `path.pc`. `Ok(false)` when the path ends.
+    fn step(&mut self, path: &mut Path) -> Res<bool> {
+        let pc = path.pc;
+        let insn = self.cfg.insns[pc].expect("structure checked every slot");
+        if let Some(log) = &mut self.log {
+            let _ = writeln!(log, "{pc}: {}", insn.display(Syntax::Kernel));
+        }
+        let next = pc + insn.slots();
+        match insn {
+            Insn::Alu {
+                width,
+                op,
+                dst,
+                src,
+            } => {
+                self.alu(&mut path.state, width, op, dst, src)?;
+                path.pc = next;
+            }
+            Insn::Neg { width, dst } => {
+                let d = self.read(&path.state, dst)?;
+                if d.kind != Kind::Scalar {
+                    return fail(
+                        Reason::PointerArithmetic,
+                        format!(
+                            "R{} is a pointer ({}); negating it is not allowed",
+                            dst.num(),
+                            d.kind.name()
+                        ),
+                        "only numbers can be negated",
+                    );
+                }
+                Self::write(&mut path.state, dst, Reg::scalar(d.val.neg(width)))?;
+                path.pc = next;
+            }
+            Insn::End { order, bits, dst } => {
+                let d = self.read(&path.state, dst)?;
+                if d.kind != Kind::Scalar {
+                    return fail(
+                        Reason::PointerArithmetic,
+                        format!(
+                            "R{} is a pointer ({}); byte-swapping it is not allowed",
+                            dst.num(),
+                            d.kind.name()
+                        ),
+                        "only numbers can be byte-swapped",
+                    );
+                }
+                Self::write(
+                    &mut path.state,
+                    dst,
+                    Reg::scalar(d.val.byte_order(order, bits)),
+                )?;
+                path.pc = next;
+            }
+            Insn::Ja { .. } | Insn::Ja32 { .. } => {
+                let off = insn.jump_offset().unwrap_or(0);
+                Self::goto(path, (pc as i64 + 1 + off) as usize);
+            }
+            Insn::Jmp {
+                width,
+                cond,
+                dst,
+                src,
+                off,
+            } => {
+                let target = (pc as i64 + 1 + off as i64) as usize;
+                return self.jump(path, width, cond, dst, src, target, next);
+            }
+            Insn::Ldx {
+                size,
+                signed,
+                dst,
+                src,
+                off,
+            } => {
+                let base = self.read(&path.state, src)?;
+                let v = self.load(&mut path.state, src, base, off, size, pc)?;
+                let v = if signed && v.kind == Kind::Scalar {
+                    Reg::scalar(v.val.sign_extend(size.bytes()))
+                } else {
+                    v
+                };
+                Self::write(&mut path.state, dst, v)?;
+                path.pc = next;
+            }
+            Insn::St {
+                size,
+                dst,
+                off,
+                imm,
+            } => {
+                let base = self.read(&path.state, dst)?;
+                if base.kind == Kind::Ctx {
+                    return fail(
+                        Reason::ContextAccess,
+                        "storing an immediate into the context (BPF_ST) is not allowed",
+                        "put the value in a register and store the register",
+                    );
+                }
+                let v = Reg::scalar(Scalar::constant(imm as i64 as u64).truncate(size.bytes()));
+                self.store(&mut path.state, dst, base, off, size, v, false)?;
+                path.pc = next;
+            }
+            Insn::Stx {
+                size,
+                dst,
+                off,
+                src,
+            } => {
+                let base = self.read(&path.state, dst)?;
+                let v = self.read(&path.state, src)?;
+                self.store(&mut path.state, dst, base, off, size, v, true)?;
+                path.pc = next;
+            }
+            Insn::Atomic {
+                size,
+                op,
+                dst,
+                src,
+                off,
+            } => {
+                self.atomic(&mut path.state, size, op, dst, src, off)?;
+                path.pc = next;
+            }
+            Insn::Lddw { dst, src, imm } => {
+                let v = self.lddw(src, imm, pc)?;
+                Self::write(&mut path.state, dst, v)?;
+                path.pc = next;
+            }
+            Insn::LdAbs { size, .. } | Insn::LdInd { size, .. } => {
+                self.ld_legacy(&mut path.state, insn, size)?;
+                path.pc = next;
+            }
+            Insn::Call {
+                kind: CallKind::Local,
+                imm,
+            } => {
+                let target = (pc as i64 + 1 + imm as i64) as usize;
+                self.local_call(path, target, next)?;
+            }
+            Insn::Call {
+                kind: CallKind::Helper,
+                imm,
+            } => {
+                return self.helper_call(path, imm, next);
+            }
+            Insn::Call {
+                kind: CallKind::Kfunc,
+                ..
+            }
+            | Insn::Callx { .. } => {
+                return fail(
+                    Reason::Unsupported,
+                    "calls through kfuncs or callx are not supported",
+                    "call a helper by its constant id",
+                );
+            }
+            Insn::Exit => return self.exit(path),
+        }
+        if let Some(log) = &mut self.log {
+            let _ = writeln!(log, "    {}", dump_regs(path.state.cur()).join(" "));
+        }
+        Ok(true)
+    }
+
+    fn alu(&mut self, st: &mut State, width: Width, op: AluOp, dst: R, src: Operand) -> Res<()> {
+        let s = self.src_value(st, src, width)?;
+        let priv_ = self.opts.privileged;
+        if matches!(
+            op,
+            AluOp::Mov | AluOp::Movsx8 | AluOp::Movsx16 | AluOp::Movsx32
+        ) {
+            let v = if s.kind == Kind::Scalar {
+                let mut v = Reg::scalar(Scalar::UNKNOWN.alu(op, width, &s.val));
+                if op == AluOp::Mov && width == Width::W64 && v.val.as_const().is_none() {
+                    // Tie the copies so a later comparison refines both.
+                    let id = if s.id != 0 { s.id } else { self.new_id() };
+                    if let Operand::Reg(r) = src {
+                        st.cur_mut().regs[r.num() as usize].id = id;
+                    }
+                    v.id = id;
+                }
+                v
+            } else if op == AluOp::Mov && width == Width::W64 {
+                s
+            } else if priv_ {
+                // A partial or sign-extended copy of a pointer is just a number.
+                Reg::unknown().truncated(width)
+            } else {
+                return fail(
+                    Reason::PointerLeak,
+                    format!(
+                        "a partial copy of a pointer ({}) is not allowed without privileges",
+                        s.kind.name()
+                    ),
+                    "copy pointers whole with a 64-bit move",
+                );
+            };
+            return Self::write(st, dst, v);
+        }
+        let d = self.read(st, dst)?;
+        let opname = oxbpf_isa::Insn::Alu {
+            width,
+            op,
+            dst,
+            src,
+        }
+        .to_string();
+        match (d.kind, s.kind) {
+            (Kind::Scalar, Kind::Scalar) => {
+                let v = d.val.alu(op, width, &s.val);
+                Self::write(st, dst, Reg::scalar(v))
+            }
+            (k, Kind::Scalar) if k.is_pointer() => {
+                let v = self.ptr_arith(d, s.val, op, width, dst.num(), &opname, false)?;
+                Self::write(st, dst, v)
+            }
+            (Kind::Scalar, k) if k.is_pointer() && op == AluOp::Add && width == Width::W64 => {
+                let v = self.ptr_arith(s, d.val, op, width, dst.num(), &opname, true)?;
+                Self::write(st, dst, v)
+            }
+            (a, b) if a.is_pointer() && b.is_pointer() && op == AluOp::Sub && width == Width::W64 => {
+                let same = match (a, b) {
+                    (Kind::Packet | Kind::PacketMeta | Kind::PacketEnd, Kind::Packet | Kind::PacketMeta | Kind::PacketEnd) => true,
+                    _ => a == b,
+                };
+                if !same {
+                    return fail(
+                        Reason::PointerArithmetic,
+                        format!("subtracting pointers of different kinds ({} - {})", a.name(), b.name()),
+                        "only pointers into the same object can be subtracted",
+                    );
+                }
+                if !priv_ {
+                    return fail(
+                        Reason::PointerLeak,
+                        "pointer subtraction is not allowed without privileges",
+                        "compute offsets from numbers instead",
+                    );
+                }
+                Self::write(st, dst, Reg::unknown())
+            }
+            (a, b) => fail(
+                Reason::PointerArithmetic,
+                format!(
+                    "`{opname}` mixes a {} and a {}; only pointer += number and pointer -= number are allowed",
+                    a.name(),
+                    b.name()
+                ),
+                "do arithmetic on numbers, and only add or subtract them from pointers",
+            ),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn ptr_arith(
+        &mut self,
+        p: Reg,
+        n: Scalar,
+        op: AluOp,
+        width: Width,
+        dst: u8,
+        opname: &str,
+        swapped: bool,
+    ) -> Res<Reg> {
+        let name = p.kind.name();
+        if width == Width::W32
+            || !matches!(op, AluOp::Add | AluOp::Sub)
+            || (swapped && op == AluOp::Sub)
+        {
+            return fail(
+                Reason::PointerArithmetic,
+                format!("`{opname}` on R{dst}, a pointer ({name}): only 64-bit += and -= are allowed on pointers"),
+                "do the arithmetic on a number, then add it to the pointer",
+            );
+        }
+        match p.kind {
+            k if k.maybe_null() => {
+                return fail(
+                    Reason::PossiblyNull,
+                    format!("arithmetic on R{dst}, which may be NULL ({name})"),
+                    "compare the pointer with 0 first (if (!p) return ...;), then offset it",
+                )
+            }
+            Kind::ConstMap { .. } | Kind::Func { .. } | Kind::PacketEnd => {
+                return fail(
+                    Reason::PointerArithmetic,
+                    format!("arithmetic on R{dst} ({name}) is not allowed"),
+                    "this pointer can only be passed on or compared, not offset",
+                )
+            }
+            _ => {}
+        }
+        let mut r = p;
+        let n = if op == AluOp::Sub {
+            n.neg(Width::W64)
+        } else {
+            n
+        };
+        if let Some(c) = n.as_const() {
+            let off = p.off.checked_add(c as i64).filter(|o| o.abs() < 1 << 29);
+            match off {
+                Some(o) => r.off = o,
+                None => {
+                    return fail(
+                        Reason::PointerArithmetic,
+                        format!(
+                            "R{dst} ({name}) offset {} is too large",
+                            p.off as i128 + c as i64 as i128
+                        ),
+                        "pointer offsets must stay within +-2^29",
+                    )
+                }
+            }
+        } else {
+            if p.kind == Kind::Ctx {
+                return fail(
+                    Reason::ContextAccess,
+                    format!("adding a variable to the context pointer R{dst} is not allowed"),
+                    "access context fields at constant offsets",
+                );
+            }
+            if !self.opts.privileged && matches!(p.kind, Kind::Stack { .. }) {
+                return fail(
+                    Reason::PointerArithmetic,
+                    "variable stack offsets are not allowed without privileges",
+                    "index the stack with constants",
+                );
+            }
+            r.val = p.val.alu(AluOp::Add, Width::W64, &n);
+            if matches!(p.kind, Kind::Packet | Kind::PacketMeta) {
+                r.id = self.new_id();
+                r.range = 0;
+            }
+        }
+        Ok(r)
+    }
+
+    // ---- memory ----
+
+    fn map(&self, m: u32) -> &MapInfo {
+        &self.maps[m as usize]
+    }
+
+    /// Checks that `[off + var, +size)` lies in `0..limit`.
+    fn bounds(reg: &Reg, regno: u8, off: i64, size: usize, limit: i64, what: &str) -> Res<()> {
+        let lo = reg.val.smin.saturating_add(off);
+        if reg.val.umax > 1 << 29 || reg.val.smin < -(1 << 29) {
+            return fail(
+                Reason::OutOfBounds,
+                format!("R{regno} ({what}) has an unbounded variable offset {}", reg.val),
+                "bound the index before adding it (if (i >= N) return ...;), or mask it (i &= N - 1)",
+            );
+        }
+        let hi = (reg.val.umax as i64).max(reg.val.smax) + off + size as i64;
+        if lo < 0 {
+            return fail(
+                Reason::OutOfBounds,
+                format!("R{regno} ({what}) access at offset {lo} is before the start"),
+                "make sure the index cannot be negative (compare it unsigned, or check >= 0)",
+            );
+        }
+        if hi > limit {
+            return fail(
+                Reason::OutOfBounds,
+                format!(
+                    "R{regno} ({what}) access of {size} bytes may reach offset {hi}, past the end ({limit} bytes)"
+                ),
+                format!("check the offset against the size ({limit}) before the access"),
+            );
+        }
+        Ok(())
+    }
+
+    fn null_fail<T>(reg: &Reg, regno: u8) -> Res<T> {
+        let from = match reg.kind {
+            Kind::MapValue { .. } => "bpf_map_lookup_elem",
+            Kind::Mem { .. } => "bpf_ringbuf_reserve",
+            _ => "the map-of-maps lookup",
+        };
+        fail(
+            Reason::PossiblyNull,
+            format!("R{regno} may be NULL here ({})", reg.kind.name()),
+            format!("check the result of {from} against NULL (if (!p) return ...;) before dereferencing it"),
+        )
+    }
+
+    fn not_pointer<T>(reg: &Reg, regno: u8) -> Res<T> {
+        if reg.kind == Kind::Scalar && reg.val.as_const() == Some(0) {
+            return fail(
+                Reason::InvalidMemAccess,
+                format!("R{regno} is NULL (the number 0) and is dereferenced"),
+                "only dereference pointers you got from the context, the stack, a map lookup or a helper",
+            );
+        }
+        fail(
+            Reason::InvalidMemAccess,
+            format!("R{regno} is a {} ({}), not a pointer to memory", reg.kind.name(), reg),
+            "only dereference pointers you got from the context, the stack, a map lookup or a helper",
+        )
+    }
+
+    fn stack_range(
+        &mut self,
+        func: usize,
+        reg: &Reg,
+        regno: u8,
+        off: i64,
+        size: usize,
+    ) -> Res<(i64, i64)> {
+        let lo = reg.off + off + reg.val.smin;
+        let hi = reg.off + off + reg.val.smax + size as i64;
+        if reg.val.smin < -(1 << 29)
+            || reg.val.smax > 1 << 29
+            || lo < -(STACK_SIZE as i64)
+            || hi > 0
+        {
+            return fail(
+                Reason::OutOfBounds,
+                format!(
+                    "R{regno} stack access at fp{lo:+} ({size} bytes) is outside the {STACK_SIZE}-byte stack frame"
+                ),
+                "stack offsets must be between fp-512 and fp-1 (use negative offsets from r10)",
+            );
+        }
+        let func = self.cfg.subprog_of(func);
+        self.depth[func] = self.depth[func].max((-lo) as usize);
+        Ok((lo, hi))
+    }
+
+    fn load(
+        &mut self,
+        st: &mut State,
+        src: R,
+        base: Reg,
+        off: i16,
+        size: Size,
+        _pc: usize,
+    ) -> Res<Reg> {
+        let regno = src.num();
+        let off = off as i64;
+        let sz = size.bytes();
+        let unknown = Reg::scalar(Scalar::UNKNOWN.truncate(sz));
+        match base.kind {
+            k if k.maybe_null() => Self::null_fail(&base, regno),
+            Kind::Ctx => {
+                if base.val.as_const() != Some(0) {
+                    return fail(
+                        Reason::ContextAccess,
+                        format!("R{regno} points into the context at a variable offset"),
+                        "read context fields at constant offsets",
+                    );
+                }
+                match context::access(self.prog_type, base.off + off, sz, false) {
+                    Ok(Field::Scalar) => Ok(unknown),
+                    Ok(Field::Pointer(kind)) => Ok(Reg::pointer(kind)),
+                    Err(why) => fail(
+                        Reason::ContextAccess,
+                        format!("invalid context access: {why}"),
+                        format!("see the fields of the {} context and their sizes", self.prog_type.name()),
+                    ),
+                }
+            }
+            Kind::Stack { frame } => {
+                let func = st.frames[frame as usize].func;
+                let (lo, hi) = self.stack_range(func, &base, regno, off, sz)?;
+                let fr = &st.frames[frame as usize];
+                if base.val.as_const().is_some() {
+                    return self.stack_read(fr, lo, sz, regno);
+                }
+                for b in lo..hi {
+                    let (spi, k) = byte_pos(b);
+                    if fr.slot(spi).bytes[k] == Byte::Invalid {
+                        return uninit_stack(b, regno);
+                    }
+                }
+                Ok(unknown)
+            }
+            Kind::MapValue { map, .. } => {
+                let m = self.map(map);
+                Self::bounds(&base, regno, base.off + off, sz, m.value_size as i64, &format!("value of map `{}`", m.name))?;
+                // Values of frozen read-only maps are known.
+                if let (Some(data), Some(0)) = (&m.frozen, base.val.as_const()) {
+                    let at = (base.off + off) as usize;
+                    if let Some(b) = data.get(at..at + sz) {
+                        let mut v = [0u8; 8];
+                        v[..sz].copy_from_slice(b);
+                        return Ok(Reg::scalar(Scalar::constant(u64::from_le_bytes(v))));
+                    }
+                }
+                Ok(unknown)
+            }
+            Kind::MapKey { map } => {
+                let m = self.map(map);
+                Self::bounds(&base, regno, base.off + off, sz, m.key_size as i64, "map key")?;
+                Ok(unknown)
+            }
+            Kind::Mem { size: limit, .. } => {
+                Self::bounds(&base, regno, base.off + off, sz, limit as i64, "memory")?;
+                Ok(unknown)
+            }
+            Kind::Packet | Kind::PacketMeta => {
+                self.packet_access(&base, regno, off, sz, false)?;
+                Ok(unknown)
+            }
+            Kind::PacketEnd => fail(
+                Reason::InvalidMemAccess,
+                format!("R{regno} is data_end; it marks the end of the packet and cannot be read through"),
+                "read through the data pointer after checking data + N <= data_end",
+            ),
+            Kind::ConstMap { .. } | Kind::Func { .. } => fail(
+                Reason::InvalidMemAccess,
+                format!("R{regno} ({}) cannot be dereferenced", base.kind.name()),
+                "pass map pointers to helpers such as bpf_map_lookup_elem instead",
+            ),
+            _ => Self::not_pointer(&base, regno),
+        }
+    }
+
+    fn stack_read(&self, fr: &Frame, lo: i64, sz: usize, regno: u8) -> Res<Reg> {
+        let (spi, k) = byte_pos(lo);
+        let slot = fr.slot(spi);
+        if k + sz > 8 {
+            return fail(
+                Reason::InvalidMemAccess,
+                format!(
+                    "R{regno} stack read at fp{lo:+} of {sz} bytes crosses an 8-byte slot boundary"
+                ),
+                "align stack accesses to their size",
+            );
+        }
+        let bytes = &slot.bytes[k..k + sz];
+        if let Some(spill) = slot.spill {
+            if bytes.iter().all(|b| *b == Byte::Spill) {
+                if spill.kind.is_pointer() {
+                    if sz != 8 || k != 0 {
+                        return fail(
+                            Reason::InvalidMemAccess,
+                            format!("R{regno} reads part of a spilled pointer at fp{lo:+}"),
+                            "reload spilled pointers whole, as 8-byte loads",
+                        );
+                    }
+                    return Ok(spill);
+                }
+                if k == 0 {
+                    let mut v = spill;
+                    v.val = spill.val.truncate(sz);
+                    if sz < 8 {
+                        v.id = 0;
+                    }
+                    return Ok(v);
+                }
+                return Ok(Reg::scalar(Scalar::UNKNOWN.truncate(sz)));
+            }
+        }
+        if let Some(p) = bytes.iter().position(|b| *b == Byte::Invalid) {
+            return uninit_stack(lo + p as i64, regno);
+        }
+        if bytes.iter().all(|b| *b == Byte::Zero) {
+            return Ok(Reg::scalar(Scalar::constant(0)));
+        }
+        if bytes.contains(&Byte::Spill) && slot.spill.is_some_and(|r| r.kind.is_pointer()) {
+            return fail(
+                Reason::InvalidMemAccess,
+                format!("R{regno} reads part of a spilled pointer at fp{lo:+}"),
+                "reload spilled pointers whole, as 8-byte loads",
+            );
+        }
+        Ok(Reg::scalar(Scalar::UNKNOWN.truncate(sz)))
+    }
+
+    fn packet_access(&self, base: &Reg, regno: u8, off: i64, sz: usize, write: bool) -> Res<()> {
+        let which = if base.kind == Kind::PacketMeta {
+            "metadata"
+        } else {
+            "packet"
+        };
+        if write && !packet_writable(self.prog_type) {
+            return fail(
+                Reason::ReadOnly,
+                format!("{} programs cannot write packet data directly", self.prog_type.name()),
+                "use a helper such as bpf_skb_store_bytes, or a program type that may write packets",
+            );
+        }
+        if base.val.smin < 0 {
+            return fail(
+                Reason::PacketBounds,
+                format!(
+                    "R{regno} {which} pointer's variable offset may be negative ({})",
+                    base.val
+                ),
+                "make sure the value added to the packet pointer cannot be negative",
+            );
+        }
+        if base.val.umax >= 0xffff {
+            return fail(
+                Reason::PacketBounds,
+                format!(
+                    "R{regno} {which} pointer has an unbounded variable offset ({})",
+                    base.val
+                ),
+                "bound the offset (e.g. off &= 0xff) before adding it to the packet pointer",
+            );
+        }
+        let start = base.off + off;
+        let end = start + sz as i64;
+        if start < 0 || end > base.range {
+            let checked = if base.range > 0 {
+                format!("only {} bytes from this pointer are checked", base.range)
+            } else {
+                "no bytes from this pointer are checked yet".to_string()
+            };
+            let limit = if base.kind == Kind::PacketMeta {
+                "data"
+            } else {
+                "data_end"
+            };
+            return fail(
+                Reason::PacketBounds,
+                format!(
+                    "R{regno} {which} access at offset {start} ({sz} bytes) is not proven to be inside the {which}: {checked}"
+                ),
+                format!("compare first: if (ptr + {end} > {limit}) return ...; and access only what the check covers"),
+            );
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn store(
+        &mut self,
+        st: &mut State,
+        dst: R,
+        base: Reg,
+        off: i16,
+        size: Size,
+        v: Reg,
+        is_reg: bool,
+    ) -> Res<()> {
+        let regno = dst.num();
+        let off = off as i64;
+        let sz = size.bytes();
+        let priv_ = self.opts.privileged;
+        if v.kind.is_pointer() && !matches!(base.kind, Kind::Stack { .. }) && !priv_ {
+            return fail(
+                Reason::PointerLeak,
+                format!(
+                    "storing a pointer ({}) into {} leaks a kernel address",
+                    v.kind.name(),
+                    base.kind.name()
+                ),
+                "without privileges, pointers may only be spilled to the stack",
+            );
+        }
+        let _ = is_reg;
+        match base.kind {
+            k if k.maybe_null() => Self::null_fail(&base, regno),
+            Kind::Ctx => {
+                if v.kind != Kind::Scalar {
+                    return fail(
+                        Reason::ContextAccess,
+                        "storing a pointer into the context is not allowed",
+                        "only numbers can be written to context fields",
+                    );
+                }
+                if base.val.as_const() != Some(0) {
+                    return fail(
+                        Reason::ContextAccess,
+                        format!("R{regno} points into the context at a variable offset"),
+                        "write context fields at constant offsets",
+                    );
+                }
+                context::access(self.prog_type, base.off + off, sz, true)
+                    .map(|_| ())
+                    .or_else(|why| {
+                        fail(
+                            Reason::ContextAccess,
+                            format!("invalid context write: {why}"),
+                            format!(
+                                "see which {} context fields are writable",
+                                self.prog_type.name()
+                            ),
+                        )
+                    })
+            }
+            Kind::Stack { frame } => {
+                let func = st.frames[frame as usize].func;
+                let (lo, hi) = self.stack_range(func, &base, regno, off, sz)?;
+                let fr = &mut st.frames[frame as usize];
+                if base.val.as_const().is_some() {
+                    return stack_write(fr, lo, sz, v, regno, priv_);
+                }
+                if v.kind.is_pointer() {
+                    return fail(
+                        Reason::InvalidMemAccess,
+                        "spilling a pointer at a variable stack offset is not allowed",
+                        "spill pointers at constant, 8-byte aligned offsets",
+                    );
+                }
+                for b in lo..hi {
+                    let (spi, k) = byte_pos(b);
+                    let slot = fr.slot_mut(spi);
+                    if slot.bytes[k] != Byte::Invalid {
+                        destroy_spill(slot);
+                        slot.bytes[k] = Byte::Misc;
+                    }
+                }
+                Ok(())
+            }
+            Kind::MapValue { map, .. } => {
+                let m = self.map(map);
+                if m.read_only {
+                    return fail(
+                        Reason::ReadOnly,
+                        format!("map `{}` is read-only for programs", m.name),
+                        "write to a map that is not .rodata or BPF_F_RDONLY_PROG",
+                    );
+                }
+                let name = format!("value of map `{}`", m.name);
+                Self::bounds(&base, regno, base.off + off, sz, m.value_size as i64, &name)
+            }
+            Kind::Mem { size: limit, .. } => {
+                Self::bounds(&base, regno, base.off + off, sz, limit as i64, "memory")
+            }
+            Kind::Packet | Kind::PacketMeta => self.packet_access(&base, regno, off, sz, true),
+            Kind::MapKey { .. } => fail(
+                Reason::ReadOnly,
+                "map keys passed to callbacks are read-only",
+                "copy the key to the stack before changing it",
+            ),
+            Kind::PacketEnd | Kind::ConstMap { .. } | Kind::Func { .. } => fail(
+                Reason::InvalidMemAccess,
+                format!("R{regno} ({}) cannot be written through", base.kind.name()),
+                "write through pointers to the stack, map values or checked packet data",
+            ),
+            _ => Self::not_pointer(&base, regno),
+        }
+    }
+
+    fn atomic(
+        &mut self,
+        st: &mut State,
+        size: Size,
+        op: AtomicOp,
+        dst: R,
+        src: R,
+        off: i16,
+    ) -> Res<()> {
+        let base = self.read(st, dst)?;
+        let v = self.read(st, src)?;
+        if v.kind != Kind::Scalar {
+            return fail(
+                Reason::PointerLeak,
+                format!(
+                    "R{} ({}) used as an atomic operand",
+                    src.num(),
+                    v.kind.name()
+                ),
+                "atomic operations work on numbers only",
+            );
+        }
+        if op == AtomicOp::Cmpxchg {
+            let r0 = self.read(st, R::R0)?;
+            if r0.kind != Kind::Scalar {
+                return fail(
+                    Reason::PointerLeak,
+                    "R0 holds a pointer in a compare-and-exchange",
+                    "compare numbers only",
+                );
+            }
+        }
+        match base.kind {
+            Kind::Stack { .. }
+            | Kind::MapValue { null: false, .. }
+            | Kind::Mem { null: false, .. } => {}
+            k if k.maybe_null() => return Self::null_fail(&base, dst.num()),
+            Kind::Ctx | Kind::Packet | Kind::PacketMeta => {
+                return fail(
+                    Reason::InvalidMemAccess,
+                    format!(
+                        "atomic operations on {} memory are not allowed",
+                        base.kind.name()
+                    ),
+                    "use atomics on map values or the stack",
+                )
+            }
+            _ => return Self::not_pointer(&base, dst.num()),
+        }
+        // Read, then write, with the read's rules (the stack must be initialized).
+        let old = self.load(st, dst, base, off, size, 0)?;
+        if old.kind != Kind::Scalar {
+            return fail(
+                Reason::InvalidMemAccess,
+                "atomic operation on a spilled pointer",
+                "atomics work on numbers only",
+            );
+        }
+        self.store(
+            st,
+            dst,
+            base,
+            off,
+            size,
+            Reg::unknown().truncated_to(size.bytes()),
+            true,
+        )?;
+        let fetched = Reg::unknown().truncated_to(size.bytes());
+        match op {
+            AtomicOp::Cmpxchg => Self::write(st, R::R0, fetched)?,
+            AtomicOp::Xchg
+            | AtomicOp::Add { fetch: true }
+            | AtomicOp::Or { fetch: true }
+            | AtomicOp::And { fetch: true }
+            | AtomicOp::Xor { fetch: true } => Self::write(st, src, fetched)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn lddw(&mut self, src: LddwSrc, imm: u64, pc: usize) -> Res<Reg> {
+        let idx = imm as u32;
+        let map_ok = |this: &Self| -> Res<()> {
+            if (idx as usize) < this.maps.len() {
+                Ok(())
+            } else {
+                fail(
+                    Reason::HelperArgument,
+                    format!(
+                        "lddw refers to map {idx}, but the program has {} maps",
+                        this.maps.len()
+                    ),
+                    "load maps through an object file so the verifier knows their sizes",
+                )
+            }
+        };
+        Ok(match src {
+            LddwSrc::Imm64 => Reg::scalar(Scalar::constant(imm)),
+            LddwSrc::MapIdx | LddwSrc::MapFd => {
+                map_ok(self)?;
+                Reg::pointer(Kind::ConstMap { map: idx })
+            }
+            LddwSrc::MapIdxValue | LddwSrc::MapValue => {
+                map_ok(self)?;
+                let off = (imm >> 32) as i64;
+                let m = self.map(idx);
+                if off >= m.value_size as i64 {
+                    return fail(
+                        Reason::OutOfBounds,
+                        format!(
+                            "lddw points {off} bytes into map `{}`, whose value is {} bytes",
+                            m.name, m.value_size
+                        ),
+                        "the offset must fall inside the map value",
+                    );
+                }
+                let mut r = Reg::pointer(Kind::MapValue {
+                    map: idx,
+                    null: false,
+                });
+                r.off = off;
+                r
+            }
+            LddwSrc::CodeAddr => Reg::pointer(Kind::Func {
+                insn: (pc as i64 + 1 + imm as u32 as i32 as i64) as u32,
+            }),
+            LddwSrc::VarAddr => {
+                return fail(
+                    Reason::Unsupported,
+                    "lddw of a kernel variable's address (BTF id) is not supported",
+                    "read kernel data with bpf_probe_read_kernel",
+                )
+            }
+        })
+    }
+
+    fn ld_legacy(&mut self, st: &mut State, insn: Insn, size: Size) -> Res<()> {
+        use ProgramType as P;
+        if !matches!(self.prog_type, P::SocketFilter | P::SchedCls | P::SchedAct) {
+            return fail(
+                Reason::Unsupported,
+                format!(
+                    "legacy packet loads (ld_abs/ld_ind) are not allowed in {} programs",
+                    self.prog_type.name()
+                ),
+                "use direct packet access or bpf_skb_load_bytes",
+            );
+        }
+        if size == Size::DW {
+            return fail(
+                Reason::Decode,
+                "legacy packet loads cannot be 8 bytes",
+                "use a 1, 2 or 4 byte load",
+            );
+        }
+        let r6 = self.read(st, R::R6)?;
+        if r6.kind != Kind::Ctx || r6.off != 0 {
+            return fail(
+                Reason::InvalidMemAccess,
+                "legacy packet loads need the context pointer in R6",
+                "copy the context (r1 at entry) to r6 before the ld_abs/ld_ind",
+            );
+        }
+        if let Insn::LdInd { src, .. } = insn {
+            let s = self.read(st, src)?;
+            if s.kind != Kind::Scalar {
+                return fail(
+                    Reason::InvalidMemAccess,
+                    "the ld_ind index must be a number",
+                    "index packets with numbers",
+                );
+            }
+        }
+        if let Some(&(_, at)) = st.refs.first() {
+            return fail(
+                Reason::ReferenceLeak,
+                format!("a legacy packet load may end the program while the record reserved at {at} is held"),
+                "submit or discard ring buffer records before ld_abs/ld_ind",
+            );
+        }
+        for r in 1..=5 {
+            st.cur_mut().regs[r] = Reg::UNINIT;
+        }
+        st.cur_mut().regs[0] = Reg::scalar(Scalar::upto((1u64 << (size.bytes() * 8)) - 1));
+        Ok(())
+    }
+
+    // ---- jumps ----
+
+    #[allow(clippy::too_many_arguments)]
+    fn jump(
+        &mut self,
+        path: &mut Path,
+        width: Width,
+        cond: JmpCond,
+        dst: R,
+        src: Operand,
+        target: usize,
+        next: usize,
+    ) -> Res<bool> {
+        let st = &path.state;
+        let a = self.read(st, dst)?;
+        let b = self.src_value(st, src, width)?;
+        let src_reg = match src {
+            Operand::Reg(r) => Some(r),
+            Operand::Imm(_) => None,
+        };
+        let mut taken = path.state.clone();
+        let mut fall = path.state.clone();
+        let mut feasible = (true, true);
+        match (a.kind, b.kind) {
+            (Kind::Scalar, Kind::Scalar) => match scalar::branch_taken(cond, width, &a.val, &b.val)
+            {
+                Branch::Taken => feasible.1 = false,
+                Branch::NotTaken => feasible.0 = false,
+                Branch::Unknown => {
+                    feasible.0 = refine_regs(&mut taken, cond, false, width, dst, src_reg, a, b);
+                    let (neg, set_false) = match scalar::negate(cond) {
+                        Some(c) => (c, false),
+                        None => (JmpCond::Set, true),
+                    };
+                    feasible.1 = refine_regs(&mut fall, neg, set_false, width, dst, src_reg, a, b);
+                }
+            },
+            (k, Kind::Scalar) | (Kind::Scalar, k) if k.is_pointer() => {
+                let (p, n, preg) = if a.kind.is_pointer() {
+                    (a, b, dst)
+                } else {
+                    (b, a, src_reg.unwrap_or(dst))
+                };
+                let zero = n.val.as_const() == Some(0)
+                    && matches!(cond, JmpCond::Eq | JmpCond::Ne)
+                    && width == Width::W64;
+                if zero && p.kind.maybe_null() {
+                    let (null_side, ok_side) = if cond == JmpCond::Eq {
+                        (&mut taken, &mut fall)
+                    } else {
+                        (&mut fall, &mut taken)
+                    };
+                    mark_null(null_side, p, preg, true);
+                    mark_null(ok_side, p, preg, false);
+                } else if !self.opts.privileged {
+                    return fail(
+                        Reason::PointerComparison,
+                        format!("comparing a pointer ({}) with a number is not allowed without privileges", p.kind.name()),
+                        "compare pointers only with NULL (0), after a map lookup",
+                    );
+                } else if zero {
+                    // A valid pointer is never NULL.
+                    if cond == JmpCond::Eq {
+                        feasible.0 = false;
+                    } else {
+                        feasible.1 = false;
+                    }
+                }
+            }
+            (ka, kb) => {
+                let pkt = self.packet_compare(&mut taken, &mut fall, cond, width, a, b);
+                if !pkt && !self.opts.privileged {
+                    return fail(
+                        Reason::PointerComparison,
+                        format!(
+                            "comparing pointers ({} and {}) is not allowed without privileges",
+                            ka.name(),
+                            kb.name()
+                        ),
+                        "without privileges only packet pointers can be compared with data_end",
+                    );
+                }
+            }
+        }
+        match feasible {
+            (true, true) => {
+                self.fork(path, taken, target);
+                path.state = fall;
+                Self::goto(path, next);
+            }
+            (true, false) => {
+                path.state = taken;
+                Self::goto(path, target);
+            }
+            (false, true) => {
+                path.state = fall;
+                Self::goto(path, next);
+            }
+            // Neither side is possible: this path cannot happen.
+            (false, false) => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Refines packet pointers compared with the packet end; whether it applied.
+    fn packet_compare(
+        &mut self,
+        taken: &mut State,
+        fall: &mut State,
+        cond: JmpCond,
+        width: Width,
+        a: Reg,
+        b: Reg,
+    ) -> bool {
+        if width != Width::W64 {
+            return false;
+        }
+        // Normalize to `pkt <cond> end`.
+        let (pkt, cond) = match (a.kind, b.kind) {
+            (Kind::Packet, Kind::PacketEnd) | (Kind::PacketMeta, Kind::Packet) => (a, cond),
+            (Kind::PacketEnd, Kind::Packet) | (Kind::Packet, Kind::PacketMeta) => {
+                (b, scalar::swap(cond))
+            }
+            _ => return false,
+        };
+        let good = match cond {
+            // pkt > end jumps when out of bounds: the fall-through is safe.
+            JmpCond::Gt | JmpCond::Ge => Some(fall),
+            JmpCond::Lt | JmpCond::Le => Some(taken),
+            _ => None,
+        };
+        if let Some(st) = good {
+            let range = pkt.off;
+            st.for_each_reg(|r| {
+                if r.kind == pkt.kind && r.id == pkt.id && r.val == pkt.val {
+                    r.range = r.range.max(range);
+                }
+            });
+        }
+        true
+    }
+
+    // ---- calls ----
+
+    fn local_call(&mut self, path: &mut Path, target: usize, ret: usize) -> Res<()> {
+        let st = &mut path.state;
+        if st.frames.len() >= MAX_FRAMES {
+            return fail(
+                Reason::CallDepth,
+                format!(
+                    "the call would nest {} frames; at most {MAX_FRAMES} are allowed",
+                    st.frames.len() + 1
+                ),
+                "reduce recursion-like call chains or inline functions",
+            );
+        }
+        let caller = self.cfg.subprog_of(st.cur().func);
+        let callee = self.cfg.subprog_of(target);
+        if !self.calls.contains(&(caller, callee)) {
+            self.calls.push((caller, callee));
+        }
+        let mut f = Frame::new(st.frames.len() as u8, target, Some(ret));
+        for r in 1..=5 {
+            f.regs[r] = st.cur().regs[r];
+        }
+        st.frames.push(f);
+        Self::goto(path, target);
+        Ok(())
+    }
+
+    fn exit(&mut self, path: &mut Path) -> Res<bool> {
+        let r0 = self.read(&path.state, R::R0).map_err(|_| Fail {
+            reason: Reason::UninitRegister,
+            message: "R0 is not set before exit".into(),
+            hint: "set the return value (r0 = ...) on every path to exit".into(),
+        })?;
+        let depth = path.state.frames.len();
+        if depth > 1 {
+            let frame = path.state.frames.pop().expect("depth > 1");
+            if let Kind::Stack { frame: f } = r0.kind {
+                if f as usize >= depth - 1 {
+                    return fail(
+                        Reason::InvalidMemAccess,
+                        "the function returns a pointer to its own stack, which ends with the call",
+                        "return numbers or pointers to the caller's memory",
+                    );
+                }
+            }
+            let live = path.state.frames.len() as u8;
+            path.state.for_each_reg(|r| {
+                if matches!(r.kind, Kind::Stack { frame } if frame >= live) {
+                    *r = Reg::unknown();
+                }
+            });
+            if let Some((call_pc, args)) = frame.callback {
+                if r0.kind != Kind::Scalar || r0.val.umax > 1 || r0.val.smin < 0 {
+                    path.state.frames.push(frame);
+                    return fail(
+                        Reason::ReturnValue,
+                        format!(
+                            "the callback returns {r0}, but must return 0 (continue) or 1 (stop)"
+                        ),
+                        "return 0 or 1 from bpf_loop and bpf_for_each_map_elem callbacks",
+                    );
+                }
+                // After one more iteration the helper may return or run the callback again.
+                let mut after = path.state.clone();
+                after.cur_mut().regs[0] = Reg::unknown();
+                for r in 1..=5 {
+                    after.cur_mut().regs[r] = Reg::UNINIT;
+                }
+                self.fork(path, after, call_pc + 1);
+                return self.enter_callback(path, call_pc, frame.func, args);
+            }
+            let ret = frame.return_to.expect("callee frames return");
+            let live = path.state.frames.len() as u8;
+            path.state.for_each_reg(|r| {
+                if matches!(r.kind, Kind::Stack { frame } if frame >= live) {
+                    *r = Reg::unknown();
+                }
+            });
+            let cur = path.state.cur_mut();
+            cur.regs[0] = r0;
+            for r in 1..=5 {
+                cur.regs[r] = Reg::UNINIT;
+            }
+            Self::goto(path, ret);
+            return Ok(true);
+        }
+        if let Some(&(_, at)) = path.state.refs.first() {
+            return fail(
+                Reason::ReferenceLeak,
+                format!("the ring buffer record reserved at instruction {at} is neither submitted nor discarded on this path"),
+                "call bpf_ringbuf_submit or bpf_ringbuf_discard on the record before every exit",
+            );
+        }
+        if r0.kind != Kind::Scalar {
+            if !self.opts.privileged {
+                return fail(
+                    Reason::PointerLeak,
+                    format!(
+                        "R0 holds a pointer ({}) at exit, which leaks a kernel address",
+                        r0.kind.name()
+                    ),
+                    "return a number",
+                );
+            }
+            if return_range(self.prog_type).is_some() {
+                return fail(
+                    Reason::ReturnValue,
+                    format!(
+                        "R0 holds a pointer ({}) at exit, but {} programs return a number",
+                        r0.kind.name(),
+                        self.prog_type.name()
+                    ),
+                    "return a number",
+                );
+            }
+        }
+        if let Some((lo, hi)) = return_range(self.prog_type) {
+            if r0.kind == Kind::Scalar && (r0.val.smin < lo || r0.val.smax > hi) {
+                return fail(
+                    Reason::ReturnValue,
+                    format!(
+                        "R0 is {} at exit, but {} programs must return a value in [{lo}, {hi}]",
+                        r0.val,
+                        self.prog_type.name()
+                    ),
+                    format!("return a constant in [{lo}, {hi}] on every path"),
+                );
+            }
+        }
+        Ok(false)
+    }
+
+    fn enter_callback(
+        &mut self,
+        path: &mut Path,
+        call_pc: usize,
+        func: usize,
+        args: [Reg; 5],
+    ) -> Res<bool> {
+        let st = &mut path.state;
+        if st.frames.len() >= MAX_FRAMES {
+            return fail(
+                Reason::CallDepth,
+                format!(
+                    "the callback would nest {} frames; at most {MAX_FRAMES} are allowed",
+                    st.frames.len() + 1
+                ),
+                "call bpf_loop from a shallower function",
+            );
+        }
+        let caller = self.cfg.subprog_of(st.cur().func);
+        let callee = self.cfg.subprog_of(func);
+        if !self.calls.contains(&(caller, callee)) {
+            self.calls.push((caller, callee));
+        }
+        let mut f = Frame::new(st.frames.len() as u8, func, Some(call_pc + 1));
+        f.regs[1..6].copy_from_slice(&args);
+        f.callback = Some((call_pc, args));
+        st.frames.push(f);
+        Self::goto(path, func);
+        // The callback may run any number of times: prune against every state seen here.
+        if self.visit(path, true)? {
+            self.stats.states_pruned += 1;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn helper_call(&mut self, path: &mut Path, id: i32, next: usize) -> Res<bool> {
+        let pc = path.pc;
+        let name = oxbpf_isa::helper_name(id).unwrap_or("unknown");
+        let Some(proto) = helpers::proto(id) else {
+            return fail(
+                Reason::UnknownHelper,
+                format!("helper {id} (bpf_{name}) is not implemented by oxbpf"),
+                "use one of the helpers oxbpf implements (see `oxbpf verify --help`)",
+            );
+        };
+        if !helpers::available(proto.avail, self.prog_type) {
+            return fail(
+                Reason::HelperUnavailable,
+                format!(
+                    "bpf_{} is not available to {} programs",
+                    proto.name,
+                    self.prog_type.name()
+                ),
+                "use a helper this program type may call, or change the program type (SEC name)",
+            );
+        }
+        if !self.opts.privileged && !proto.unprivileged {
+            return fail(
+                Reason::HelperUnavailable,
+                format!("bpf_{} needs CAP_BPF or CAP_PERFMON", proto.name),
+                "load the program with privileges, or avoid this helper",
+            );
+        }
+        let st = &mut path.state;
+        let mut map: Option<u32> = None;
+        let mut mem: Option<(usize, Reg, bool)> = None;
+        let mut ret_size: Option<u64> = None;
+        let mut callback: Option<usize> = None;
+        let mut release: Option<u32> = None;
+        for (k, arg) in proto.args.iter().enumerate() {
+            let regno = k + 1;
+            if *arg == Arg::Unused {
+                continue;
+            }
+            let r = self.read(st, R::new(regno as u8).expect("r1-r5"))?;
+            let bad = |what: &str| -> Res<()> {
+                fail(
+                    Reason::HelperArgument,
+                    format!(
+                        "bpf_{} argument {regno} (R{regno}) must be {what}, but it is {r}",
+                        proto.name
+                    ),
+                    format!("pass {what} as argument {regno} of bpf_{}", proto.name),
+                )
+            };
+            match arg {
+                Arg::Unused => {}
+                Arg::Anything => {}
+                Arg::Scalar => {
+                    if r.kind != Kind::Scalar {
+                        bad("a number")?;
+                    }
+                }
+                Arg::Map => match r.kind {
+                    Kind::ConstMap { map: m } => {
+                        self.check_map_compat(proto.id, m)?;
+                        map = Some(m);
+                    }
+                    _ => bad("a map (from a map reference)")?,
+                },
+                Arg::MapKey | Arg::MapValue | Arg::MapValueOut => {
+                    let m = map.expect("map arguments come first");
+                    let info = self.map(m);
+                    let (size, write) = match arg {
+                        Arg::MapKey => (info.key_size, false),
+                        Arg::MapValue => (info.value_size, false),
+                        _ => (info.value_size, true),
+                    };
+                    let what = if *arg == Arg::MapKey { "key" } else { "value" };
+                    if !r.kind.is_pointer() {
+                        bad(&format!(
+                            "a pointer to the {size}-byte {what} of map `{}`",
+                            info.name
+                        ))?;
+                    }
+                    self.helper_mem(st, &r, regno, size as u64, size as u64, write)
+                        .map_err(|f| Fail {
+                            message: format!(
+                                "the {what} for map `{}` must be {size} readable bytes: {}",
+                                self.map(m).name,
+                                f.message
+                            ),
+                            ..f
+                        })?;
+                }
+                Arg::Ctx => {
+                    if r.kind != Kind::Ctx || r.off != 0 {
+                        bad("the context pointer (r1 at program entry)")?;
+                    }
+                }
+                Arg::Mem | Arg::MemOut | Arg::MemOrNull => {
+                    if *arg == Arg::MemOrNull
+                        && r.kind == Kind::Scalar
+                        && r.val.as_const() == Some(0)
+                    {
+                        mem = None;
+                        continue;
+                    }
+                    if !r.kind.is_pointer() || r.kind.maybe_null() {
+                        if r.kind.maybe_null() {
+                            Self::null_fail(&r, regno as u8)?;
+                        }
+                        bad("a pointer to memory")?;
+                    }
+                    mem = Some((regno, r, *arg == Arg::MemOut));
+                }
+                Arg::Size | Arg::SizeOrZero => {
+                    if r.kind != Kind::Scalar {
+                        bad("a size (a number)")?;
+                    }
+                    if r.val.smin < 0 {
+                        return fail(
+                            Reason::HelperArgument,
+                            format!(
+                                "bpf_{} size R{regno} may be negative ({})",
+                                proto.name, r.val
+                            ),
+                            "bound the size: if (len < 0 || len > sizeof(buf)) return ...;",
+                        );
+                    }
+                    if r.val.umin == 0 && *arg == Arg::Size {
+                        return fail(
+                            Reason::HelperArgument,
+                            format!("bpf_{} size R{regno} may be zero ({})", proto.name, r.val),
+                            "check that the size is at least 1 before the call",
+                        );
+                    }
+                    if let Some((mreg, m, write)) = mem {
+                        self.helper_mem(st, &m, mreg, r.val.umax, r.val.umin, write)?;
+                    }
+                }
+                Arg::ConstSize => {
+                    if r.kind != Kind::Scalar || r.val.as_const().is_none() {
+                        bad("a constant size")?;
+                    }
+                    ret_size = r.val.as_const();
+                }
+                Arg::ConstStr => {
+                    self.check_const_str(&r, regno, proto.name)?;
+                }
+                Arg::Func => match r.kind {
+                    Kind::Func { insn } => callback = Some(insn as usize),
+                    _ => bad("a callback function address")?,
+                },
+                Arg::StackOrNull => {
+                    let ok = matches!(r.kind, Kind::Stack { .. })
+                        || (r.kind == Kind::Scalar && r.val.as_const() == Some(0));
+                    if !ok {
+                        bad("a pointer to the stack, or NULL")?;
+                    }
+                }
+                Arg::RingbufRecord => {
+                    if !matches!(r.kind, Kind::Mem { null: false, .. }) || r.ref_id == 0 {
+                        if r.kind.maybe_null() {
+                            Self::null_fail(&r, regno as u8)?;
+                        }
+                        return fail(
+                            Reason::InvalidRelease,
+                            format!("bpf_{} needs a record from bpf_ringbuf_reserve, but R{regno} is {r}", proto.name),
+                            "pass the pointer bpf_ringbuf_reserve returned (after the NULL check)",
+                        );
+                    }
+                    if r.off != 0 || r.val.as_const() != Some(0) {
+                        return fail(
+                            Reason::InvalidRelease,
+                            format!(
+                                "R{regno} points {} bytes into the record, not at its start",
+                                r.off
+                            ),
+                            "pass the record pointer itself, not an offset into it",
+                        );
+                    }
+                    release = Some(r.ref_id);
+                }
+            }
+        }
+        if id == 12 {
+            if let Some(&(_, at)) = st.refs.first() {
+                return fail(
+                    Reason::ReferenceLeak,
+                    format!("bpf_tail_call may end the program while the record reserved at {at} is held"),
+                    "submit or discard ring buffer records before the tail call",
+                );
+            }
+        }
+        if let Some(id) = release {
+            st.refs.retain(|(r, _)| *r != id);
+            st.for_each_reg(|r| {
+                if r.ref_id == id {
+                    *r = Reg::unknown();
+                }
+            });
+        }
+        if proto.changes_packet {
+            st.for_each_reg(|r| {
+                if matches!(r.kind, Kind::Packet | Kind::PacketEnd | Kind::PacketMeta) {
+                    *r = Reg::unknown();
+                }
+            });
+        }
+        let args: [Reg; 5] = std::array::from_fn(|k| st.cur().regs[k + 1]);
+        for r in 1..=5 {
+            st.cur_mut().regs[r] = Reg::UNINIT;
+        }
+        let r0 = match proto.ret {
+            Ret::Integer => match id {
+                7 => Reg::scalar(Scalar::upto(u32::MAX as u64)),
+                _ => Reg::unknown(),
+            },
+            Ret::MapValueOrNull => {
+                let m = map.expect("lookup takes a map");
+                let info = self.map(m);
+                let mut r = if let Some(inner) = info.inner {
+                    Reg::pointer(Kind::MapPtrOrNull { map: inner })
+                } else {
+                    Reg::pointer(Kind::MapValue { map: m, null: true })
+                };
+                r.id = self.new_id();
+                r
+            }
+            Ret::RingbufOrNull => {
+                let size = ret_size.unwrap_or(0);
+                let mut r = Reg::pointer(Kind::Mem {
+                    size: size.min(u32::MAX as u64) as u32,
+                    null: true,
+                });
+                r.id = self.new_id();
+                r.ref_id = r.id;
+                path.state.refs.push((r.ref_id, pc));
+                r
+            }
+        };
+        path.state.cur_mut().regs[0] = r0;
+        if let (Some(func), Some(k)) = (callback, proto.callback) {
+            let _ = k;
+            let cb_args = match id {
+                181 => [
+                    Reg::scalar(Scalar::upto(1 << 23)),
+                    args[2],
+                    Reg::UNINIT,
+                    Reg::UNINIT,
+                    Reg::UNINIT,
+                ],
+                _ => {
+                    let m = map.expect("for_each takes a map");
+                    [
+                        Reg::pointer(Kind::ConstMap { map: m }),
+                        Reg::pointer(Kind::MapKey { map: m }),
+                        Reg::pointer(Kind::MapValue {
+                            map: m,
+                            null: false,
+                        }),
+                        args[2],
+                        Reg::UNINIT,
+                    ]
+                }
+            };
+            // Zero iterations: the call simply returns.
+            let mut after = path.state.clone();
+            after.cur_mut().regs[0] = Reg::unknown();
+            self.fork(path, after, next);
+            return self.enter_callback(path, pc, func, cb_args);
+        }
+        path.pc = next;
+        Ok(true)
+    }
+
+    fn check_map_compat(&self, helper: i32, m: u32) -> Res<()> {
+        let t = self.map(m).map_type;
+        let name = oxbpf_object::map_type_name(t);
+        const RINGBUF: u32 = 27;
+        const PROG_ARRAY: u32 = 3;
+        const PERF: u32 = 4;
+        const QUEUE: u32 = 22;
+        const STACK: u32 = 23;
+        let ok = match helper {
+            130..=134 => t == RINGBUF,
+            12 => t == PROG_ARRAY,
+            25 => t == PERF,
+            87..=89 => t == QUEUE || t == STACK,
+            1..=3 | 164 => !matches!(t, RINGBUF | PROG_ARRAY | PERF | QUEUE | STACK),
+            _ => true,
+        };
+        if ok {
+            Ok(())
+        } else {
+            let hname = oxbpf_isa::helper_name(helper).unwrap_or("?");
+            fail(
+                Reason::HelperArgument,
+                format!(
+                    "bpf_{hname} cannot be used with map `{}`, a {name} map",
+                    self.map(m).name
+                ),
+                "use the helpers meant for this map type",
+            )
+        }
+    }
+
+    fn check_const_str(&self, r: &Reg, regno: usize, helper: &str) -> Res<()> {
+        let bad = || {
+            fail(
+                Reason::HelperArgument,
+                format!("bpf_{helper} argument {regno} must point to a constant string in a read-only map, but it is {r}"),
+                "pass a string literal (clang puts it in .rodata)",
+            )
+        };
+        let Kind::MapValue { map, null: false } = r.kind else {
+            return bad();
+        };
+        let m = self.map(map);
+        let (Some(data), Some(0)) = (&m.frozen, r.val.as_const()) else {
+            return bad();
+        };
+        let start = r.off.max(0) as usize;
+        if !data.get(start..).is_some_and(|d| d.contains(&0)) {
+            return fail(
+                Reason::HelperArgument,
+                format!(
+                    "the string for bpf_{helper} is not NUL-terminated inside map `{}`",
+                    m.name
+                ),
+                "end the string with a NUL byte",
+            );
+        }
+        Ok(())
+    }
+
+    /// Checks a helper's access to `max` bytes (at least `min` are used) through `r`.
+    fn helper_mem(
+        &mut self,
+        st: &mut State,
+        r: &Reg,
+        regno: usize,
+        max: u64,
+        min: u64,
+        write: bool,
+    ) -> Res<()> {
+        let regno8 = regno as u8;
+        if max > 1 << 29 {
+            return fail(
+                Reason::HelperArgument,
+                format!("the size for R{regno} is unbounded (up to {max})"),
+                "bound the size against the buffer's size before the call",
+            );
+        }
+        let _ = min;
+        if max == 0 {
+            return Ok(());
+        }
+        let size = max as usize;
+        match r.kind {
+            Kind::Stack { frame } => {
+                let func = st.frames[frame as usize].func;
+                let (lo, hi) = self.stack_range(func, r, regno8, 0, size)?;
+                let fr = &mut st.frames[frame as usize];
+                for b in lo..hi {
+                    let (spi, k) = byte_pos(b);
+                    if write {
+                        let slot = fr.slot_mut(spi);
+                        if slot.spill.is_some() {
+                            destroy_spill(slot);
+                        }
+                        slot.bytes[k] = Byte::Misc;
+                    } else if fr.slot(spi).bytes[k] == Byte::Invalid {
+                        return uninit_stack(b, regno8);
+                    }
+                }
+                Ok(())
+            }
+            Kind::MapValue { map, null: false } => {
+                let m = self.map(map);
+                if write && m.read_only {
+                    return fail(
+                        Reason::ReadOnly,
+                        format!("map `{}` is read-only", m.name),
+                        "write into a writable buffer",
+                    );
+                }
+                Self::bounds(
+                    r,
+                    regno8,
+                    r.off,
+                    size,
+                    m.value_size as i64,
+                    &format!("value of map `{}`", m.name),
+                )
+            }
+            Kind::MapKey { map } => {
+                if write {
+                    return fail(
+                        Reason::ReadOnly,
+                        "map keys are read-only",
+                        "write into a stack buffer",
+                    );
+                }
+                Self::bounds(
+                    r,
+                    regno8,
+                    r.off,
+                    size,
+                    self.map(map).key_size as i64,
+                    "map key",
+                )
+            }
+            Kind::Mem {
+                size: limit,
+                null: false,
+            } => Self::bounds(r, regno8, r.off, size, limit as i64, "memory"),
+            Kind::Packet | Kind::PacketMeta => self.packet_access(r, regno8, 0, size, write),
+            Kind::Ctx if !write => Ok(()),
+            k if k.maybe_null() => Self::null_fail(r, regno8),
+            _ => fail(
+                Reason::HelperArgument,
+                format!("R{regno} must point to {size} bytes of memory, but it is {r}"),
+                "pass a pointer to a stack buffer or a map value",
+            ),
+        }
+    }
+}
+
+impl Reg {
+    fn truncated(self, width: Width) -> Reg {
+        match width {
+            Width::W64 => self,
+            Width::W32 => self.truncated_to(4),
+        }
+    }
+
+    fn truncated_to(mut self, bytes: usize) -> Reg {
+        self.val = self.val.truncate(bytes);
+        self
+    }
+}
+
+/// The allowed return values of a program type (kernel's check_return_code), if checked.
+pub fn return_range(t: ProgramType) -> Option<(i64, i64)> {
+    use ProgramType as P;
+    match t {
+        P::CgroupSkb
+        | P::CgroupSock
+        | P::SockOps
+        | P::CgroupDevice
+        | P::CgroupSysctl
+        | P::CgroupSockopt
+        | P::CgroupSockAddr
+        | P::SkLookup
+        | P::Netfilter => Some((0, 1)),
+        P::Tracing | P::Lsm => Some((0, 0)),
+        _ => None,
+    }
+}
+
+/// Whether a program type may write packet data directly.
+fn packet_writable(t: ProgramType) -> bool {
+    use ProgramType as P;
+    matches!(
+        t,
+        P::Xdp | P::SchedCls | P::SchedAct | P::LwtXmit | P::SkSkb | P::LwtSeg6local
+    )
+}
+
+/// The slot index and the byte within it of stack byte `fp + off` (`off` < 0).
+fn byte_pos(off: i64) -> (usize, usize) {
+    let depth = (-off - 1) as usize;
+    (depth / 8, 7 - depth % 8)
+}
+
+fn uninit_stack<T>(off: i64, regno: u8) -> Res<T> {
+    fail(
+        Reason::UninitStack,
+        format!("R{regno} reads stack byte fp{off:+}, which was never written on this path"),
+        "initialize the whole buffer first (e.g. = {} or __builtin_memset), including struct padding",
+    )
+}
+
+fn destroy_spill(slot: &mut Slot) {
+    if slot.spill.take().is_some() {
+        for b in slot.bytes.iter_mut() {
+            if *b == Byte::Spill {
+                *b = Byte::Misc;
+            }
+        }
+    }
+}
+
+fn stack_write(fr: &mut Frame, lo: i64, sz: usize, v: Reg, regno: u8, priv_: bool) -> Res<()> {
+    let (spi, k) = byte_pos(lo);
+    if k + sz > 8 {
+        return fail(
+            Reason::InvalidMemAccess,
+            format!(
+                "R{regno} stack write at fp{lo:+} of {sz} bytes crosses an 8-byte slot boundary"
+            ),
+            "align stack accesses to their size",
+        );
+    }
+    let slot = fr.slot_mut(spi);
+    if v.kind.is_pointer() {
+        if sz != 8 || k != 0 {
+            return fail(
+                Reason::InvalidMemAccess,
+                format!("a pointer can only be spilled as 8 bytes at an aligned offset, not {sz} bytes at fp{lo:+}"),
+                "spill pointers with 8-byte stores to 8-byte aligned stack offsets",
+            );
+        }
+        *slot = Slot {
+            bytes: [Byte::Spill; 8],
+            spill: Some(v),
+        };
+        return Ok(());
+    }
+    if let Some(old) = slot.spill {
+        if old.kind.is_pointer() && !(sz == 8 && k == 0) && !priv_ {
+            return fail(
+                Reason::PointerLeak,
+                format!("overwriting part of a spilled pointer at fp{lo:+}"),
+                "overwrite spilled pointers whole",
+            );
+        }
+    }
+    if k == 0 && (sz == 8 || v.val.as_const() != Some(0)) {
+        // A scalar spill: the bytes it covers remember the value.
+        let keep_rest = sz < 8 && slot.spill.is_none();
+        let mut bytes = if keep_rest {
+            slot.bytes
+        } else {
+            [Byte::Misc; 8]
+        };
+        if !keep_rest && sz < 8 {
+            bytes = slot
+                .bytes
+                .map(|b| if b == Byte::Spill { Byte::Misc } else { b });
+        }
+        for b in bytes.iter_mut().take(sz) {
+            *b = Byte::Spill;
+        }
+        let mut val = v;
+        val.val = v.val.truncate(sz);
+        if sz < 8 {
+            val.id = 0;
+        }
+        *slot = Slot {
+            bytes,
+            spill: Some(val),
+        };
+        return Ok(());
+    }
+    destroy_spill(slot);
+    let byte = if v.val.as_const() == Some(0) {
+        Byte::Zero
+    } else {
+        Byte::Misc
+    };
+    for b in &mut slot.bytes[k..k + sz] {
+        *b = byte;
+    }
+    Ok(())
+}
+
+/// Narrows both sides of a scalar comparison; whether the branch is possible.
+#[allow(clippy::too_many_arguments)]
+fn refine_regs(
+    st: &mut State,
+    cond: JmpCond,
+    set_false: bool,
+    width: Width,
+    dst: R,
+    src: Option<R>,
+    a: Reg,
+    b: Reg,
+) -> bool {
+    let mut va = a.val;
+    let mut vb = b.val;
+    scalar::refine(cond, set_false, width, &mut va, &mut vb);
+    if va.is_empty() || vb.is_empty() {
+        return false;
+    }
+    let apply = |st: &mut State, reg: Reg, val: Scalar, r: R| {
+        if reg.id != 0 {
+            st.for_each_reg(|x| {
+                if x.kind == Kind::Scalar && x.id == reg.id {
+                    x.val = val;
+                }
+            });
+        }
+        st.cur_mut().regs[r.num() as usize].val = val;
+    };
+    apply(st, a, va, dst);
+    if let Some(s) = src {
+        apply(st, b, vb, s);
+    }
+    true
+}
+
+/// On one side of a NULL check: the pointer (and its copies) are NULL or valid.
+fn mark_null(st: &mut State, p: Reg, _r: R, null: bool) {
+    let id = p.id;
+    let mut released = None;
+    st.for_each_reg(|x| {
+        if x.id == id && x.kind.maybe_null() && x.kind == p.kind {
+            if null {
+                if x.ref_id != 0 {
+                    released = Some(x.ref_id);
+                }
+                *x = Reg::scalar(Scalar::constant(0));
+            } else {
+                x.kind = match x.kind {
+                    Kind::MapValue { map, .. } => Kind::MapValue { map, null: false },
+                    Kind::Mem { size, .. } => Kind::Mem { size, null: false },
+                    Kind::MapPtrOrNull { map } => Kind::ConstMap { map },
+                    k => k,
+                };
+            }
+        }
+    });
+    if let Some(r) = released {
+        st.refs.retain(|(x, _)| *x != r);
+    }
+}
+
+fn dump_regs(f: &Frame) -> Vec<String> {
+    f.regs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.kind != Kind::Uninit)
+        .map(|(i, r)| format!("{}={}", reg_name(i), r))
+        .collect()
+}
+
+/// The registers and initialized stack of the innermost frame.
+fn dump_state(st: &State) -> Vec<String> {
+    let f = st.cur();
+    let mut out = dump_regs(f);
+    for (spi, slot) in f.stack.iter().enumerate() {
+        if slot.bytes.iter().all(|b| *b == Byte::Invalid) {
+            continue;
+        }
+        let off = -8 * (spi as i64 + 1);
+        let text = match slot.spill {
+            Some(r) => format!("fp{off}={r}"),
+            None => {
+                let s: String = slot
+                    .bytes
+                    .iter()
+                    .map(|b| match b {
+                        Byte::Invalid => '?',
+                        Byte::Misc => 'm',
+                        Byte::Zero => '0',
+                        Byte::Spill => 'r',
+                    })
+                    .collect();
+                format!("fp{off}={s}")
+            }
+        };
+        out.push(text);
+    }
+    if st.frames.len() > 1 {
+        out.push(format!(
+            "(frame {} of {})",
+            st.frames.len() - 1,
+            st.frames.len()
+        ));
+    }
+    out
+}

@@ -1,0 +1,343 @@
+//! The abstract machine state: registers, stack slots, call frames, and the
+//! subsumption test that lets exploration prune a path.
+
+use std::fmt;
+
+use crate::scalar::Scalar;
+
+/// Bytes of stack per frame.
+pub const STACK_SIZE: usize = 512;
+/// Most frames a call chain may have.
+pub const MAX_FRAMES: usize = 8;
+
+/// What a register holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Never written: reading it is an error.
+    Uninit,
+    /// A number.
+    Scalar,
+    /// The program's context.
+    Ctx,
+    /// The stack of frame `frame`.
+    Stack { frame: u8 },
+    /// A value in map `map`; `null` until checked against 0.
+    MapValue { map: u32, null: bool },
+    /// A key of map `map` (a `for_each_map_elem` callback's argument).
+    MapKey { map: u32 },
+    /// The map itself, for helpers.
+    ConstMap { map: u32 },
+    /// An inner map from a map-of-maps lookup, or NULL.
+    MapPtrOrNull { map: u32 },
+    /// Packet data.
+    Packet,
+    /// The end of the packet data (only for comparisons).
+    PacketEnd,
+    /// The metadata in front of the packet.
+    PacketMeta,
+    /// `size` bytes returned by a helper (a ring buffer record); `null` until checked.
+    Mem { size: u32, null: bool },
+    /// The address of the function at `insn` (a callback).
+    Func { insn: u32 },
+}
+
+impl Kind {
+    /// Whether the register holds a pointer.
+    pub fn is_pointer(self) -> bool {
+        !matches!(self, Kind::Uninit | Kind::Scalar)
+    }
+
+    /// Whether the pointer may still be NULL.
+    pub fn maybe_null(self) -> bool {
+        matches!(
+            self,
+            Kind::MapValue { null: true, .. }
+                | Kind::Mem { null: true, .. }
+                | Kind::MapPtrOrNull { .. }
+        )
+    }
+
+    /// A short name, as the kernel's log prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Uninit => "uninitialized",
+            Kind::Scalar => "scalar",
+            Kind::Ctx => "ctx",
+            Kind::Stack { .. } => "fp",
+            Kind::MapValue { null: false, .. } => "map_value",
+            Kind::MapValue { null: true, .. } => "map_value_or_null",
+            Kind::MapKey { .. } => "map_key",
+            Kind::ConstMap { .. } => "map_ptr",
+            Kind::MapPtrOrNull { .. } => "map_ptr_or_null",
+            Kind::Packet => "pkt",
+            Kind::PacketEnd => "pkt_end",
+            Kind::PacketMeta => "pkt_meta",
+            Kind::Mem { null: false, .. } => "mem",
+            Kind::Mem { null: true, .. } => "mem_or_null",
+            Kind::Func { .. } => "func",
+        }
+    }
+}
+
+/// One register: its kind, and for pointers the offset from the object's start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Reg {
+    pub kind: Kind,
+    /// Fixed offset of a pointer.
+    pub off: i64,
+    /// A scalar's value, or a pointer's variable offset.
+    pub val: Scalar,
+    /// Pointers that share an id are checked (against NULL or the packet end) together.
+    pub id: u32,
+    /// Bytes of packet known to be readable from this pointer.
+    pub range: i64,
+    /// The reference this pointer carries (a reserved ring buffer record), or 0.
+    pub ref_id: u32,
+}
+
+impl Reg {
+    /// An uninitialized register.
+    pub const UNINIT: Reg = Reg {
+        kind: Kind::Uninit,
+        off: 0,
+        val: Scalar::UNKNOWN,
+        id: 0,
+        range: 0,
+        ref_id: 0,
+    };
+
+    /// A scalar.
+    pub fn scalar(val: Scalar) -> Reg {
+        Reg {
+            kind: Kind::Scalar,
+            val,
+            ..Reg::UNINIT
+        }
+    }
+
+    /// Any number.
+    pub fn unknown() -> Reg {
+        Reg::scalar(Scalar::UNKNOWN)
+    }
+
+    /// A pointer of `kind` at offset 0.
+    pub fn pointer(kind: Kind) -> Reg {
+        Reg {
+            kind,
+            val: Scalar::constant(0),
+            ..Reg::UNINIT
+        }
+    }
+
+    /// Whether `self`, a state already proven safe, covers every value of `cur`.
+    pub fn subsumes(&self, cur: &Reg) -> bool {
+        match (self.kind, cur.kind) {
+            (Kind::Uninit, _) => true,
+            (Kind::Scalar, Kind::Scalar) => self.val.includes(&cur.val),
+            (a, b) if a == b => {
+                self.off == cur.off
+                    && self.val.includes(&cur.val)
+                    && self.ref_id == cur.ref_id
+                    && (!a.maybe_null() || self.id == cur.id)
+                    && match a {
+                        Kind::Packet | Kind::PacketMeta => {
+                            self.range <= cur.range && self.id == cur.id
+                        }
+                        _ => true,
+                    }
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Reg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            Kind::Uninit => write!(f, "uninit"),
+            Kind::Scalar => write!(f, "{}", self.val),
+            k => {
+                write!(f, "{}", k.name())?;
+                let mut parts = Vec::new();
+                match k {
+                    Kind::MapValue { map, .. }
+                    | Kind::MapKey { map }
+                    | Kind::ConstMap { map }
+                    | Kind::MapPtrOrNull { map } => parts.push(format!("map={map}")),
+                    Kind::Mem { size, .. } => parts.push(format!("size={size}")),
+                    Kind::Func { insn } => parts.push(format!("insn={insn}")),
+                    Kind::Stack { frame } if frame > 0 => parts.push(format!("frame={frame}")),
+                    _ => {}
+                }
+                if self.off != 0 {
+                    parts.push(format!("off={}", self.off));
+                }
+                if self.val.as_const() != Some(0) {
+                    parts.push(format!("var={}", self.val));
+                }
+                if self.id != 0 {
+                    parts.push(format!("id={}", self.id));
+                }
+                if matches!(k, Kind::Packet | Kind::PacketMeta) {
+                    parts.push(format!("r={}", self.range));
+                }
+                if self.ref_id != 0 {
+                    parts.push(format!("ref={}", self.ref_id));
+                }
+                write!(f, "({})", parts.join(","))
+            }
+        }
+    }
+}
+
+/// What one stack byte holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Byte {
+    /// Never written.
+    Invalid,
+    /// Some number.
+    Misc,
+    /// Known zero.
+    Zero,
+    /// Part of a spilled register.
+    Spill,
+}
+
+/// Eight stack bytes, possibly holding a spilled register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Slot {
+    pub bytes: [Byte; 8],
+    /// The spilled register, when `bytes` are (partly) `Spill`.
+    pub spill: Option<Reg>,
+}
+
+impl Slot {
+    /// An unwritten slot.
+    pub const EMPTY: Slot = Slot {
+        bytes: [Byte::Invalid; 8],
+        spill: None,
+    };
+
+    fn subsumes(&self, cur: &Slot) -> bool {
+        for k in 0..8 {
+            let ok = match (self.bytes[k], cur.bytes[k]) {
+                (Byte::Invalid, _) => true,
+                (Byte::Misc, Byte::Misc | Byte::Zero) => true,
+                (Byte::Misc, Byte::Spill) => cur.spill.is_some_and(|r| r.kind == Kind::Scalar),
+                (Byte::Zero, Byte::Zero) => true,
+                (Byte::Zero, Byte::Spill) => cur
+                    .spill
+                    .is_some_and(|r| r.kind == Kind::Scalar && r.val.as_const() == Some(0)),
+                (Byte::Spill, Byte::Spill) => true,
+                _ => false,
+            };
+            if !ok {
+                return false;
+            }
+        }
+        match (&self.spill, &cur.spill) {
+            (Some(a), Some(b)) => a.subsumes(b),
+            (Some(_), None) => false,
+            _ => true,
+        }
+    }
+}
+
+/// One function's frame: its registers and stack.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Frame {
+    pub regs: [Reg; 11],
+    /// Slots from the frame pointer downwards: `stack[0]` is `fp-8 .. fp-1`.
+    pub stack: Vec<Slot>,
+    /// Where the caller continues (`None` for the entry frame).
+    pub return_to: Option<usize>,
+    /// The function's first slot.
+    pub func: usize,
+    /// For a callback frame: the helper call that runs it and the callback's arguments.
+    pub callback: Option<(usize, [Reg; 5])>,
+}
+
+impl Frame {
+    /// A frame whose registers are uninitialized except r10.
+    pub fn new(frame: u8, func: usize, return_to: Option<usize>) -> Frame {
+        let mut regs = [Reg::UNINIT; 11];
+        regs[10] = Reg::pointer(Kind::Stack { frame });
+        Frame {
+            regs,
+            stack: Vec::new(),
+            return_to,
+            func,
+            callback: None,
+        }
+    }
+
+    /// The slot holding byte `fp + off` (`off` negative), growing the stack as needed.
+    pub fn slot_mut(&mut self, spi: usize) -> &mut Slot {
+        if self.stack.len() <= spi {
+            self.stack.resize(spi + 1, Slot::EMPTY);
+        }
+        &mut self.stack[spi]
+    }
+
+    /// The slot `spi`, or an empty one.
+    pub fn slot(&self, spi: usize) -> Slot {
+        self.stack.get(spi).copied().unwrap_or(Slot::EMPTY)
+    }
+
+    fn subsumes(&self, cur: &Frame) -> bool {
+        if self.func != cur.func || self.return_to != cur.return_to {
+            return false;
+        }
+        if !self.regs.iter().zip(&cur.regs).all(|(a, b)| a.subsumes(b)) {
+            return false;
+        }
+        let n = self.stack.len().max(cur.stack.len());
+        (0..n).all(|k| self.slot(k).subsumes(&cur.slot(k)))
+    }
+}
+
+/// The whole abstract state: call frames plus the references held.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct State {
+    pub frames: Vec<Frame>,
+    /// Ids of reserved ring buffer records not yet submitted or discarded, with
+    /// the instruction that reserved them.
+    pub refs: Vec<(u32, usize)>,
+}
+
+impl State {
+    /// The innermost frame.
+    pub fn cur(&self) -> &Frame {
+        self.frames.last().expect("at least one frame")
+    }
+
+    /// The innermost frame, mutably.
+    pub fn cur_mut(&mut self) -> &mut Frame {
+        self.frames.last_mut().expect("at least one frame")
+    }
+
+    /// Whether `self`, proven safe, covers every execution from `cur`.
+    pub fn subsumes(&self, cur: &State) -> bool {
+        self.frames.len() == cur.frames.len()
+            && self.refs == cur.refs
+            && self
+                .frames
+                .iter()
+                .zip(&cur.frames)
+                .all(|(a, b)| a.subsumes(b))
+    }
+
+    /// Every register and spilled register, in every frame, mutably.
+    pub fn for_each_reg(&mut self, mut f: impl FnMut(&mut Reg)) {
+        for fr in &mut self.frames {
+            for r in fr.regs.iter_mut() {
+                f(r);
+            }
+            for s in fr.stack.iter_mut() {
+                if let Some(r) = s.spill.as_mut() {
+                    f(r);
+                }
+            }
+        }
+    }
+}
