@@ -29,6 +29,8 @@
 
 pub mod error;
 pub mod exec_mem;
+#[cfg(feature = "disasm")]
+pub mod listing;
 pub mod x86;
 
 mod context;
@@ -64,6 +66,7 @@ pub struct JitProgram {
     program: Box<Program>,
     entries: Vec<u32>,
     slot_offsets: Vec<u32>,
+    body_end: u32,
     ctx: Box<JitContext>,
     map: Box<MemoryMap>,
     stack: Box<[u64; STACK_SIZE / 8]>,
@@ -121,6 +124,7 @@ impl JitProgram {
             program,
             entries,
             slot_offsets: compiled.slot_offsets,
+            body_end: compiled.body_end,
             ctx,
             map: Box::new(MemoryMap::new()),
             stack: Box::new([0; STACK_SIZE / 8]),
@@ -147,6 +151,26 @@ impl JitProgram {
     /// Offset of each slot's machine code within [`JitProgram::code`].
     pub fn slot_offsets(&self) -> &[u32] {
         &self.slot_offsets
+    }
+
+    /// The machine code of the instruction at `slot` (empty for an lddw's second half).
+    pub fn slot_code(&self, slot: usize) -> &[u8] {
+        let Some(&start) = self.slot_offsets.get(slot) else {
+            return &[];
+        };
+        let end = self.body_end_of(slot);
+        &self.code()[start as usize..end]
+    }
+
+    /// The end of the code of the instruction at `slot`.
+    pub(crate) fn body_end_of(&self, slot: usize) -> usize {
+        let next = self.slot_offsets[slot + 1..]
+            .iter()
+            .find(|&&o| o > self.slot_offsets[slot]);
+        match next {
+            Some(&o) => o as usize,
+            None => self.body_end as usize,
+        }
     }
 
     /// The compilation mode.

@@ -20,6 +20,8 @@ pub(crate) struct Compiled {
     pub entries: Vec<u32>,
     /// Per slot: offset of its code in the body.
     pub slot_offsets: Vec<u32>,
+    /// Offset just past the last slot's code.
+    pub body_end: u32,
 }
 
 /// Out-of-line code gathered while the body is emitted.
@@ -198,6 +200,7 @@ pub(crate) fn compile(prog: &Program, options: &Options) -> Result<Compiled, Jit
         }
         slot += 1;
     }
+    let body_end = c.a.pos() as u32;
     // Falling off the end.
     c.fault_inline(Status::FellOffEnd, len);
     c.emit_cold();
@@ -222,6 +225,7 @@ pub(crate) fn compile(prog: &Program, options: &Options) -> Result<Compiled, Jit
         code,
         entries,
         slot_offsets,
+        body_end,
     })
 }
 
