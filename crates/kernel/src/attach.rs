@@ -227,7 +227,7 @@ fn mount(source: &str, dir: &Path, fstype: &str) -> Result<(), KernelError> {
     Ok(())
 }
 
-/// The id of tracepoint `category/name` in tracefs.
+/// The id of tracepoint `category/name` in the mounted tracefs.
 pub fn tracepoint_id(category: &str, name: &str) -> Result<u64, KernelError> {
     let base = tracefs().ok_or_else(|| {
         KernelError::Unsupported(format!(
@@ -235,7 +235,18 @@ pub fn tracepoint_id(category: &str, name: &str) -> Result<u64, KernelError> {
             TRACEFS[0], TRACEFS[1], TRACEFS[0]
         ))
     })?;
-    let path = base.join("events").join(category).join(name).join("id");
+    tracepoint_id_in(&base, category, name)
+}
+
+/// The id of tracepoint `category/name` in the tracefs mounted at `tracefs`.
+pub fn tracepoint_id_in(tracefs: &Path, category: &str, name: &str) -> Result<u64, KernelError> {
+    let bad = |s: &str| s.is_empty() || s.contains('/') || s.contains("..");
+    if bad(category) || bad(name) {
+        return Err(KernelError::Unsupported(format!(
+            "`{category}/{name}` is not a tracepoint name"
+        )));
+    }
+    let path = tracefs.join("events").join(category).join(name).join("id");
     let text = std::fs::read_to_string(&path).map_err(|source| KernelError::Io {
         path: path.clone(),
         source,
@@ -244,6 +255,30 @@ pub fn tracepoint_id(category: &str, name: &str) -> Result<u64, KernelError> {
         path,
         message: format!("not a tracepoint id: {:?}", text.trim()),
     })
+}
+
+/// Mounts a tracefs instance at `dir` (created if missing).
+pub fn mount_tracefs_at(dir: &Path) -> Result<(), KernelError> {
+    std::fs::create_dir_all(dir).map_err(|source| KernelError::Io {
+        path: dir.into(),
+        source,
+    })?;
+    mount("tracefs", dir, "tracefs")
+}
+
+/// Unmounts `dir` (a tracefs or bpffs this process mounted).
+pub fn unmount(dir: &Path) -> Result<(), KernelError> {
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
+        .map_err(|_| KernelError::Unsupported(format!("{} contains a NUL byte", dir.display())))?;
+    // SAFETY: `c` is a valid path string.
+    if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
+        return Err(KernelError::os(
+            format!("umount {}", dir.display()),
+            std::io::Error::last_os_error(),
+            "CAP_SYS_ADMIN",
+        ));
+    }
+    Ok(())
 }
 
 /// The perf event type of a dynamic PMU (`kprobe`, `uprobe`), and the config
@@ -321,11 +356,22 @@ impl Kernel {
         event: &str,
     ) -> Result<Link, KernelError> {
         let id = tracepoint_id(category, event)?;
+        self.attach_tracepoint_id(name, id, &format!("{category}/{event}"))
+    }
+
+    /// Attaches program `name` to the tracepoint with tracefs id `id`
+    /// (`label` names it in messages).
+    pub fn attach_tracepoint_id(
+        &self,
+        name: &str,
+        id: u64,
+        label: &str,
+    ) -> Result<Link, KernelError> {
         let mut attr = PerfAttr::new(PERF_TYPE_TRACEPOINT, id);
         attr.put_u64(16, 1); // sample_period
         attr.put_u32(48, 1); // wakeup_events
         let ev = perf_event_open(&**self.sys(), &mut attr, -1, 0)?;
-        self.perf_link(name, ev, format!("tracepoint {category}/{event}: {name}"))
+        self.perf_link(name, ev, format!("tracepoint {label}: {name}"))
     }
 
     /// Attaches program `name` to raw tracepoint `tracepoint` (such as `sys_enter`).

@@ -46,6 +46,14 @@ pub struct Fixups {
     pub datasecs: u32,
     /// Data sections the kernel cannot take (no size), replaced by an int.
     pub replaced: u32,
+    /// Unnamed function parameters given names.
+    pub param_names: u32,
+}
+
+/// Whether any two variables of a data section overlap.
+fn overlapping(vars: &[oxbpf_object::btf::SecVar]) -> bool {
+    vars.windows(2)
+        .any(|w| w[0].offset + w[0].size > w[1].offset)
 }
 
 /// A BTF blob ready for `BPF_BTF_LOAD`.
@@ -104,6 +112,31 @@ pub fn sanitize(obj: &Object, btf: &Btf) -> (Vec<BtfType>, Fixups) {
         .map(|id| btf.get(id).cloned().unwrap_or(BtfType::Void))
         .collect();
     let var_names: Vec<String> = types.iter().map(|t| t.name().to_string()).collect();
+    let var_sizes: Vec<u32> = types
+        .iter()
+        .map(|t| match t {
+            BtfType::Var { type_id, .. } => btf.size_of(*type_id).unwrap_or(0) as u32,
+            _ => 0,
+        })
+        .collect();
+    // Functions' parameters need names in the kernel; -O0 builds can lack them.
+    let protos: Vec<u32> = types
+        .iter()
+        .filter_map(|t| match t {
+            BtfType::Func { proto, .. } => Some(*proto),
+            _ => None,
+        })
+        .collect();
+    for id in protos {
+        if let Some(BtfType::FuncProto { params, .. }) = types.get_mut(id as usize) {
+            for (i, p) in params.iter_mut().enumerate() {
+                if p.name.is_empty() && p.type_id != 0 {
+                    p.name = format!("arg{}", i + 1);
+                    fixups.param_names += 1;
+                }
+            }
+        }
+    }
     for t in &mut types {
         if let BtfType::Var { linkage, .. } = t {
             if *linkage > 1 {
@@ -141,6 +174,20 @@ pub fn sanitize(obj: &Object, btf: &Btf) -> (Vec<BtfType>, Fixups) {
             }
         }
         vars.sort_by_key(|v| v.offset);
+        if section_map.is_none() && overlapping(vars) {
+            // `.maps` and legacy `maps`: clang leaves the offsets to the
+            // loader. Only their consistency matters to the kernel, so lay
+            // the variables out one after another.
+            let mut at = 0u32;
+            for v in vars.iter_mut() {
+                let size = var_sizes.get(v.type_id as usize).copied().unwrap_or(v.size);
+                v.size = v.size.max(size);
+                v.offset = at.next_multiple_of(8);
+                at = v.offset + v.size;
+            }
+            *size = (*size).max(at);
+            changed = true;
+        }
         if *size == 0 {
             *size = vars.iter().map(|v| v.offset + v.size).max().unwrap_or(0);
             changed = true;

@@ -76,6 +76,9 @@ pub fn load_hints(section: &str) -> LoadHints {
     if base != head {
         hints.prog_flags |= BPF_F_SLEEPABLE;
     }
+    if head == "syscall" {
+        hints.prog_flags |= BPF_F_SLEEPABLE;
+    }
     if head == "xdp.frags" {
         hints.prog_flags |= BPF_F_XDP_HAS_FRAGS;
     }

@@ -1,0 +1,128 @@
+//! Every fixture object goes into the kernel: its BTF is accepted after
+//! sanitizing, its maps are created, and every program the kernel supports
+//! loads; the others fail only for the reasons listed here.
+
+use std::path::{Path, PathBuf};
+
+use oxbpf_kernel::Kernel;
+use oxbpf_object::Object;
+
+/// Programs this kernel refuses, with a phrase of the reason.
+const REFUSED: &[(&str, &str, &str)] = &[
+    // Calls to helper ids that only oxbpf's host defines.
+    ("elf/core.o", "core_fields", "invalid func unknown#"),
+    ("elf/core.o", "core_checks", "invalid func unknown#"),
+    // clang -O0 emits `callx` (opcode 0x8d), which the kernel lacks.
+    ("elf/noopt.o", "unoptimized", "unknown opcode 8d"),
+    ("object/noopt.o", "xdp_noopt", "unknown opcode 8d"),
+    // A host-defined hook's context: the kernel's tracepoint context differs.
+    ("elf/tracer.o", "trace_exec", "invalid bpf_context access"),
+    // BPF trampolines: this kernel (no ftrace direct calls) refuses them.
+    ("elf/progtypes.o", "fentry_prog", "Operation not permitted"),
+    ("elf/progtypes.o", "fexit_prog", "Operation not permitted"),
+    ("elf/progtypes.o", "lsm_prog", "Operation not permitted"),
+    (
+        "object/progtypes.o",
+        "prog_fentry",
+        "Operation not permitted",
+    ),
+    (
+        "object/progtypes.o",
+        "prog_fexit",
+        "Operation not permitted",
+    ),
+    ("object/progtypes.o", "prog_lsm", "Operation not permitted"),
+];
+
+fn objects() -> Vec<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+    let mut out = Vec::new();
+    for dir in ["elf", "object"] {
+        for e in std::fs::read_dir(root.join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "o") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn label(p: &Path) -> String {
+    let dir = p.parent().and_then(|d| d.file_name()).unwrap_or_default();
+    format!(
+        "{}/{}",
+        dir.to_string_lossy(),
+        p.file_name().unwrap_or_default().to_string_lossy()
+    )
+}
+
+#[test]
+fn every_fixture_loads_what_the_kernel_supports() {
+    if !oxbpf_kernel::sys::privileged() {
+        println!("skipped every_fixture_loads_what_the_kernel_supports: needs root (CAP_BPF)");
+        return;
+    }
+    let (mut loaded, mut refused, mut objects_done) = (0, 0, 0);
+    let mut unexpected = Vec::new();
+    for path in objects() {
+        let name = label(&path);
+        let obj = match Object::parse(&std::fs::read(&path).unwrap()) {
+            Ok(o) => o,
+            Err(e) => {
+                // The loader's own tests pin down which fixtures it refuses.
+                println!("{name}: not an object oxbpf loads ({e})");
+                continue;
+            }
+        };
+        let k = match Kernel::load(&obj) {
+            Ok(k) => k,
+            Err(e) => {
+                unexpected.push(format!("{name}: maps refused: {e}"));
+                continue;
+            }
+        };
+        objects_done += 1;
+        if obj.btf.is_some() {
+            if let Err(e) = k.btf_fd() {
+                unexpected.push(format!("{name}: BTF refused: {e}"));
+            }
+        }
+        for (def, m) in k.maps() {
+            if let Err(e) = m {
+                unexpected.push(format!("{name}: map {} refused: {e}", def.name));
+            }
+        }
+        for (prog, r) in k.load_all() {
+            match r {
+                Ok(_) => {
+                    loaded += 1;
+                    println!("{name}: {prog}: loaded");
+                }
+                Err(e) => {
+                    refused += 1;
+                    let text = e.to_string();
+                    let first = text.lines().last().unwrap_or_default().to_string();
+                    println!(
+                        "{name}: {prog}: refused: {}",
+                        text.lines().next().unwrap_or_default()
+                    );
+                    let known = REFUSED
+                        .iter()
+                        .any(|(o, p, why)| name == *o && prog == *p && text.contains(why));
+                    if !known {
+                        unexpected.push(format!("{name}: {prog}: {first}\n{text}"));
+                    }
+                }
+            }
+        }
+    }
+    println!("{objects_done} objects: {loaded} programs loaded, {refused} refused as listed");
+    assert!(
+        unexpected.is_empty(),
+        "unexpected:\n{}",
+        unexpected.join("\n")
+    );
+    assert!(loaded > 50, "{loaded}");
+}
