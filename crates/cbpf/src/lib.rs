@@ -6,6 +6,9 @@ pub mod error;
 pub mod insn;
 pub mod interp;
 pub mod listing;
+pub mod pcap;
+pub mod summary;
+pub mod synth;
 pub mod to_ebpf;
 
 pub use check::check;
