@@ -525,7 +525,9 @@ impl Kernel {
         self.test_run_repeat(name, data_in, ctx_in, 1)
     }
 
-    /// `BPF_PROG_TEST_RUN` with the kernel repeating the run `repeat` times.
+    /// `BPF_PROG_TEST_RUN` with the kernel repeating the run `repeat` times
+    /// (raw tracepoint and syscall programs, which the kernel runs once per
+    /// call, are called `repeat` times).
     pub fn test_run_repeat(
         &self,
         name: &str,
@@ -534,6 +536,41 @@ impl Kernel {
         repeat: u32,
     ) -> Result<TestRun, KernelError> {
         let fd = self.program_fd(name)?;
+        let prog_type = self.object.program(name)?.prog_type;
+        if matches!(prog_type, ProgramType::RawTracepoint | ProgramType::Syscall) {
+            // These take only a context: no data, no repeat, no ctx_out (a
+            // syscall program's context is written back in place).
+            if !data_in.is_empty() {
+                return Err(KernelError::Unsupported(format!(
+                    "`{name}` is a {} program: it takes a context, not data",
+                    prog_type.name()
+                )));
+            }
+            let mut ctx = ctx_in.unwrap_or(&[]).to_vec();
+            let mut attr = Attr::new().u32(0, fd as u32).u32(40, ctx.len() as u32).u64(
+                48,
+                if ctx.is_empty() {
+                    0
+                } else {
+                    ctx.as_mut_ptr() as u64
+                },
+            );
+            let mut result = None;
+            for _ in 0..repeat.max(1) {
+                call(&*self.sys, cmd::PROG_TEST_RUN, &mut attr)?;
+                result = Some(attr.get_u32(4));
+            }
+            return Ok(TestRun {
+                retval: result.unwrap_or(0) as u64,
+                data_out: Vec::new(),
+                ctx_out: if prog_type == ProgramType::Syscall {
+                    ctx
+                } else {
+                    Vec::new()
+                },
+                duration_ns: 0,
+            });
+        }
         let mut out = vec![0u8; data_in.len() + 4096];
         let ctx = ctx_in.unwrap_or(&[]);
         let mut ctx_out = vec![0u8; ctx.len()];

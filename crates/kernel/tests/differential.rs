@@ -121,3 +121,46 @@ fn verifier_rejections_come_back_with_the_log() {
 fn flow_dissector_agrees_with_the_kernel() {
     compare("dissect.o", &["dissect"], &[]);
 }
+
+/// kattach.o's raw tracepoint program, test-run with the same argument
+/// contexts on both sides: the same return values and the same tally map.
+#[test]
+fn raw_tracepoint_test_runs_agree_with_the_kernel() {
+    let obj = Object::parse(&fixture("kattach.o")).unwrap();
+    let Some(kernel) = kernel_or_skip(&obj, "kattach.o raw_tally") else {
+        return;
+    };
+    let rt = oxbpf::Runtime::with_options(obj, oxbpf::Options::default()).unwrap();
+    let mut inst = rt.instance("raw_tally").unwrap();
+    let contexts: [[u64; 2]; 5] = [[0, 39], [0, 110], [7, 110], [0, 0x1ff], [0, 39]];
+    for args in contexts {
+        let ctx: Vec<u8> = args.iter().flat_map(|a| a.to_ne_bytes()).collect();
+        let k = kernel.test_run("raw_tally", &[], Some(&ctx)).unwrap();
+        let u = inst.test_run(&[], Some(&ctx)).unwrap();
+        assert_eq!(u.retval, k.retval, "args {args:?}");
+        assert_eq!(k.retval, args[1] & 0xff);
+    }
+    let k = sorted(kernel.map_entries("raw_seen").unwrap());
+    let u = sorted(rt.map("raw_seen").unwrap().entries());
+    assert_eq!(u, k, "raw_seen");
+    assert_eq!(k.len(), 3);
+    println!("kattach.o: raw_tally agrees on 5 contexts and the raw_seen map");
+}
+
+/// kattach.o's socket filter over the packet fixtures: return values (the
+/// kept length or 0), packets and the counters map agree.
+#[test]
+fn socket_filter_agrees_with_the_kernel() {
+    compare("kattach.o", &["drop_x"], &["counters"]);
+}
+
+/// globals.o's XDP programs, whose globals (.data, .bss, .rodata, a
+/// subprogram, a bpf_loop callback) both sides must lay out and update alike.
+#[test]
+fn global_data_programs_agree_with_the_kernel() {
+    compare(
+        "globals.o",
+        &["xdp_first", "xdp_second"],
+        &[".data", ".bss"],
+    );
+}
