@@ -90,6 +90,9 @@ impl Gen {
         if mask == u32::MAX {
             return self.cmp(size, off, v);
         }
+        if mask == 0 {
+            return Frag::Const(v == 0);
+        }
         self.g.test(
             vec![ld(size, off), Insn::stmt(op::ALU | op::AND | op::K, mask)],
             JEQ,

@@ -71,6 +71,12 @@ impl Values {
             }
             return self.fresh();
         }
+        // Operations whose result does not depend on the packet.
+        match (opc, self.konst(b)) {
+            (op::AND | op::MUL, Some(0)) => return self.intern(Val::Const(0)),
+            (op::OR, Some(u32::MAX)) => return self.intern(Val::Const(u32::MAX)),
+            _ => {}
+        }
         self.intern(Val::Alu(opc, a, b))
     }
 }
