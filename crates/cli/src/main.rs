@@ -1,6 +1,7 @@
 //! `oxbpf`: assemble, disassemble and run eBPF programs.
 
 mod error;
+mod filter_cmd;
 mod input;
 mod kernel_cmd;
 mod object_cmd;
@@ -120,6 +121,8 @@ enum Command {
         #[command(subcommand)]
         command: kernel_cmd::KernelCommand,
     },
+    /// Filter a capture file with a tcpdump expression, run on oxbpf's VM.
+    Filter(filter_cmd::FilterArgs),
     /// The bpf_conformance plugin protocol: program hex on stdin, r0 in hex on stdout.
     ConformancePlugin {
         /// Input memory as `"aa  bb  "` hex, then options such as `--jit`.
@@ -328,6 +331,7 @@ fn dispatch(command: Command) -> Result<(), CliError> {
         }
         Command::ConformancePlugin { args } => out(&plugin::run(&args)?),
         Command::Kernel { command } => out(&kernel_cmd::run(command)?),
+        Command::Filter(args) => filter_cmd::run(args),
         Command::Object {
             command:
                 ObjectCommand::Show {

@@ -1,0 +1,291 @@
+//! `oxbpf filter`: tcpdump's filters on capture files, run on oxbpf's VM.
+
+use std::collections::HashMap;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::{ArgAction, Args, ValueEnum};
+use oxbpf_cbpf::pcap::{Capture, PcapOut, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_RAW};
+use oxbpf_cbpf::to_ebpf::{to_ebpf, EbpfFilter};
+use oxbpf_cbpf::{interp, listing, summary, Insn};
+use oxbpf_filter::LinkType;
+
+use crate::error::CliError;
+
+/// Link types a filter can be compiled for.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LinkArg {
+    /// Ethernet (`EN10MB`).
+    Ethernet,
+    /// Raw IPv4/IPv6.
+    Raw,
+    /// Linux cooked capture (`LINUX_SLL`).
+    Sll,
+}
+
+/// Arguments of `oxbpf filter`.
+#[derive(Args)]
+pub struct FilterArgs {
+    /// The filter expression (pcap-filter syntax); several words are joined
+    /// with spaces, as tcpdump does. Empty: every packet matches.
+    #[arg(allow_hyphen_values = false)]
+    expr: Vec<String>,
+    /// Read packets from this pcap or pcapng file.
+    #[arg(short = 'r', value_name = "FILE")]
+    read: Option<PathBuf>,
+    /// Write matching packets to this pcap file instead of printing them.
+    #[arg(short = 'w', value_name = "FILE")]
+    write: Option<PathBuf>,
+    /// Stop after this many matching packets.
+    #[arg(short = 'c', value_name = "N")]
+    max: Option<u64>,
+    /// Print the compiled program and exit: -d as tcpdump's listing, -dd as
+    /// a C array, -ddd as decimal numbers.
+    #[arg(short = 'd', action = ArgAction::Count)]
+    dump: u8,
+    /// Print only the number of matching packets.
+    #[arg(long)]
+    count: bool,
+    /// Print the program's eBPF translation (llvm syntax) and exit.
+    #[arg(long)]
+    ebpf: bool,
+    /// Run the classic interpreter instead of the eBPF translation on the VM.
+    #[arg(long)]
+    cbpf_interp: bool,
+    /// Use a classic program from a file (tcpdump's -ddd or -dd output)
+    /// instead of compiling an expression.
+    #[arg(long, value_name = "FILE", conflicts_with = "expr")]
+    program: Option<PathBuf>,
+    /// The link type to compile for when no file gives one (for -d alone).
+    #[arg(short = 'y', long, value_enum)]
+    linktype: Option<LinkArg>,
+    /// Snapshot length: what accepting filters return.
+    #[arg(short = 's', default_value_t = 262144)]
+    snaplen: u32,
+    /// Accepted for tcpdump compatibility; addresses are never resolved.
+    #[arg(short = 'n', hide = true)]
+    numeric: bool,
+}
+
+/// A filter ready to run: the classic program and, unless the classic
+/// interpreter was asked for, its translation loaded into the VM.
+struct Runner {
+    prog: Vec<Insn>,
+    vm: Option<EbpfFilter>,
+}
+
+impl Runner {
+    fn run(&mut self, data: &[u8], wirelen: u32) -> u32 {
+        match &mut self.vm {
+            Some(vm) => vm.run(data, wirelen),
+            None => interp::run(&self.prog, data, wirelen),
+        }
+    }
+}
+
+fn input_error(msg: impl std::fmt::Display) -> CliError {
+    CliError::Input(msg.to_string())
+}
+
+fn link_for(dlt: u32) -> Option<LinkType> {
+    LinkType::from_dlt(dlt)
+}
+
+fn dlt_of(l: LinkArg) -> u32 {
+    match l {
+        LinkArg::Ethernet => LINKTYPE_ETHERNET,
+        LinkArg::Raw => LINKTYPE_RAW,
+        LinkArg::Sll => LINKTYPE_LINUX_SLL,
+    }
+}
+
+impl FilterArgs {
+    fn expression(&self) -> String {
+        self.expr.join(" ")
+    }
+
+    /// The classic program for packets of link type `dlt`.
+    fn program_for(&self, dlt: u32) -> Result<Vec<Insn>, CliError> {
+        if let Some(path) = &self.program {
+            return read_program(path);
+        }
+        let link = link_for(dlt).ok_or_else(|| {
+            input_error(format!(
+                "link type {dlt} is not one the filter compiler knows (Ethernet 1, raw IP 101, Linux SLL 113)"
+            ))
+        })?;
+        let expr = self.expression();
+        oxbpf_filter::compile(&expr, link, self.snaplen)
+            .map_err(|e| input_error(format!("filter `{expr}`: {e}")))
+    }
+
+    fn runner_for(&self, dlt: u32) -> Result<Runner, CliError> {
+        let prog = self.program_for(dlt)?;
+        let vm = if self.cbpf_interp {
+            oxbpf_cbpf::check(&prog).map_err(|e| input_error(format!("program: {e}")))?;
+            None
+        } else {
+            Some(EbpfFilter::new(&prog).map_err(|e| input_error(format!("program: {e}")))?)
+        };
+        Ok(Runner { prog, vm })
+    }
+}
+
+/// Reads a `-ddd` (or `-dd`) listing.
+fn read_program(path: &Path) -> Result<Vec<Insn>, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let parsed = if text.trim_start().starts_with('{') {
+        listing::parse_dd(&text)
+    } else {
+        listing::parse_ddd(&text)
+    };
+    parsed.map_err(|e| input_error(format!("{}: {e}", path.display())))
+}
+
+/// Writes to stdout, ending quietly when the reader has gone (`| head`).
+fn write_out(w: &mut impl Write, text: &[u8]) -> Result<(), CliError> {
+    match w.write_all(text) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        r => r.map_err(|source| CliError::Io {
+            path: "<stdout>".into(),
+            source,
+        }),
+    }
+}
+
+/// Runs `oxbpf filter`.
+pub fn run(args: FilterArgs) -> Result<(), CliError> {
+    let capture = match &args.read {
+        Some(path) => Some(Capture::open(path).map_err(|source| CliError::Io {
+            path: path.clone(),
+            source,
+        })?),
+        None => None,
+    };
+    let packets = match &capture {
+        Some(c) => Some(c.packets().map_err(|e| {
+            input_error(format!(
+                "{}: {e}",
+                args.read
+                    .as_ref()
+                    .map_or(String::new(), |p| p.display().to_string())
+            ))
+        })?),
+        None => None,
+    };
+    let file_dlt = packets.as_ref().and_then(|p| p.linktype());
+    let dlt = args
+        .linktype
+        .map(dlt_of)
+        .or(file_dlt)
+        .unwrap_or(LINKTYPE_ETHERNET);
+
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    if args.dump > 0 || args.ebpf {
+        let prog = args.program_for(dlt)?;
+        let mut text = match args.dump {
+            0 => String::new(),
+            1 => listing::dump_d(&prog),
+            2 => listing::dump_dd(&prog),
+            _ => listing::dump_ddd(&prog),
+        };
+        if args.ebpf {
+            let ebpf = to_ebpf(&prog).map_err(|e| input_error(format!("program: {e}")))?;
+            let bytes = oxbpf_isa::encode_program(&ebpf);
+            let listing =
+                oxbpf_isa::disassemble(&bytes, oxbpf_isa::Syntax::Llvm).map_err(|source| {
+                    CliError::Isa {
+                        context: "eBPF translation".into(),
+                        source,
+                    }
+                })?;
+            text.push_str(&listing);
+        }
+        write_out(&mut out, text.as_bytes())?;
+        return out.flush().map_err(|source| CliError::Io {
+            path: "<stdout>".into(),
+            source,
+        });
+    }
+    let Some(packets) = packets else {
+        return Err(input_error(
+            "give a capture file with -r FILE (or -d to list the program)",
+        ));
+    };
+
+    let mut writer = match &args.write {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|source| CliError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            Some(
+                PcapOut::new(BufWriter::with_capacity(1 << 20, file), dlt, args.snaplen)
+                    .map_err(|e| input_error(format!("{}: {e}", path.display())))?,
+            )
+        }
+        None => None,
+    };
+
+    let mut runners: HashMap<u32, Runner> = HashMap::new();
+    runners.insert(dlt, args.runner_for(dlt)?);
+    let tty = std::io::stderr().is_terminal();
+    let started = Instant::now();
+    let mut last_report = started;
+    let mut seen: u64 = 0;
+    let mut matched: u64 = 0;
+    let print = !args.count && writer.is_none();
+    for packet in packets {
+        let p = packet.map_err(|e| {
+            input_error(format!(
+                "{}: {e}",
+                args.read
+                    .as_ref()
+                    .map_or(String::new(), |p| p.display().to_string())
+            ))
+        })?;
+        seen += 1;
+        let runner = match runners.entry(p.linktype) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(args.runner_for(p.linktype)?),
+        };
+        if runner.run(p.data, p.wirelen) != 0 {
+            matched += 1;
+            if let Some(w) = &mut writer {
+                w.write(p.timestamp, p.data, p.wirelen)
+                    .map_err(|e| input_error(e.to_string()))?;
+            } else if print {
+                let mut line = summary::summarize(&p);
+                line.push('\n');
+                write_out(&mut out, line.as_bytes())?;
+            }
+            if args.max.is_some_and(|m| matched >= m) {
+                break;
+            }
+        }
+        if seen % 1_000_000 == 0
+            || (tty && seen % 65536 == 0 && last_report.elapsed() > Duration::from_millis(500))
+        {
+            last_report = Instant::now();
+            eprintln!(
+                "oxbpf: {seen} packets read, {matched} matched ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    if args.count {
+        write_out(&mut out, format!("{matched}\n").as_bytes())?;
+    }
+    if let Some(w) = writer {
+        w.finish().map_err(|e| input_error(e.to_string()))?;
+    }
+    out.flush().map_err(|source| CliError::Io {
+        path: "<stdout>".into(),
+        source,
+    })
+}
