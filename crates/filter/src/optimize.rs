@@ -470,6 +470,120 @@ fn drop_redundant(g: &mut Graph, root: Target, vals: &mut Values) {
     }
 }
 
+/// Reorders chains of pure tests so that tests of the same value are next
+/// to each other (then one load serves them all). An OR chain is a run of
+/// blocks that all jump to the same place when true and fall to the next
+/// when false, each entered only from the one before; its tests commute.
+/// AND chains are the same with the branches swapped. Block contents are
+/// permuted among the chain's ids, so edges into the chain stay valid.
+fn regroup(g: &mut Graph, root: Target, vals: &mut Values) -> bool {
+    let order = topo_order(g, root);
+    let mut preds: HashMap<usize, usize> = HashMap::new();
+    if let Target::Block(r) = root {
+        *preds.entry(r).or_default() += 1;
+    }
+    for &b in &order {
+        for t in [g.blocks[b].jt, g.blocks[b].jf] {
+            if let Target::Block(s) = t {
+                *preds.entry(s).or_default() += 1;
+            }
+        }
+    }
+    let mut in_chain = vec![false; g.blocks.len()];
+    let mut changed = false;
+    for &b in &order {
+        if in_chain[b] {
+            continue;
+        }
+        for or_chain in [true, false] {
+            let shared = branch(&g.blocks[b], or_chain);
+            let mut chain = vec![b];
+            let mut cur = b;
+            while let Target::Block(n) = branch(&g.blocks[cur], !or_chain) {
+                if branch(&g.blocks[n], or_chain) != shared
+                    || preds.get(&n) != Some(&1)
+                    || in_chain[n]
+                {
+                    break;
+                }
+                chain.push(n);
+                cur = n;
+            }
+            if chain.len() < 3 {
+                continue;
+            }
+            let keys: Vec<ValId> = chain
+                .iter()
+                .map(|&c| test_key(vals, &g.blocks[c]).a)
+                .collect();
+            let mut groups: Vec<ValId> = Vec::new();
+            for k in &keys {
+                if !groups.contains(k) {
+                    groups.push(*k);
+                }
+            }
+            let mut perm: Vec<usize> = Vec::with_capacity(chain.len());
+            for grp in &groups {
+                perm.extend((0..chain.len()).filter(|&i| keys[i] == *grp));
+            }
+            for &c in &chain {
+                in_chain[c] = true;
+            }
+            if perm.iter().enumerate().all(|(i, &p)| i == p) {
+                break;
+            }
+            let contents: Vec<(Vec<Insn>, u16, u32)> = chain
+                .iter()
+                .map(|&c| (g.blocks[c].stmts.clone(), g.blocks[c].code, g.blocks[c].k))
+                .collect();
+            for (slot, &from) in chain.iter().zip(&perm) {
+                let (stmts, code, k) = contents[from].clone();
+                let blk = &mut g.blocks[*slot];
+                blk.stmts = stmts;
+                blk.code = code;
+                blk.k = k;
+            }
+            changed = true;
+            break;
+        }
+    }
+    changed
+}
+
+/// Removes stores to scratch slots that no later statement reads.
+fn drop_dead_stores(g: &mut Graph, root: Target) {
+    let order = topo_order(g, root);
+    // Slots read before being written, from the start of each block on.
+    let mut live_in: HashMap<usize, u16> = HashMap::new();
+    for &b in order.iter().rev() {
+        let mut live: u16 = 0;
+        for t in [g.blocks[b].jt, g.blocks[b].jf] {
+            if let Target::Block(s) = t {
+                live |= live_in.get(&s).copied().unwrap_or(0);
+            }
+        }
+        let stmts = std::mem::take(&mut g.blocks[b].stmts);
+        let mut kept = Vec::with_capacity(stmts.len());
+        for s in stmts.into_iter().rev() {
+            let bit = 1u16 << (s.k & 15);
+            let class = s.code & 0x07;
+            let mode = s.code & 0xe0;
+            if class == op::ST || class == op::STX {
+                if live & bit == 0 {
+                    continue;
+                }
+                live &= !bit;
+            } else if (class == op::LD || class == op::LDX) && mode == op::MEM {
+                live |= bit;
+            }
+            kept.push(s);
+        }
+        kept.reverse();
+        g.blocks[b].stmts = kept;
+        live_in.insert(b, live);
+    }
+}
+
 /// Optimizes the graph in place and returns the new entry.
 pub fn optimize(g: &mut Graph, mut root: Target) -> Target {
     let mut vals = Values::default();
@@ -479,11 +593,13 @@ pub fn optimize(g: &mut Graph, mut root: Target) -> Target {
             changed = true;
         }
         changed |= intern(g, &mut root);
+        changed |= regroup(g, root, &mut vals);
         if !changed {
             break;
         }
     }
     drop_redundant(g, root, &mut vals);
+    drop_dead_stores(g, root);
     // Blocks that became identical once their loads went (the same code on
     // different paths, as `jeq #k` after different loads) can share one copy.
     while intern(g, &mut root) {}
