@@ -26,6 +26,9 @@ pub enum CliError {
     /// The program could not be loaded or failed at run time.
     #[error(transparent)]
     Vm(#[from] oxbpf_vm::VmError),
+    /// The JIT could not compile the program.
+    #[error(transparent)]
+    Jit(#[from] oxbpf_jit::JitError),
     /// An argument or input was malformed.
     #[error("{0}")]
     Input(String),

@@ -3,6 +3,7 @@
 mod error;
 mod filter_cmd;
 mod input;
+mod jit_cmd;
 mod kernel_cmd;
 mod object_cmd;
 mod plugin;
@@ -70,6 +71,12 @@ enum Command {
         /// How to read the input.
         #[arg(long, value_enum, default_value = "auto")]
         format: Format,
+        /// Print the x86-64 code the JIT compiles the program to, under each instruction.
+        #[arg(long, conflicts_with_all = ["source", "syntax"])]
+        jit: bool,
+        /// With --jit: the code for programs a verifier approved (no run-time checks).
+        #[arg(long, requires = "jit")]
+        unchecked: bool,
     },
     /// Run a program in the interpreter and print r0.
     ///
@@ -98,6 +105,10 @@ enum Command {
         /// Print each executed instruction with the registers it changed.
         #[arg(long)]
         trace: bool,
+        /// Run in the x86-64 JIT (checked mode: every access checked) instead of
+        /// the interpreter.
+        #[arg(long, conflicts_with = "trace")]
+        jit: bool,
         /// Stop after this many executed instructions.
         #[arg(long)]
         budget: Option<u64>,
@@ -225,7 +236,13 @@ fn dispatch(command: Command) -> Result<(), CliError> {
             btf,
             syntax,
             format,
+            jit,
+            unchecked,
         } => {
+            if jit {
+                let loaded = load_program(&input, format)?;
+                return out(&jit_cmd::listing(&loaded.bytecode, unchecked)?);
+            }
             let syntax = syntax_of(syntax);
             if input != std::path::Path::new("-") && object_cmd::is_elf(&read_file(&input)?) {
                 let (obj, _) = object_cmd::load(&input, btf.as_deref())?;
@@ -251,6 +268,7 @@ fn dispatch(command: Command) -> Result<(), CliError> {
             repeat,
             json,
             ctx_in,
+            jit,
         } => {
             let given = match (mem, mem_hex) {
                 (Some(path), _) if path.extension().is_some_and(|e| e == "hex") => {
@@ -300,6 +318,15 @@ fn dispatch(command: Command) -> Result<(), CliError> {
             } else {
                 Helpers::new()
             };
+            if jit {
+                return out(&jit_cmd::run(
+                    &loaded.bytecode,
+                    &helpers,
+                    &mut memory,
+                    budget,
+                    stats,
+                )?);
+            }
             let mut vm = Vm::new(&loaded.bytecode, &helpers)?;
             // --stats counts instructions, which needs a budget (an unlimited one by default).
             vm.set_budget(budget.or(stats.then_some(u64::MAX)));

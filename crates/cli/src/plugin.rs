@@ -3,10 +3,12 @@
 //! One process per test: argv holds the input memory as `"aa  bb  "` hex (absent
 //! when the test has none) and options; stdin holds the program as hex. The
 //! program runs with r1 = the memory, r2 = its length; r0 is printed in hex.
+//! `--jit` runs it in the JIT (checked mode) instead of the interpreter.
 
 use std::io::Read;
 
-use oxbpf_vm::{Helpers, Vm};
+use oxbpf_jit::{JitProgram, Options};
+use oxbpf_vm::{Helpers, Program, Vm};
 
 use crate::error::CliError;
 use crate::input::parse_hex;
@@ -18,14 +20,11 @@ const BUDGET: u64 = 100_000_000;
 /// Returns the text to print.
 pub fn run(args: &[String]) -> Result<String, CliError> {
     let mut mem = Vec::new();
+    let mut jit = false;
     for arg in args {
         match arg.as_str() {
-            "--interpret" | "--interpreter" => {}
-            "--jit" => {
-                return Err(CliError::Input(
-                    "--jit: the JIT compiler is not available in this build yet".into(),
-                ))
-            }
+            "--interpret" | "--interpreter" => jit = false,
+            "--jit" => jit = true,
             a if a.starts_with("--") => {
                 return Err(CliError::Input(format!("unknown plugin option `{a}`")))
             }
@@ -42,8 +41,15 @@ pub fn run(args: &[String]) -> Result<String, CliError> {
             source,
         })?;
     let code = parse_hex(&text).map_err(|e| CliError::Input(format!("program on stdin: {e}")))?;
-    let mut vm = Vm::new(&code, &Helpers::conformance())?;
-    vm.set_budget(Some(BUDGET));
-    let r0 = vm.run(&mut mem)?;
+    let r0 = if jit {
+        let program = Program::new(&code, &Helpers::conformance())?;
+        let mut jit = JitProgram::compile(program, &Options::default())?;
+        jit.set_budget(Some(BUDGET));
+        jit.run(&mut mem)?
+    } else {
+        let mut vm = Vm::new(&code, &Helpers::conformance())?;
+        vm.set_budget(Some(BUDGET));
+        vm.run(&mut mem)?
+    };
     Ok(format!("{r0:x}\n"))
 }

@@ -21,6 +21,16 @@ fn runner_hex(hex: &str) -> String {
 
 #[test]
 fn plugin_passes_every_conformance_row() {
+    drive_plugin(&[]);
+}
+
+#[test]
+fn plugin_passes_every_conformance_row_in_the_jit() {
+    drive_plugin(&["--jit"]);
+}
+
+/// Runs every row through the plugin with `options` after the memory argument.
+fn drive_plugin(options: &[&str]) {
     let Some(tsv) = tsv() else {
         println!("skipped: ../shared/bpf-conformance is absent");
         return;
@@ -38,6 +48,7 @@ fn plugin_passes_every_conformance_row() {
         if mem != "-" {
             cmd.arg(runner_hex(mem));
         }
+        cmd.args(options);
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -62,7 +73,7 @@ fn plugin_passes_every_conformance_row() {
         rows += 1;
     }
     println!(
-        "conformance plugin: {}/{rows} rows passed",
+        "conformance plugin {options:?}: {}/{rows} rows passed",
         rows - failures.len()
     );
     assert!(rows >= 313);

@@ -1,0 +1,80 @@
+//! `oxbpf run --jit`, `oxbpf disasm --jit` and the plugin's `--jit`.
+
+use std::process::Command;
+
+fn oxbpf(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_oxbpf"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn run_jit_gives_the_interpreters_results_and_errors() {
+    let args = [
+        "run",
+        "examples/ip_checksum.s",
+        "--mem",
+        "examples/ipv4-header.hex",
+    ];
+    let (ok, interp, _) = oxbpf(&args);
+    assert!(ok);
+    let (ok, jit, _) = oxbpf(&[&args[..], &["--jit"]].concat());
+    assert!(ok);
+    assert_eq!(jit, interp);
+    assert_eq!(jit, "r0 = 0x0 (0)\n");
+
+    let (ok, out, _) = oxbpf(&[
+        "run",
+        "fixtures/bench/primes.bin",
+        "--mem-hex",
+        "e8 03 00 00 00 00 00 00",
+        "--jit",
+        "--stats",
+    ]);
+    assert!(ok);
+    assert!(
+        out.starts_with("r0 = 0xa8 (168)\ncompiled 33 instructions to "),
+        "{out}"
+    );
+
+    let bad = [
+        "run",
+        "examples/ip_checksum.s",
+        "--mem-hex",
+        "45 00 00 73 00 00 40 00 40 11 b8 62 c0 a8 00 01 c0 a8 00 c7 01",
+        "--jit",
+    ];
+    let (ok, out, err) = oxbpf(&bad);
+    assert!(!ok, "{out}");
+    assert!(
+        err.starts_with("oxbpf: error: instruction 5: 2-byte read at ")
+            && err.contains("(it starts at offset 20 of the input memory, which is 21 bytes long, and runs past its end)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn disasm_jit_lists_machine_code_under_each_instruction() {
+    let (ok, out, err) = oxbpf(&["disasm", "--jit", "fixtures/bench/log2.bin"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("; entry trampoline and prologue\n"),
+        "{out}"
+    );
+    assert!(out.contains("; 0: "), "{out}");
+    assert!(out.contains("mov r12, rdi"), "{out}");
+    // Checked mode: the input-memory test before a load through r1.
+    assert!(out.contains("sub r10, [r12]"), "{out}");
+    assert!(out.contains("; out of line"), "{out}");
+    let (ok, unchecked, _) = oxbpf(&["disasm", "--jit", "--unchecked", "fixtures/bench/log2.bin"]);
+    assert!(ok);
+    assert!(!unchecked.contains("sub r10, [r12]"), "{unchecked}");
+    assert!(unchecked.len() < out.len());
+}
