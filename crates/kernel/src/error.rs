@@ -79,4 +79,22 @@ impl KernelError {
         };
         matches!(src.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES))
     }
+
+    /// For permission failures, the capability to ask for, e.g.
+    /// `CAP_BPF (or CAP_SYS_ADMIN)`.
+    pub fn missing_capability(&self) -> Option<String> {
+        if !self.is_permission() {
+            return None;
+        }
+        Some(match self {
+            KernelError::Syscall { hint, .. } | KernelError::Os { hint, .. } => {
+                let h = hint.trim().trim_start_matches('(').trim_end_matches(')');
+                h.strip_prefix("needs ").unwrap_or(h).to_string()
+            }
+            KernelError::Rejected { .. } => {
+                "CAP_BPF, plus CAP_NET_ADMIN or CAP_PERFMON for the program type".into()
+            }
+            _ => "CAP_SYS_ADMIN".into(),
+        })
+    }
 }

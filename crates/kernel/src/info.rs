@@ -121,6 +121,30 @@ pub fn prog_dump(sys: &dyn Sys, fd: i32, which: Dump) -> Result<Vec<u8>, KernelE
     Ok(buf)
 }
 
+/// The raw BTF of the kernel BTF object with id `id` (a map's or program's).
+pub fn btf_by_id(sys: &dyn Sys, id: u32) -> Result<Vec<u8>, KernelError> {
+    const BTF_GET_FD_BY_ID: u32 = 19;
+    let mut attr = Attr::new().u32(0, id);
+    let fd = call_fd(sys, BTF_GET_FD_BY_ID, &mut attr)?;
+    let get = |buf: &mut [u8], out: &mut [u8; 32]| -> Result<u32, KernelError> {
+        if !buf.is_empty() {
+            out[0..8].copy_from_slice(&(buf.as_mut_ptr() as u64).to_ne_bytes());
+            out[8..12].copy_from_slice(&(buf.len() as u32).to_ne_bytes());
+        }
+        let mut attr = Attr::new()
+            .u32(0, fd.as_raw_fd() as u32)
+            .u32(4, out.len() as u32)
+            .u64(8, out.as_mut_ptr() as u64);
+        call(sys, cmd::OBJ_GET_INFO_BY_FD, &mut attr)?;
+        Ok(u32_at(out, 8))
+    };
+    let size = get(&mut [], &mut [0u8; 32])? as usize;
+    let mut buf = vec![0u8; size];
+    let got = get(&mut buf, &mut [0u8; 32])? as usize;
+    buf.truncate(got.min(size));
+    Ok(buf)
+}
+
 /// Opens the program with id `id`.
 pub fn prog_fd_by_id(sys: &dyn Sys, id: u32) -> Result<OwnedFd, KernelError> {
     let mut attr = Attr::new().u32(0, id);

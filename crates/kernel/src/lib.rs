@@ -21,6 +21,7 @@ pub mod btf;
 pub mod error;
 pub mod feature;
 pub mod info;
+pub mod interrupt;
 pub mod maps;
 pub mod perfbuf;
 pub mod ringbuf;
@@ -144,15 +145,16 @@ impl Kernel {
         }
         for i in 0..k.object.maps.len() {
             let def = k.object.maps[i].clone();
-            let map = k.create_map(&def);
-            if let Err(e) = &map {
-                if matches!(def.origin, MapOrigin::GlobalData { .. }) || e.is_permission() {
-                    // Programs cannot run without their globals; permission
-                    // errors apply to every map.
-                    return Err(e_with_map(&def.name, e));
+            match k.create_map(&def) {
+                Ok(m) => k.maps.push(Ok(m)),
+                // Permission errors apply to every map.
+                Err(e) if e.is_permission() => return Err(e),
+                // Programs cannot run without their globals.
+                Err(e) if matches!(def.origin, MapOrigin::GlobalData { .. }) => {
+                    return Err(e_with_map(&def.name, &e))
                 }
+                Err(e) => k.maps.push(Err(e.to_string())),
             }
-            k.maps.push(map.map_err(|e| e.to_string()));
         }
         k.fill_map_slots()?;
         Ok(k)
@@ -495,7 +497,9 @@ impl Kernel {
         match self.sys.bpf(cmd::PROG_LOAD, &mut base.clone()) {
             Ok(fd) => Ok(self.keep(name, fd)),
             Err(source) => {
-                if source.raw_os_error() == Some(libc::EPERM) && first_error.is_none() {
+                if source.raw_os_error() == Some(libc::EPERM)
+                    && (first_error.is_none() || !sys::privileged())
+                {
                     return Err(sys::syscall_error(cmd::PROG_LOAD, source));
                 }
                 // The first attempt's log carries source lines; prefer it.

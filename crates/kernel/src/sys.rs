@@ -240,7 +240,7 @@ fn capability_hint(command: u32) -> &'static str {
         cmd::PROG_LOAD => {
             "needs CAP_BPF, plus CAP_NET_ADMIN for network or CAP_PERFMON for tracing programs"
         }
-        _ => "needs CAP_BPF (or CAP_SYS_ADMIN); run as root",
+        _ => "needs CAP_BPF (or CAP_SYS_ADMIN)",
     }
 }
 
