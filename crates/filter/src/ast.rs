@@ -36,6 +36,11 @@ pub enum PrimKind {
     },
     /// A bare protocol name such as `tcp` or `ip6`.
     Proto(Proto),
+    /// A link-level protocol by Ethernet type or LLC SAP (`decnet`, `stp`,
+    /// `ipx`, `atalk`, ...).
+    LinkProto(u32),
+    /// `inbound` (true) or `outbound` (false).
+    Direction(bool),
     /// `[proto] broadcast`.
     Broadcast(Proto),
     /// `[proto] multicast`.

@@ -17,7 +17,17 @@ const ETHERTYPE_IPV6: u32 = 0x86dd;
 const ETHERTYPE_ARP: u32 = 0x0806;
 const ETHERTYPE_REVARP: u32 = 0x8035;
 const ETHERTYPE_MPLS: u32 = 0x8847;
+const ETHERTYPE_IPX: u32 = 0x8137;
+const ETHERTYPE_ATALK: u32 = 0x809b;
+const ETHERTYPE_AARP: u32 = 0x80f3;
 const ETHERMTU: u32 = 1500;
+const LLCSAP_IP: u32 = 0x06;
+const LLCSAP_IPX: u32 = 0xe0;
+const LLCSAP_NETBEUI: u32 = 0xf0;
+const LLCSAP_ISONS: u32 = 0xfe;
+/// Linux SLL protocol values for 802.3 (raw) and 802.2 (LLC) frames.
+const SLL_P_802_3: u32 = 0x0001;
+const SLL_P_802_2: u32 = 0x0004;
 const IPPROTO_TCP: u32 = 6;
 const IPPROTO_UDP: u32 = 17;
 const IPPROTO_SCTP: u32 = 132;
@@ -126,6 +136,21 @@ impl Gen {
         match &p.kind {
             PrimKind::Id { q, val } => self.id(*q, val, pos),
             PrimKind::Proto(proto) => self.proto_abbrev(*proto, pos),
+            PrimKind::LinkProto(v) => self.linktype(*v, pos),
+            PrimKind::Direction(inbound) => {
+                if self.link != LinkType::LinuxSll {
+                    return Err(FilterError::invalid(
+                        pos,
+                        format!(
+                            "inbound/outbound not supported on {} when reading savefiles",
+                            self.link_name()
+                        ),
+                    ));
+                }
+                // The SLL packet type; 4 is PACKET_OUTGOING.
+                let out = self.cmp(op::H, 0, 4);
+                Ok(if *inbound { self.g.not(out) } else { out })
+            }
             PrimKind::Broadcast(proto) => self.broadcast(*proto, pos),
             PrimKind::Multicast(proto) => self.multicast(*proto, pos),
             PrimKind::Less(n) => {
@@ -164,26 +189,99 @@ impl Gen {
                 _ => Frag::Const(false),
             },
             (LinkType::Ethernet, Some(off)) => {
-                if ethertype <= ETHERMTU {
+                let llc = off + 2;
+                if matches!(ethertype, LLCSAP_ISONS | LLCSAP_IP | LLCSAP_NETBEUI) {
+                    let is_len = self.ether_is_length(off);
+                    let sap = self.cmp(op::H, llc, (ethertype << 8) | ethertype);
+                    self.g.and(is_len, sap)
+                } else if ethertype == LLCSAP_IPX {
+                    // Ethernet II, then 802.2 SNAP, 802.2 and raw 802.3.
+                    let e2 = self.cmp(op::H, off, ETHERTYPE_IPX);
+                    let is_len = self.ether_is_length(off);
+                    let snap = self.snap(llc, 0, ETHERTYPE_IPX);
+                    let sap = self.cmp(op::B, llc, LLCSAP_IPX);
+                    let raw = self.cmp(op::H, llc, 0xffff);
+                    let a = self.g.or(snap, sap);
+                    let a = self.g.or(a, raw);
+                    let a = self.g.and(is_len, a);
+                    self.g.or(e2, a)
+                } else if matches!(ethertype, ETHERTYPE_ATALK | ETHERTYPE_AARP) {
+                    let e2 = self.cmp(op::H, off, ethertype);
+                    let is_len = self.ether_is_length(off);
+                    let org = if ethertype == ETHERTYPE_ATALK {
+                        0x080007
+                    } else {
+                        0
+                    };
+                    let snap = self.snap(llc, org, ethertype);
+                    let a = self.g.and(is_len, snap);
+                    self.g.or(e2, a)
+                } else if ethertype <= ETHERMTU {
                     // An 802.2 LLC frame (length field) with this DSAP.
-                    let t = self.g.test(vec![ld(op::H, off)], JGT, ETHERMTU);
-                    let is_len = self.g.not(t);
-                    let dsap = self.cmp(op::B, off + 2, ethertype);
+                    let is_len = self.ether_is_length(off);
+                    let dsap = self.cmp(op::B, llc, ethertype);
                     self.g.and(is_len, dsap)
                 } else {
                     self.cmp(op::H, off, ethertype)
                 }
             }
             (LinkType::LinuxSll, Some(off)) => {
-                if ethertype <= ETHERMTU {
-                    let llc = self.cmp(op::H, off, 4);
-                    let dsap = self.cmp(op::B, off + 2, ethertype);
-                    self.g.and(llc, dsap)
+                let llc = off + 2;
+                if matches!(ethertype, LLCSAP_ISONS | LLCSAP_IP | LLCSAP_NETBEUI) {
+                    let is_llc = self.cmp(op::H, off, SLL_P_802_2);
+                    let sap = self.cmp(op::H, llc, (ethertype << 8) | ethertype);
+                    self.g.and(is_llc, sap)
+                } else if ethertype == LLCSAP_IPX {
+                    let e2 = self.cmp(op::H, off, ETHERTYPE_IPX);
+                    let raw = self.cmp(op::H, off, SLL_P_802_3);
+                    let is_llc = self.cmp(op::H, off, SLL_P_802_2);
+                    let sap = self.cmp(op::B, llc, LLCSAP_IPX);
+                    let snap = self.snap(llc, 0, ETHERTYPE_IPX);
+                    let a = self.g.or(sap, snap);
+                    let a = self.g.and(is_llc, a);
+                    let b = self.g.or(e2, raw);
+                    self.g.or(b, a)
+                } else if matches!(ethertype, ETHERTYPE_ATALK | ETHERTYPE_AARP) {
+                    let e2 = self.cmp(op::H, off, ethertype);
+                    let is_llc = self.cmp(op::H, off, SLL_P_802_2);
+                    let org = if ethertype == ETHERTYPE_ATALK {
+                        0x080007
+                    } else {
+                        0
+                    };
+                    let snap = self.snap(llc, org, ethertype);
+                    let a = self.g.and(is_llc, snap);
+                    self.g.or(e2, a)
+                } else if ethertype <= ETHERMTU {
+                    let is_llc = self.cmp(op::H, off, SLL_P_802_2);
+                    let dsap = self.cmp(op::B, llc, ethertype);
+                    self.g.and(is_llc, dsap)
                 } else {
                     self.cmp(op::H, off, ethertype)
                 }
             }
         })
+    }
+
+    /// The Ethernet type field holds an 802.3 length (<= 1500).
+    fn ether_is_length(&mut self, off: u32) -> Frag {
+        let t = self.g.test(vec![ld(op::H, off)], JGT, ETHERMTU);
+        self.g.not(t)
+    }
+
+    /// An 802.2 SNAP header with this organization code and type at `off`.
+    fn snap(&mut self, off: u32, org: u32, ptype: u32) -> Frag {
+        let b = [
+            0xaa,
+            0xaa,
+            0x03,
+            (org >> 16) as u8,
+            (org >> 8) as u8,
+            org as u8,
+            (ptype >> 8) as u8,
+            ptype as u8,
+        ];
+        self.bcmp(off, &b)
     }
 
     fn proto_abbrev(&mut self, proto: Proto, pos: usize) -> Result<Frag, FilterError> {

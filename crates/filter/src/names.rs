@@ -122,26 +122,25 @@ pub fn ip_protocol(name: &str) -> Option<u8> {
     PROTOCOLS.iter().find(|p| p.0 == name).map(|p| p.1)
 }
 
-/// Ethernet type names, as libpcap's table has them.
+/// Ethernet type names, as libpcap's table has them, then the 802.2 LLC
+/// SAP names it also accepts after `ether proto`.
 const ETHERTYPES: &[(&str, u16)] = &[
+    ("aarp", 0x80f3),
+    ("arp", 0x0806),
+    ("atalk", 0x809b),
+    ("decnet", 0x6003),
     ("ip", 0x0800),
     ("ip6", 0x86dd),
-    ("arp", 0x0806),
-    ("rarp", 0x8035),
-    ("revarp", 0x8035),
-    ("atalk", 0x809b),
-    ("aarp", 0x80f3),
-    ("sprite", 0x0500),
+    ("lat", 0x6004),
+    ("loopback", 0x9000),
     ("mopdl", 0x6001),
     ("moprc", 0x6002),
-    ("decnet", 0x6003),
-    ("lat", 0x6004),
+    ("rarp", 0x8035),
     ("sca", 0x6007),
-    ("lanbridge", 0x8038),
-    ("vexp", 0x805b),
-    ("vprod", 0x805c),
-    ("loopback", 0x9000),
-    ("pup", 0x0200),
+    ("iso", 0xfe),
+    ("stp", 0x42),
+    ("ipx", 0xe0),
+    ("netbeui", 0xf0),
 ];
 
 /// Looks up an Ethernet type name.

@@ -6,27 +6,14 @@ use crate::error::FilterError;
 use crate::lexer::{Tok, Token};
 
 /// Keywords that libpcap has and oxbpf does not implement.
-const UNSUPPORTED: [&str; 40] = [
+const UNSUPPORTED: [&str; 27] = [
     "protochain",
     "gateway",
-    "atalk",
-    "aarp",
-    "decnet",
-    "lat",
-    "sca",
-    "moprc",
-    "mopdl",
-    "iso",
     "esis",
     "es-is",
     "isis",
     "is-is",
     "clnp",
-    "stp",
-    "ipx",
-    "netbeui",
-    "inbound",
-    "outbound",
     "ifindex",
     "pppoed",
     "pppoes",
@@ -52,6 +39,7 @@ const UNSUPPORTED: [&str; 40] = [
 /// Words that are keywords and never names.
 fn is_keyword(w: &str) -> bool {
     Proto::from_keyword(w).is_some()
+        || link_protocol(w).is_some()
         || matches!(
             w,
             "src"
@@ -287,7 +275,28 @@ impl Parser<'_> {
                         }
                     }
                 }
+                if let Some(v) = link_protocol(&w) {
+                    if let Some(Tok::Word(n)) = self.peek_at(1) {
+                        if is_dir(n)
+                            || is_aqual(n)
+                            || n == "proto"
+                            || n == "broadcast"
+                            || n == "multicast"
+                        {
+                            return Err(FilterError::invalid(
+                                pos,
+                                format!("'{w}' as a qualifier is not supported by oxbpf"),
+                            ));
+                        }
+                    }
+                    self.i += 1;
+                    return Ok((prim(PrimKind::LinkProto(v)), None));
+                }
                 match w.as_str() {
+                    "inbound" | "outbound" => {
+                        self.i += 1;
+                        Ok((prim(PrimKind::Direction(w == "inbound")), None))
+                    }
                     _ if is_dir(&w) || is_aqual(&w) || w == "proto" => {
                         self.head_id(Proto::Default, pos)
                     }
@@ -636,6 +645,26 @@ impl Parser<'_> {
             _ => Err(self.unexpected()),
         }
     }
+}
+
+/// Link-level protocol names that are only primitives (never qualifiers
+/// here): their Ethernet type or 802.2 LLC SAP, as libpcap's gen_linktype
+/// takes them.
+pub fn link_protocol(w: &str) -> Option<u32> {
+    Some(match w {
+        "decnet" => 0x6003,
+        "lat" => 0x6004,
+        "sca" => 0x6007,
+        "moprc" => 0x6002,
+        "mopdl" => 0x6001,
+        "atalk" => 0x809b,
+        "aarp" => 0x80f3,
+        "stp" => 0x42,
+        "ipx" => 0xe0,
+        "netbeui" => 0xf0,
+        "iso" => 0xfe,
+        _ => return None,
+    })
 }
 
 fn is_dir(w: &str) -> bool {

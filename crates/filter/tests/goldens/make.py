@@ -187,6 +187,13 @@ def eth_packets():
     P.append(pad(mac(B) + mac(A) + struct.pack("!H", 30) + b"\x64\x64\x03" + b"\0" * 27, 60))
     P.append(pad(eth("01:80:c2:00:00:0e", A, 0x88CC, b"\x02\x07\x04" + mac(A) + b"\0" * 20), 60))
     P.append(pad(eth(B, A, 0x1234, b"\x99" * 50), 60))
+    # Other link-level protocols: Ethernet II types and 802.2/802.3 frames.
+    for etype in (0x6003, 0x6004, 0x6007, 0x6002, 0x6001, 0x8137, 0x809b, 0x80f3):
+        P.append(pad(eth(B, A, etype, b"\x01" * 40), 60))
+    for llc in (b"\xff\xff" + b"\0" * 20, b"\xe0\xe0\x03" + b"\0" * 20, b"\xaa\xaa\x03\0\0\0\x81\x37" + b"\0" * 20,
+                b"\xf0\xf0\x03" + b"\0" * 20, b"\xfe\xfe\x03\x81" + b"\0" * 20, b"\xaa\xaa\x03\x08\x00\x07\x80\x9b" + b"\0" * 20,
+                b"\xaa\xaa\x03\0\0\0\x80\xf3" + b"\0" * 20, b"\x06\x06\x03" + b"\0" * 20):
+        P.append(pad(mac(B) + mac(A) + struct.pack("!H", len(llc)) + llc, 60))
     P.append(pad(eth(B, A, 0x800, ipv4("10.0.0.1", "10.0.0.2", 17, udp(7, 7, b"L" * 1400))), 60))
     return P
 
@@ -276,10 +283,13 @@ ETH = [
     "ip6 or arp or rarp", "ether proto 0x1234 or ether proto 0x88cc", "tcp and not ip6 and len > 100",
     "udp and (port 53 or port 123 or port 161)", "tcp[tcpflags] & tcp-syn != 0 and not tcp[tcpflags] & tcp-ack != 0",
     "not not udp", "ip and ip", "tcp and tcp port 80",
+    "decnet", "lat", "sca", "moprc", "mopdl", "stp", "ipx", "netbeui", "iso", "atalk", "aarp",
+    "ether proto \\ipx", "ether proto \\atalk", "ether proto \\decnet", "ether proto 6", "not stp and not ipx and not ip",
+    "vlan and stp", "ipx or atalk or aarp",
 ]
 
 RAW = [
-    "ip", "ip6", "tcp", "udp", "icmp", "icmp6", "host 10.0.0.1", "src host 1.2.3.4", "net 10.0.0.0/8",
+    "ip", "ip6", "tcp", "udp", "icmp", "icmp6", "host 10.0.0.1", "dst host 1.2.3.4", "net 10.0.0.0/8",
     "ip6 host 2001:db8::1", "tcp port 80", "port 53", "udp dst port 53", "portrange 1-100", "ip broadcast",
     "ip multicast", "ip6 multicast", "ip[9] = 17", "tcp[13] & 2 != 0", "icmp[icmptype] = icmp-echo", "len > 100",
     "ether proto 0x800", "ip proto 1", "ip6 proto 17", "ether[0] = 0x45", "not tcp",
@@ -289,6 +299,8 @@ SLL = [
     "ip", "ip6", "arp", "tcp", "udp port 53", "host 10.0.0.1", "arp host 10.0.0.2", "net 10.0.0.0/8",
     "ip6 host 2001:db8::2", "tcp port 80", "port 53", "ether proto 0x806", "ip broadcast", "ip multicast",
     "icmp", "icmp6", "sctp", "len < 70", "ip[8] = 64", "tcp[13] = 2", "not ip", "ether[14:2] = 0x86dd",
+    "stp", "ipx", "netbeui", "iso", "atalk", "aarp", "decnet", "ether proto 100", "inbound", "outbound",
+    "inbound and ip", "outbound or arp",
 ]
 
 BAD = [
@@ -301,16 +313,22 @@ BAD = [
     ("eth", "tcp and udp and icmp and 0 = 1"), ("eth", "foo"), ("eth", "tcp or 80"), ("eth", "10.0.0.1"),
     ("eth", "port 80 80"), ("eth", "ip[0] = "), ("eth", "= 1"), ("eth", "&& tcp"), ("eth", "src dst host 1.2.3.4"),
     ("raw", "arp"), ("raw", "ether host 00:11:22:33:44:55"), ("raw", "vlan"), ("raw", "mpls"), ("raw", "ether broadcast"),
-    ("sll", "vlan 10"), ("sll", "ether src 00:11:22:33:44:55"), ("sll", "multicast"),
+    ("eth", "inbound"), ("raw", "outbound"), ("sll", "vlan 10"), ("sll", "ether src 00:11:22:33:44:55"), ("sll", "multicast"),
 ]
 
 
 def main():
     eth_p = eth_packets()
     raw_p = ip_packets()
-    sll_p = [sll(0x86DD if n[0] >> 4 == 6 else 0x800, n, i % 5) for i, n in enumerate(ip_packets()[:40])]
+    sll_p = [sll(0x86DD if n[0] >> 4 == 6 else 0x800, n, i % 5) for i, n in enumerate(ip_packets())]
     sll_p += [sll(0x806, arp(1, A, "10.0.0.1", "00:00:00:00:00:00", "10.0.0.2")),
               sll(0x806, arp(2, B, "10.0.0.2", A, "10.0.0.1"), 4)]
+    for proto, body in ((0x0004, b"\x42\x42\x03" + b"\0" * 30), (0x0004, b"\xe0\xe0\x03" + b"\0" * 20),
+                        (0x0004, b"\xaa\xaa\x03\0\0\0\x81\x37" + b"\0" * 20), (0x0001, b"\xff\xff" + b"\0" * 20),
+                        (0x8137, b"\xff\xff" + b"\0" * 20), (0x0004, b"\xf0\xf0\x03" + b"\0" * 20),
+                        (0x0004, b"\xfe\xfe\x03\x81" + b"\0" * 20), (0x0004, b"\xaa\xaa\x03\x08\x00\x07\x80\x9b" + b"\0" * 20),
+                        (0x80f3, b"\0" * 28), (0x0004, b"\x64\x64\x03" + b"\0" * 20), (0x6003, b"\0" * 20)):
+        sll_p.append(sll(proto, body, 4 if proto == 0x6003 else 0))
     pcaps = {
         "eth": (1, eth_p, {len(eth_p) - 1: 40, 0: 30}),
         "raw": (101, raw_p, {5: 24}),
