@@ -18,6 +18,12 @@ pub enum RuntimeError {
         program: String,
         source: oxbpf_vm::VmError,
     },
+    /// The JIT could not compile a program.
+    #[error("program `{program}`: {source}")]
+    Jit {
+        program: String,
+        source: Box<oxbpf_jit::JitError>,
+    },
     /// A program refers to a map whose type is not implemented yet.
     #[error("program `{program}` uses map `{map}` of type {map_type}, which oxbpf does not implement yet")]
     UnsupportedMap {

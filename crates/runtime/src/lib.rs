@@ -62,8 +62,21 @@ pub struct Options {
     pub cpu: usize,
     /// Where `bpf_trace_printk` writes; stderr by default.
     pub trace: TraceSink,
-    /// An instruction budget per run (`None`: unlimited).
+    /// An instruction budget per run (`None`: unlimited). With the JIT, each
+    /// back-edge draws the number of slots it jumps back over.
     pub budget: Option<u64>,
+    /// The interpreter or the x86-64 JIT (checked mode).
+    pub engine: Engine,
+}
+
+/// What runs the programs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// The interpreter.
+    #[default]
+    Interpreter,
+    /// The x86-64 JIT in checked mode: every memory access is checked, as in the interpreter.
+    Jit,
 }
 
 impl Default for Options {
@@ -76,6 +89,7 @@ impl Default for Options {
                 eprintln!("{}", s.trim_end_matches('\n'))
             })),
             budget: None,
+            engine: Engine::Interpreter,
         }
     }
 }
@@ -86,6 +100,7 @@ pub struct Runtime {
     shared: Arc<Shared>,
     helpers: Helpers,
     budget: Option<u64>,
+    engine: Engine,
 }
 
 impl Runtime {
@@ -178,6 +193,7 @@ impl Runtime {
             object,
             shared,
             budget: options.budget,
+            engine: options.engine,
         })
     }
 
@@ -300,8 +316,22 @@ impl Runtime {
         };
         let program =
             Program::with_resolver(&prog.bytecode(), &self.helpers, &resolve).map_err(vm_err)?;
-        let mut vm = Vm::from_program(program);
-        vm.set_budget(self.budget);
+        let vm = match self.engine {
+            Engine::Interpreter => {
+                let mut vm = Vm::from_program(program);
+                vm.set_budget(self.budget);
+                Exec::Interpreter(vm)
+            }
+            Engine::Jit => {
+                let mut jit = oxbpf_jit::JitProgram::compile(program, &Default::default())
+                    .map_err(|e| RuntimeError::Jit {
+                        program: name.to_string(),
+                        source: Box::new(e),
+                    })?;
+                jit.set_budget(self.budget);
+                Exec::Jit(Box::new(jit))
+            }
+        };
         Ok(Instance {
             runtime: self,
             name: name.to_string(),
@@ -388,9 +418,28 @@ pub struct Instance<'r> {
     prog_type: oxbpf_object::ProgramType,
     /// The CPU id this instance's programs see (per-CPU maps, BPF_F_CURRENT_CPU).
     cpu: usize,
-    vm: Vm,
-    /// Interpreters for the programs this one tail-calls, made on first use.
-    tail_targets: std::collections::HashMap<String, Vm>,
+    vm: Exec,
+    /// Engines for the programs this one tail-calls, made on first use.
+    tail_targets: std::collections::HashMap<String, Exec>,
+}
+
+/// A loaded program in its engine.
+enum Exec {
+    Interpreter(Vm),
+    Jit(Box<oxbpf_jit::JitProgram>),
+}
+
+impl Exec {
+    fn run_with(
+        &mut self,
+        args: &[u64; 5],
+        regions: &[Region<'_>],
+    ) -> Result<u64, oxbpf_vm::VmError> {
+        match self {
+            Exec::Interpreter(vm) => vm.run_with(args, regions, &mut NoTrace),
+            Exec::Jit(jit) => jit.run_with(args, regions),
+        }
+    }
 }
 
 impl Instance<'_> {
@@ -448,7 +497,7 @@ impl Instance<'_> {
                 }
                 self.tail_targets.get_mut(&current).expect("inserted above")
             };
-            match vm.run_with(&args, &regions, &mut NoTrace) {
+            match vm.run_with(&args, &regions) {
                 Err(oxbpf_vm::VmError::Helper { message, .. }) if message == TAIL_CALL => {
                     // The tail call replaces the program: same context, fresh stack.
                     current = TAIL
@@ -471,9 +520,13 @@ impl Instance<'_> {
         self.cpu = cpu;
     }
 
-    /// Instructions executed by the last run (when a budget is set).
+    /// Instructions executed by the last run (interpreter with a budget set;
+    /// the JIT does not count).
     pub fn executed(&self) -> Option<u64> {
-        self.vm.executed()
+        match &self.vm {
+            Exec::Interpreter(vm) => vm.executed(),
+            Exec::Jit(_) => None,
+        }
     }
 }
 

@@ -1,0 +1,119 @@
+//! Every program of every ELF fixture gives the same results in the
+//! interpreter and in the JIT: return values, packets afterwards, errors and
+//! map contents.
+
+use std::path::{Path, PathBuf};
+
+use oxbpf::object::Object;
+use oxbpf::{Engine, Options, Runtime};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn objects() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in ["fixtures/elf", "fixtures/object"] {
+        for e in std::fs::read_dir(root().join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "o") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn inputs() -> Vec<(String, Vec<u8>)> {
+    let mut out = vec![("zeros".to_string(), vec![0u8; 64])];
+    let dir = root().join("fixtures/elf/packets");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    for p in names {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        out.push((name, std::fs::read(&p).unwrap()));
+    }
+    out
+}
+
+/// Hides hexadecimal numbers (host addresses differ from run to run).
+fn without_addresses(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("0x") {
+        out.push_str(&rest[..i]);
+        out.push_str("0x?");
+        rest = rest[i + 2..].trim_start_matches(|c: char| c.is_ascii_hexdigit());
+    }
+    out + rest
+}
+
+fn runtime(path: &Path, engine: Engine) -> Option<Runtime> {
+    let obj = Object::parse(&std::fs::read(path).unwrap()).ok()?;
+    let options = Options {
+        budget: Some(10_000_000),
+        engine,
+        trace: std::sync::Arc::new(std::sync::Mutex::new(|_: &str| {})),
+        ..Options::default()
+    };
+    Runtime::with_options(obj, options).ok()
+}
+
+/// Everything one engine did with the object: one line per run, then the maps.
+fn transcript(path: &Path, engine: Engine) -> Vec<String> {
+    let Some(rt) = runtime(path, engine) else {
+        return vec!["object does not load".into()];
+    };
+    let mut lines = Vec::new();
+    let programs: Vec<String> = rt
+        .object()
+        .programs
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    for name in &programs {
+        let mut inst = match rt.instance(name) {
+            Ok(i) => i,
+            Err(e) => {
+                lines.push(format!("{name}: {}", without_addresses(&e.to_string())));
+                continue;
+            }
+        };
+        for (input, data) in inputs() {
+            let line = match inst.test_run(&data, None) {
+                Ok(r) => format!(
+                    "{name} {input}: r0 = {:#x}, data_out = {:02x?}",
+                    r.retval, r.data_out
+                ),
+                Err(e) => format!("{name} {input}: {}", without_addresses(&e.to_string())),
+            };
+            lines.push(line);
+        }
+    }
+    for m in &rt.object().maps {
+        if let Ok(entries) = rt.map_entries(&m.name) {
+            lines.push(format!("map {}: {entries:?}", m.name));
+        }
+    }
+    lines
+}
+
+#[test]
+fn interpreter_and_jit_agree_on_every_fixture() {
+    let mut runs = 0;
+    for path in objects() {
+        let want = transcript(&path, Engine::Interpreter);
+        let got = transcript(&path, Engine::Jit);
+        for (w, g) in want.iter().zip(&got) {
+            assert_eq!(g, w, "{}", path.display());
+        }
+        assert_eq!(got.len(), want.len(), "{}", path.display());
+        runs += want.iter().filter(|l| l.contains(": r0 = ")).count();
+    }
+    println!("interpreter and JIT agree on {runs} test runs over every fixture");
+    assert!(runs > 100, "only {runs} runs succeeded");
+}
