@@ -401,14 +401,14 @@ impl Gen {
                 text,
             } => {
                 let v = value << (32 - bits);
-                if q.addr != Addr::Net {
-                    return Err(FilterError::invalid(pos, "Mask syntax for networks only"));
-                }
                 if v & !mask != 0 {
                     return Err(FilterError::invalid(
                         pos,
                         format!("non-network bits set in \"{text}\""),
                     ));
+                }
+                if q.addr != Addr::Net {
+                    return Err(FilterError::invalid(pos, "Mask syntax for networks only"));
                 }
                 self.host(v, *mask, q.proto, q.dir, pos)
             }

@@ -176,7 +176,24 @@ impl Parser<'_> {
 
     /// After `and`/`or`: a full term, or an ID inheriting `q`.
     fn term_or_id(&mut self, q: Option<Qual>) -> Result<(Expr, Option<Qual>), FilterError> {
-        let Some(q) = q else { return self.term() };
+        let Some(q) = q else {
+            if let Some(t) = self.toks.get(self.i) {
+                let bare = match &t.tok {
+                    Tok::Hid(..) | Tok::Hid6(_) | Tok::Eid(_) | Tok::Escaped(_) => true,
+                    Tok::Num(_) => {
+                        !matches!(self.peek_at(1), Some(Tok::Punct(p)) if !matches!(*p, "(" | ")" | "&&" | "||" | "!"))
+                    }
+                    _ => false,
+                };
+                if bare {
+                    return Err(FilterError::syntax(
+                        t.pos,
+                        format!("{} has no qualifier to inherit (the term before it is not host, net, port or proto)", describe(&t.tok)),
+                    ));
+                }
+            }
+            return self.term();
+        };
         let save = self.i;
         let mut n = 0;
         while matches!(self.peek_at(n), Some(Tok::Word(w)) if w == "not")
@@ -241,6 +258,10 @@ impl Parser<'_> {
                 Ok((e, q))
             }
             Some(Tok::Num(_) | Tok::Punct("-")) => Ok((self.relation()?, None)),
+            Some(t @ (Tok::Hid(..) | Tok::Hid6(_) | Tok::Eid(_))) => Err(FilterError::syntax(
+                pos,
+                format!("{} needs a qualifier such as 'host' or 'net'", describe(&t)),
+            )),
             Some(Tok::Word(w)) => {
                 if UNSUPPORTED.contains(&w.as_str()) {
                     return Err(FilterError::invalid(
@@ -700,5 +721,134 @@ fn describe(t: &Tok) -> String {
         Tok::Word(w) => format!("'{w}'"),
         Tok::Escaped(w) => format!("'\\{w}'"),
         Tok::Punct(p) => format!("'{p}'"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lexer::lex;
+
+    fn ast(s: &str) -> Expr {
+        parse(&lex(s).unwrap(), s.len()).unwrap().unwrap()
+    }
+
+    fn err_col(s: &str) -> usize {
+        match lex(s).and_then(|t| parse(&t, s.len())) {
+            Ok(e) => panic!("{s:?} parsed: {e:?}"),
+            Err(e) => e.column(),
+        }
+    }
+
+    /// A compact rendering: ids as `proto/dir/addr:value`.
+    fn show(e: &Expr) -> String {
+        match e {
+            Expr::And(a, b) => format!("({} & {})", show(a), show(b)),
+            Expr::Or(a, b) => format!("({} | {})", show(a), show(b)),
+            Expr::Not(a) => format!("!{}", show(a)),
+            Expr::Prim(p) => match &p.kind {
+                PrimKind::Id { q, val } => {
+                    let v = match val {
+                        IdVal::Num(n) => n.to_string(),
+                        IdVal::V4 { value, bits } => dotted(*value, *bits),
+                        IdVal::Name(n) => n.clone(),
+                        other => format!("{other:?}"),
+                    };
+                    format!("{}/{:?}/{:?}:{v}", q.proto.name(), q.dir, q.addr)
+                }
+                PrimKind::Proto(p) => p.name().to_string(),
+                PrimKind::Rel { op, lhs, rhs } => format!("[{} {op:?} {}]", arith(lhs), arith(rhs)),
+                other => format!("{other:?}"),
+            },
+        }
+    }
+
+    fn arith(a: &Arith) -> String {
+        match a {
+            Arith::Num(n) => n.to_string(),
+            Arith::Len => "len".into(),
+            Arith::Load {
+                proto, index, size, ..
+            } => format!("{}[{}:{size}]", proto.name(), arith(index)),
+            Arith::Bin(o, a, b, _) => format!("({} {o:?} {})", arith(a), arith(b)),
+            Arith::Neg(a) => format!("-{}", arith(a)),
+        }
+    }
+
+    #[test]
+    fn ids_inherit_the_previous_qualifiers() {
+        for (src, want) in [
+            (
+                "host 1.2.3.4 or 5.6.7.8",
+                "(default/Default/Host:1.2.3.4 | default/Default/Host:5.6.7.8)",
+            ),
+            (
+                "tcp dst port 21 or 80",
+                "(tcp/Dst/Port:21 | tcp/Dst/Port:80)",
+            ),
+            (
+                "host 1.2.3.4 and not 5.6.7.8",
+                "(default/Default/Host:1.2.3.4 & !default/Default/Host:5.6.7.8)",
+            ),
+            (
+                "port 80 or (81 or 82)",
+                "(default/Default/Port:80 | (default/Default/Port:81 | default/Default/Port:82))",
+            ),
+            (
+                "host 10.0.0.1 or tcp",
+                "(default/Default/Host:10.0.0.1 | tcp)",
+            ),
+            ("src or dst port http", "default/SrcOrDst/Port:http"),
+            ("ether proto \\arp", "link/Default/Proto:arp"),
+        ] {
+            assert_eq!(show(&ast(src)), want, "{src}");
+        }
+    }
+
+    #[test]
+    fn and_or_are_equal_and_left_associative_and_not_binds_tighter() {
+        for (src, want) in [
+            ("tcp or udp and icmp", "((tcp | udp) & icmp)"),
+            ("tcp and udp or icmp", "((tcp & udp) | icmp)"),
+            ("not tcp or udp", "(!tcp | udp)"),
+            ("not (tcp or udp)", "!(tcp | udp)"),
+            ("! tcp && ! udp || icmp", "((!tcp & !udp) | icmp)"),
+        ] {
+            assert_eq!(show(&ast(src)), want, "{src}");
+        }
+    }
+
+    #[test]
+    fn arithmetic_follows_libpcap_precedence() {
+        for (src, want) in [
+            ("ip[0] + 1 * 2 = 3", "[(ip[0:1] Add (1 Mul 2)) Eq 3]"),
+            ("ip[0] - 1 - 2 = 3", "[((ip[0:1] Sub 1) Sub 2) Eq 3]"),
+            ("ip[0] & 0xf << 2 = 3", "[(ip[0:1] And (15 Lsh 2)) Eq 3]"),
+            ("ip[0] | 1 & 2 = 3", "[(ip[0:1] Or (1 And 2)) Eq 3]"),
+            // `^` and `%` have no precedence in grammar.y: bison shifts.
+            ("ip[0] ^ 1 & 3 = 2", "[(ip[0:1] Xor (1 And 3)) Eq 2]"),
+            ("ip[0] % 3 * 2 = 2", "[(ip[0:1] Mod (3 Mul 2)) Eq 2]"),
+            ("(ip[0] + 1) * 2 > len", "[((ip[0:1] Add 1) Mul 2) Gt len]"),
+            ("tcp[tcpflags] & tcp-syn != 0", "[(tcp[13:1] And 2) Ne 0]"),
+            ("ip[2:2] >= -1", "[ip[2:2] Ge -1]"),
+        ] {
+            assert_eq!(show(&ast(src)), want, "{src}");
+        }
+    }
+
+    #[test]
+    fn errors_point_at_the_offending_token() {
+        for (src, col) in [
+            ("tcp or 80", 8),
+            ("port 80 80", 9),
+            ("10.0.0.1", 1),
+            ("ip and", 7),
+            ("tcp)", 4),
+            ("ip[0:3] = 1", 6),
+            ("host 1.2.3.4 and and", 18),
+            ("net 10.0.0.0/40", 14),
+        ] {
+            assert_eq!(err_col(src), col, "{src}");
+        }
     }
 }

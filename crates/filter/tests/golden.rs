@@ -87,7 +87,7 @@ fn run_corpus(link: LinkType, name: &str) -> (usize, usize, usize) {
     let packets = read_pcap(&format!("{name}.pcap"));
     let goldens = read_goldens(&format!("{name}.txt"));
     let mut failures = Vec::new();
-    let (mut ours_total, mut theirs_total) = (0, 0);
+    let (mut ours_total, mut theirs_total, mut identical) = (0, 0, 0);
     for g in &goldens {
         let theirs = accepted(&g.tcpdump_prog, &packets);
         assert_eq!(
@@ -106,6 +106,7 @@ fn run_corpus(link: LinkType, name: &str) -> (usize, usize, usize) {
                     ));
                 }
                 ours_total += prog.len();
+                identical += usize::from(prog == g.tcpdump_prog);
                 theirs_total += g.tcpdump_prog.len();
                 if prog.len() > g.tcpdump_prog.len() * 3 / 2 + 4 {
                     failures.push(format!(
@@ -127,7 +128,8 @@ fn run_corpus(link: LinkType, name: &str) -> (usize, usize, usize) {
         failures.join("\n")
     );
     println!(
-        "{name}: {} expressions, {ours_total} instructions (tcpdump -d: {theirs_total})",
+        "{name}: {} expressions, {ours_total} instructions (tcpdump -d: {theirs_total}), \
+         {identical} programs identical to tcpdump's",
         goldens.len()
     );
     (goldens.len(), ours_total, theirs_total)
