@@ -50,10 +50,38 @@ pub struct Fixups {
     pub param_names: u32,
 }
 
+/// The size of type `id`, refusing cycles and deep chains (untrusted BTF
+/// can make an array its own element).
+fn size_of(btf: &Btf, id: u32, depth: u32) -> Option<u64> {
+    if depth > 32 {
+        return None;
+    }
+    Some(match btf.get(id)? {
+        BtfType::Int { size, .. }
+        | BtfType::Struct { size, .. }
+        | BtfType::Union { size, .. }
+        | BtfType::Enum { size, .. }
+        | BtfType::Enum64 { size, .. }
+        | BtfType::Float { size, .. }
+        | BtfType::Datasec { size, .. } => u64::from(*size),
+        BtfType::Ptr { .. } => 8,
+        BtfType::Array { elem, nelems, .. } => {
+            size_of(btf, *elem, depth + 1)?.checked_mul(u64::from(*nelems))?
+        }
+        BtfType::Typedef { type_id, .. }
+        | BtfType::Volatile { type_id }
+        | BtfType::Const { type_id }
+        | BtfType::Restrict { type_id }
+        | BtfType::TypeTag { type_id, .. }
+        | BtfType::Var { type_id, .. } => size_of(btf, *type_id, depth + 1)?,
+        _ => return None,
+    })
+}
+
 /// Whether any two variables of a data section overlap.
 fn overlapping(vars: &[oxbpf_object::btf::SecVar]) -> bool {
     vars.windows(2)
-        .any(|w| w[0].offset + w[0].size > w[1].offset)
+        .any(|w| w[0].offset.saturating_add(w[0].size) > w[1].offset)
 }
 
 /// A BTF blob ready for `BPF_BTF_LOAD`.
@@ -115,7 +143,7 @@ pub fn sanitize(obj: &Object, btf: &Btf) -> (Vec<BtfType>, Fixups) {
     let var_sizes: Vec<u32> = types
         .iter()
         .map(|t| match t {
-            BtfType::Var { type_id, .. } => btf.size_of(*type_id).unwrap_or(0) as u32,
+            BtfType::Var { type_id, .. } => size_of(btf, *type_id, 0).unwrap_or(0) as u32,
             _ => 0,
         })
         .collect();
@@ -182,14 +210,18 @@ pub fn sanitize(obj: &Object, btf: &Btf) -> (Vec<BtfType>, Fixups) {
             for v in vars.iter_mut() {
                 let size = var_sizes.get(v.type_id as usize).copied().unwrap_or(v.size);
                 v.size = v.size.max(size);
-                v.offset = at.next_multiple_of(8);
-                at = v.offset + v.size;
+                v.offset = at.saturating_add(7) & !7;
+                at = v.offset.saturating_add(v.size);
             }
             *size = (*size).max(at);
             changed = true;
         }
         if *size == 0 {
-            *size = vars.iter().map(|v| v.offset + v.size).max().unwrap_or(0);
+            *size = vars
+                .iter()
+                .map(|v| v.offset.saturating_add(v.size))
+                .max()
+                .unwrap_or(0);
             changed = true;
         }
         fixups.datasecs += u32::from(changed);
@@ -419,5 +451,30 @@ mod tests {
                 assert!(blob.strings.contains_key(&l.source));
             }
         }
+    }
+
+    #[test]
+    fn corrupted_objects_that_still_parse_encode_without_panicking() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/elf/maps.o");
+        let bytes = std::fs::read(path).unwrap();
+        let mut encoded = 0;
+        // A deterministic walk of single-byte corruptions over the file.
+        let mut seed = 0x9e37_79b9_u32;
+        for _ in 0..3000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            let mut b = bytes.clone();
+            let at = seed as usize % b.len();
+            b[at] = b[at].wrapping_add((seed >> 24) as u8 | 1);
+            let Ok(obj) = Object::parse(&b) else { continue };
+            if let Some(btf) = &obj.btf {
+                let blob = encode(&obj, btf);
+                assert!(blob.bytes.len() >= 24);
+                encoded += 1;
+            }
+        }
+        assert!(encoded > 100, "{encoded}");
     }
 }

@@ -172,7 +172,7 @@ impl RingBuf {
             consumer,
             producer,
             page,
-            mask: size as u64 - 1,
+            mask: (size as u64).saturating_sub(1),
             epoll,
         })
     }

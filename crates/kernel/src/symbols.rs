@@ -126,10 +126,13 @@ pub fn resolve_in(
                     format!("symbol `{symbol}` at {address:#x} lies outside the file's bytes"),
                 ));
             }
+            let offset = (address - start).checked_add(file_off).ok_or_else(|| {
+                sym_err(path, format!("symbol `{symbol}`: file offset overflows"))
+            })?;
             return Ok(Some(ProbeTarget {
                 path: path.to_path_buf(),
                 address,
-                offset: address - start + file_off,
+                offset,
             }));
         }
     }
@@ -138,12 +141,15 @@ pub fn resolve_in(
         .section_index()
         .and_then(|i| file.section_by_index(i).ok())
     {
-        if let Some((off, _)) = section.file_range() {
-            return Ok(Some(ProbeTarget {
-                path: path.to_path_buf(),
-                address,
-                offset: address - section.address() + off,
-            }));
+        let within = address.checked_sub(section.address());
+        if let (Some((off, _)), Some(within)) = (section.file_range(), within) {
+            if let Some(offset) = within.checked_add(off) {
+                return Ok(Some(ProbeTarget {
+                    path: path.to_path_buf(),
+                    address,
+                    offset,
+                }));
+            }
         }
     }
     Err(sym_err(
