@@ -1,5 +1,6 @@
 //! The same object and the same inputs give the same return value, packet and
-//! map contents in the kernel (BPF_PROG_TEST_RUN) and in oxbpf's interpreter.
+//! map contents in the kernel (BPF_PROG_TEST_RUN) and in oxbpf's interpreter
+//! and JIT.
 
 use std::path::PathBuf;
 
@@ -30,6 +31,20 @@ fn kernel_or_skip(obj: &Object, test: &str) -> Option<Kernel> {
     }
 }
 
+/// The engines compared with the kernel.
+const ENGINES: [(&str, oxbpf::Engine); 2] = [
+    ("interpreter", oxbpf::Engine::Interpreter),
+    ("jit", oxbpf::Engine::Jit),
+];
+
+fn runtime(obj: &Object, engine: oxbpf::Engine) -> oxbpf::Runtime {
+    let options = oxbpf::Options {
+        engine,
+        ..oxbpf::Options::default()
+    };
+    oxbpf::Runtime::with_options(obj.clone(), options).unwrap()
+}
+
 fn sorted(mut v: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
     v.sort();
     v
@@ -50,34 +65,47 @@ fn compare_with(
     let Some(kernel) = kernel_or_skip(&obj, object) else {
         return;
     };
-    let rt = oxbpf::Runtime::with_options(obj.clone(), oxbpf::Options::default()).unwrap();
+    // oxbpf's interpreter and its JIT, each with maps of its own.
+    let runtimes: Vec<(&str, oxbpf::Runtime)> = ENGINES
+        .iter()
+        .map(|(name, engine)| (*name, runtime(&obj, *engine)))
+        .collect();
     for (map, key, value) in setup {
         kernel.map_update(map, key, value).unwrap();
-        rt.map(map).unwrap().update(key, value, 0).unwrap();
+        for (_, rt) in &runtimes {
+            rt.map(map).unwrap().update(key, value, 0).unwrap();
+        }
     }
     let packets = ["dns.bin", "udp80.bin", "tcp.bin", "arp.bin", "dns.bin"];
     for prog in programs {
-        let mut inst = rt.instance(prog).unwrap();
+        let mut insts: Vec<_> = runtimes
+            .iter()
+            .map(|(name, rt)| (*name, rt.instance(prog).unwrap()))
+            .collect();
         for pkt in packets {
             let data = fixture(&format!("packets/{pkt}"));
             let k = kernel
                 .test_run(prog, &data, None)
                 .unwrap_or_else(|e| panic!("{prog}: {e}"));
-            let u = inst.test_run(&data, None).unwrap();
-            assert_eq!(
-                (u.retval, &u.data_out),
-                (k.retval, &k.data_out),
-                "{object} {prog} on {pkt}"
-            );
+            for (engine, inst) in &mut insts {
+                let u = inst.test_run(&data, None).unwrap();
+                assert_eq!(
+                    (u.retval, &u.data_out),
+                    (k.retval, &k.data_out),
+                    "{object} {prog} on {pkt} ({engine})"
+                );
+            }
         }
     }
     for map in maps {
         let k = sorted(kernel.map_entries(map).unwrap());
-        let u = sorted(rt.map(map).unwrap().entries());
-        assert_eq!(u, k, "{object}: map {map}");
+        for (engine, rt) in &runtimes {
+            let u = sorted(rt.map(map).unwrap().entries());
+            assert_eq!(u, k, "{object}: map {map} ({engine})");
+        }
     }
     println!(
-        "{object}: {} programs x {} packets and {} maps agree with the kernel",
+        "{object}: {} programs x {} packets and {} maps agree with the kernel (interpreter and JIT)",
         programs.len(),
         packets.len(),
         maps.len()
@@ -130,20 +158,30 @@ fn raw_tracepoint_test_runs_agree_with_the_kernel() {
     let Some(kernel) = kernel_or_skip(&obj, "kattach.o raw_tally") else {
         return;
     };
-    let rt = oxbpf::Runtime::with_options(obj, oxbpf::Options::default()).unwrap();
-    let mut inst = rt.instance("raw_tally").unwrap();
+    let runtimes: Vec<(&str, oxbpf::Runtime)> = ENGINES
+        .iter()
+        .map(|(name, engine)| (*name, runtime(&obj, *engine)))
+        .collect();
+    let mut insts: Vec<_> = runtimes
+        .iter()
+        .map(|(name, rt)| (*name, rt.instance("raw_tally").unwrap()))
+        .collect();
     let contexts: [[u64; 2]; 5] = [[0, 39], [0, 110], [7, 110], [0, 0x1ff], [0, 39]];
     for args in contexts {
         let ctx: Vec<u8> = args.iter().flat_map(|a| a.to_ne_bytes()).collect();
         let k = kernel.test_run("raw_tally", &[], Some(&ctx)).unwrap();
-        let u = inst.test_run(&[], Some(&ctx)).unwrap();
-        assert_eq!(u.retval, k.retval, "args {args:?}");
         assert_eq!(k.retval, args[1] & 0xff);
+        for (engine, inst) in &mut insts {
+            let u = inst.test_run(&[], Some(&ctx)).unwrap();
+            assert_eq!(u.retval, k.retval, "args {args:?} ({engine})");
+        }
     }
     let k = sorted(kernel.map_entries("raw_seen").unwrap());
-    let u = sorted(rt.map("raw_seen").unwrap().entries());
-    assert_eq!(u, k, "raw_seen");
     assert_eq!(k.len(), 3);
+    for (engine, rt) in &runtimes {
+        let u = sorted(rt.map("raw_seen").unwrap().entries());
+        assert_eq!(u, k, "raw_seen ({engine})");
+    }
     println!("kattach.o: raw_tally agrees on 5 contexts and the raw_seen map");
 }
 
