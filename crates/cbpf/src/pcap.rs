@@ -15,14 +15,15 @@
 //! ```
 
 use std::borrow::Cow;
-use std::io::Write;
+use std::io::{Read, Write};
+use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
 
 use pcap_file::pcap::{PcapHeader, PcapParser, PcapWriter, RawPcapPacket};
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgParser};
-use pcap_file::{DataLink, Endianness, TsResolution};
+use pcap_file::{DataLink, Endianness, PcapError, TsResolution};
 
 use crate::error::CbpfError;
 
@@ -85,14 +86,169 @@ enum Format {
     },
 }
 
-/// An iterator over the packets of a pcap or pcapng file.
-pub struct Packets<'a> {
-    format: Format,
-    all: &'a [u8],
-    rest: &'a [u8],
-    index: u64,
-    failed: bool,
-    first_linktype: Option<u32>,
+/// One parsed record: how many bytes it took and, for packets, where the
+/// data lies in the parsed slice and what the headers said.
+struct Record {
+    consumed: usize,
+    packet: Option<(Range<usize>, Duration, u32, u32)>,
+}
+
+/// Why a record could not be parsed.
+enum Fail {
+    /// The slice ends inside the record.
+    Incomplete,
+    /// The record is malformed.
+    Bad(String),
+}
+
+fn fail(prefix: &str, e: PcapError) -> Fail {
+    match e {
+        PcapError::IncompleteBuffer => Fail::Incomplete,
+        e => Fail::Bad(format!("{prefix}: {e}")),
+    }
+}
+
+/// Where `inner`, a subslice of `outer`, lies in it.
+fn range_in(outer: &[u8], inner: &[u8]) -> Result<Range<usize>, Fail> {
+    let start = (inner.as_ptr() as usize).wrapping_sub(outer.as_ptr() as usize);
+    match start.checked_add(inner.len()) {
+        Some(end) if end <= outer.len() => Ok(start..end),
+        _ => Err(Fail::Bad(
+            "packet data is not inside the record".to_string(),
+        )),
+    }
+}
+
+const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
+impl Format {
+    /// Reads the file header at the start of `bytes`; returns its length.
+    fn open(bytes: &[u8]) -> Result<(Format, usize), Fail> {
+        if bytes.starts_with(&PCAPNG_MAGIC) {
+            let (rest, parser) = PcapNgParser::new(bytes).map_err(|e| fail("pcapng", e))?;
+            let format = Format::PcapNg {
+                parser,
+                interfaces: Vec::new(),
+            };
+            Ok((format, bytes.len() - rest.len()))
+        } else {
+            const MAGICS: [[u8; 4]; 4] = [
+                [0xa1, 0xb2, 0xc3, 0xd4],
+                [0xd4, 0xc3, 0xb2, 0xa1],
+                [0xa1, 0xb2, 0x3c, 0x4d],
+                [0x4d, 0x3c, 0xb2, 0xa1],
+            ];
+            if let Some(m) = bytes.get(..4) {
+                if !MAGICS.iter().any(|magic| magic == m) {
+                    return Err(Fail::Bad(format!(
+                        "not a pcap or pcapng file (it starts with {:02x} {:02x} {:02x} {:02x})",
+                        m[0], m[1], m[2], m[3]
+                    )));
+                }
+            }
+            let (rest, parser) = PcapParser::new(bytes).map_err(|e| fail("pcap", e))?;
+            let h = parser.header();
+            let format = Format::Pcap {
+                nanos: h.ts_resolution == TsResolution::NanoSecond,
+                linktype: u32::from(h.datalink),
+                parser,
+            };
+            Ok((format, bytes.len() - rest.len()))
+        }
+    }
+
+    /// Parses the record at the start of `slice`.
+    fn parse(&mut self, slice: &[u8]) -> Result<Record, Fail> {
+        match self {
+            Format::Pcap {
+                parser,
+                nanos,
+                linktype,
+            } => {
+                let (rest, raw) = parser.next_raw_packet(slice).map_err(|e| fail("pcap", e))?;
+                let frac = if *nanos {
+                    raw.ts_frac as u64
+                } else {
+                    raw.ts_frac as u64 * 1000
+                };
+                let timestamp = Duration::from_secs(raw.ts_sec as u64) + Duration::from_nanos(frac);
+                Ok(Record {
+                    consumed: slice.len() - rest.len(),
+                    packet: Some((
+                        range_in(slice, &raw.data)?,
+                        timestamp,
+                        raw.orig_len,
+                        *linktype,
+                    )),
+                })
+            }
+            Format::PcapNg { parser, interfaces } => {
+                let (rest, block) = parser.next_block(slice).map_err(|e| fail("pcapng", e))?;
+                let consumed = slice.len() - rest.len();
+                let (iface, raw_ts, data, wirelen) = match block {
+                    Block::SectionHeader(_) => {
+                        interfaces.clear();
+                        return Ok(Record {
+                            consumed,
+                            packet: None,
+                        });
+                    }
+                    Block::InterfaceDescription(idb) => {
+                        let mut units: u128 = 1_000_000;
+                        for o in &idb.options {
+                            if let InterfaceDescriptionOption::IfTsResol(r) = o {
+                                units = ts_units(*r);
+                            }
+                        }
+                        interfaces.push((u32::from(idb.linktype), units));
+                        return Ok(Record {
+                            consumed,
+                            packet: None,
+                        });
+                    }
+                    Block::EnhancedPacket(p) => (
+                        p.interface_id as usize,
+                        p.timestamp.as_nanos(),
+                        p.data,
+                        p.original_len,
+                    ),
+                    Block::Packet(p) => (
+                        p.interface_id as usize,
+                        p.timestamp as u128,
+                        p.data,
+                        p.original_len,
+                    ),
+                    Block::SimplePacket(p) => (0, 0, p.data, p.original_len),
+                    _ => {
+                        return Ok(Record {
+                            consumed,
+                            packet: None,
+                        })
+                    }
+                };
+                let Some(&(linktype, units)) = interfaces.get(iface) else {
+                    return Err(Fail::Bad(format!(
+                        "pcapng: packet names interface {iface}, which was not described"
+                    )));
+                };
+                let secs = raw_ts / units;
+                let nanos = (raw_ts % units) * 1_000_000_000 / units;
+                let timestamp = Duration::new(secs.min(u64::MAX as u128) as u64, nanos as u32);
+                Ok(Record {
+                    consumed,
+                    packet: Some((range_in(slice, &data)?, timestamp, wirelen, linktype)),
+                })
+            }
+        }
+    }
+
+    /// The file's link type (pcap), or the first interface's in `bytes` (pcapng).
+    fn linktype(&self, bytes: &[u8]) -> Option<u32> {
+        match self {
+            Format::Pcap { linktype, .. } => Some(*linktype),
+            Format::PcapNg { .. } => first_interface_linktype(bytes),
+        }
+    }
 }
 
 fn read_error(packet: u64, offset: usize, message: impl std::fmt::Display) -> CbpfError {
@@ -103,47 +259,36 @@ fn read_error(packet: u64, offset: usize, message: impl std::fmt::Display) -> Cb
     }
 }
 
-const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+fn bad_start(f: Fail) -> CbpfError {
+    match f {
+        Fail::Incomplete => read_error(0, 0, "the file is shorter than its header"),
+        Fail::Bad(m) => read_error(0, 0, m),
+    }
+}
+
+/// An iterator over the packets of a pcap or pcapng file held in memory.
+pub struct Packets<'a> {
+    format: Format,
+    all: &'a [u8],
+    at: usize,
+    index: u64,
+    failed: bool,
+    first_linktype: Option<u32>,
+}
 
 impl<'a> Packets<'a> {
     /// Starts reading `bytes`, a whole pcap or pcapng file.
     pub fn new(bytes: &'a [u8]) -> Result<Packets<'a>, CbpfError> {
-        let (format, rest) = if bytes.starts_with(&PCAPNG_MAGIC) {
-            let (rest, parser) =
-                PcapNgParser::new(bytes).map_err(|e| read_error(0, 0, format!("pcapng: {e}")))?;
-            (
-                Format::PcapNg {
-                    parser,
-                    interfaces: Vec::new(),
-                },
-                rest,
-            )
-        } else {
-            let (rest, parser) =
-                PcapParser::new(bytes).map_err(|e| read_error(0, 0, format!("pcap: {e}")))?;
-            let h = parser.header();
-            (
-                Format::Pcap {
-                    nanos: h.ts_resolution == TsResolution::NanoSecond,
-                    linktype: u32::from(h.datalink),
-                    parser,
-                },
-                rest,
-            )
-        };
-        let mut packets = Packets {
+        let (format, at) = Format::open(bytes).map_err(bad_start)?;
+        let first_linktype = format.linktype(bytes);
+        Ok(Packets {
             format,
             all: bytes,
-            rest,
+            at,
             index: 0,
             failed: false,
-            first_linktype: None,
-        };
-        packets.first_linktype = match &packets.format {
-            Format::Pcap { linktype, .. } => Some(*linktype),
-            Format::PcapNg { .. } => first_interface_linktype(bytes),
-        };
-        Ok(packets)
+            first_linktype,
+        })
     }
 
     /// The link type of the file (pcap) or of its first interface (pcapng),
@@ -151,79 +296,168 @@ impl<'a> Packets<'a> {
     pub fn linktype(&self) -> Option<u32> {
         self.first_linktype
     }
+}
 
-    fn offset(&self) -> usize {
-        self.all.len() - self.rest.len()
+impl<'a> Iterator for Packets<'a> {
+    type Item = Result<Packet<'a>, CbpfError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.failed && self.at < self.all.len() {
+            let slice = &self.all[self.at..];
+            match self.format.parse(slice) {
+                Ok(Record { consumed, packet }) => {
+                    self.at += consumed;
+                    if let Some((range, timestamp, wirelen, linktype)) = packet {
+                        self.index += 1;
+                        return Some(Ok(Packet {
+                            timestamp,
+                            data: &slice[range],
+                            wirelen,
+                            linktype,
+                        }));
+                    }
+                }
+                Err(f) => {
+                    self.failed = true;
+                    let message = match f {
+                        Fail::Incomplete => "the file ends inside this record".to_string(),
+                        Fail::Bad(m) => m,
+                    };
+                    return Some(Err(read_error(self.index, self.at, message)));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Packets read from a stream (a file, a pipe) through a reused buffer, so
+/// that files of any size are read in constant memory. Not an [`Iterator`]:
+/// each packet borrows the buffer until the next call.
+pub struct PcapStream<R: Read> {
+    reader: R,
+    format: Format,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Bytes of the file dropped from the front of `buf`.
+    dropped: u64,
+    eof: bool,
+    index: u64,
+    failed: bool,
+    first_linktype: Option<u32>,
+}
+
+const STREAM_CHUNK: usize = 1 << 20;
+
+impl<R: Read> PcapStream<R> {
+    /// Reads the file header from `reader`.
+    pub fn new(mut reader: R) -> Result<PcapStream<R>, CbpfError> {
+        let mut buf = vec![0; STREAM_CHUNK];
+        let mut end = 0;
+        let mut eof = false;
+        while end < buf.len() && !eof {
+            match reader.read(&mut buf[end..]) {
+                Ok(0) => eof = true,
+                Ok(n) => end += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(read_error(0, end, e)),
+            }
+        }
+        let (format, start) = Format::open(&buf[..end]).map_err(bad_start)?;
+        let first_linktype = format.linktype(&buf[..end]);
+        Ok(PcapStream {
+            reader,
+            format,
+            buf,
+            start,
+            end,
+            dropped: 0,
+            eof,
+            index: 0,
+            failed: false,
+            first_linktype,
+        })
     }
 
-    fn next_pcapng(&mut self) -> Option<Result<Packet<'a>, CbpfError>> {
+    /// The link type of the file (pcap) or of its first interface within the
+    /// first megabyte (pcapng), if it has one.
+    pub fn linktype(&self) -> Option<u32> {
+        self.first_linktype
+    }
+
+    /// Moves the unparsed bytes to the front and reads more; grows the buffer
+    /// when one record does not fit.
+    fn refill(&mut self) -> std::io::Result<()> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.dropped += self.start as u64;
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            let grown = self.buf.len() * 2;
+            self.buf.resize(grown, 0);
+        }
         loop {
-            if self.rest.is_empty() {
+            match self.reader.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The next packet, `None` at the end of the file, or the error that ends
+    /// the reading (naming the packet and its byte offset).
+    pub fn next_packet(&mut self) -> Option<Result<Packet<'_>, CbpfError>> {
+        if self.failed {
+            return None;
+        }
+        let found = loop {
+            if self.start == self.end && self.eof {
                 return None;
             }
-            let at = self.offset();
-            let Format::PcapNg { parser, interfaces } = &mut self.format else {
-                return None;
-            };
-            let (rest, block) = match parser.next_block(self.rest) {
-                Ok(v) => v,
-                Err(e) => return Some(Err(read_error(self.index, at, format!("pcapng: {e}")))),
-            };
-            self.rest = rest;
-            let (iface, raw_ts, data, wirelen) = match block {
-                Block::SectionHeader(_) => {
-                    interfaces.clear();
-                    continue;
-                }
-                Block::InterfaceDescription(idb) => {
-                    let mut units: u128 = 1_000_000;
-                    for o in &idb.options {
-                        if let InterfaceDescriptionOption::IfTsResol(r) = o {
-                            units = ts_units(*r);
-                        }
+            let offset = self.dropped as usize + self.start;
+            match self.format.parse(&self.buf[self.start..self.end]) {
+                Ok(Record { consumed, packet }) => {
+                    let base = self.start;
+                    self.start += consumed;
+                    if let Some((range, ts, wirelen, linktype)) = packet {
+                        break (base + range.start..base + range.end, ts, wirelen, linktype);
                     }
-                    interfaces.push((u32::from(idb.linktype), units));
-                    continue;
                 }
-                Block::EnhancedPacket(p) => (
-                    p.interface_id as usize,
-                    p.timestamp.as_nanos(),
-                    p.data,
-                    p.original_len,
-                ),
-                Block::Packet(p) => (
-                    p.interface_id as usize,
-                    p.timestamp as u128,
-                    p.data,
-                    p.original_len,
-                ),
-                Block::SimplePacket(p) => (0, 0, p.data, p.original_len),
-                _ => continue,
-            };
-            let Some(&(linktype, units)) = interfaces.get(iface) else {
-                return Some(Err(read_error(
-                    self.index,
-                    at,
-                    format!("pcapng: packet names interface {iface}, which was not described"),
-                )));
-            };
-            let Cow::Borrowed(data) = data else {
-                return Some(Err(read_error(
-                    self.index,
-                    at,
-                    "pcapng: packet data was copied",
-                )));
-            };
-            let secs = raw_ts / units;
-            let nanos = (raw_ts % units) * 1_000_000_000 / units;
-            let timestamp = Duration::new(secs.min(u64::MAX as u128) as u64, nanos as u32);
-            return Some(Ok(Packet {
-                timestamp,
-                data,
-                wirelen,
-                linktype,
-            }));
-        }
+                Err(Fail::Incomplete) if !self.eof => {
+                    if let Err(e) = self.refill() {
+                        self.failed = true;
+                        return Some(Err(read_error(self.index, offset, e)));
+                    }
+                }
+                Err(f) => {
+                    self.failed = true;
+                    let message = match f {
+                        Fail::Incomplete => "the file ends inside this record".to_string(),
+                        Fail::Bad(m) => m,
+                    };
+                    return Some(Err(read_error(self.index, offset, message)));
+                }
+            }
+        };
+        self.index += 1;
+        let (range, timestamp, wirelen, linktype) = found;
+        Some(Ok(Packet {
+            timestamp,
+            data: &self.buf[range],
+            wirelen,
+            linktype,
+        }))
     }
 }
 
@@ -250,61 +484,6 @@ fn first_interface_linktype(bytes: &[u8]) -> Option<u32> {
         }
     }
     None
-}
-
-impl<'a> Iterator for Packets<'a> {
-    type Item = Result<Packet<'a>, CbpfError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
-            return None;
-        }
-        let item = match &self.format {
-            Format::Pcap {
-                parser,
-                nanos,
-                linktype,
-            } => {
-                if self.rest.is_empty() {
-                    return None;
-                }
-                let at = self.offset();
-                match parser.next_raw_packet(self.rest) {
-                    Ok((rest, raw)) => {
-                        self.rest = rest;
-                        match raw.data {
-                            Cow::Borrowed(data) => {
-                                let frac = if *nanos {
-                                    raw.ts_frac as u64
-                                } else {
-                                    raw.ts_frac as u64 * 1000
-                                };
-                                let timestamp = Duration::from_secs(raw.ts_sec as u64)
-                                    + Duration::from_nanos(frac);
-                                Ok(Packet {
-                                    timestamp,
-                                    data,
-                                    wirelen: raw.orig_len,
-                                    linktype: *linktype,
-                                })
-                            }
-                            Cow::Owned(_) => {
-                                Err(read_error(self.index, at, "pcap: data was copied"))
-                            }
-                        }
-                    }
-                    Err(e) => Err(read_error(self.index, at, format!("pcap: {e}"))),
-                }
-            }
-            Format::PcapNg { .. } => self.next_pcapng()?,
-        };
-        if item.is_err() {
-            self.failed = true;
-        } else {
-            self.index += 1;
-        }
-        Some(item)
-    }
 }
 
 /// A pcap file being written (little-endian, microsecond or nanosecond stamps).

@@ -87,9 +87,13 @@ proptest! {
     #[test]
     fn translation_agrees_with_interpreter(prog in program(), packets in prop::collection::vec(packet(), 1..6)) {
         let mut vm = EbpfFilter::new(&prog).expect("a checked program translates and loads");
+        #[cfg(target_arch = "x86_64")]
+        let mut jit = oxbpf_cbpf::to_ebpf::JitFilter::new(&prog).expect("and compiles");
         for (pkt, wirelen) in &packets {
             let want = interp::try_run(&prog, pkt, *wirelen).expect("checked programs run");
-            prop_assert_eq!(vm.run(pkt, *wirelen), want, "packet {:02x?} wirelen {}", pkt, wirelen);
+            prop_assert_eq!(vm.run(pkt, *wirelen), want, "VM: packet {:02x?} wirelen {}", pkt, wirelen);
+            #[cfg(target_arch = "x86_64")]
+            prop_assert_eq!(jit.run(pkt, *wirelen), want, "JIT: packet {:02x?} wirelen {}", pkt, wirelen);
         }
     }
 }
@@ -112,17 +116,17 @@ fn tcpdump_programs_agree_on_real_frames() {
         }
         let prog = parse_ddd(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let mut vm = EbpfFilter::new(&prog).unwrap();
+        #[cfg(target_arch = "x86_64")]
+        let mut jit = oxbpf_cbpf::to_ebpf::JitFilter::new(&prog).unwrap();
         for shift in 0..frame.len() {
             frame.rotate_left(1);
             for cut in [frame.len(), 20, 37] {
                 let pkt = &frame[..cut];
                 let wirelen = 54 + shift as u32 * 40;
-                assert_eq!(
-                    vm.run(pkt, wirelen),
-                    interp::run(&prog, pkt, wirelen),
-                    "{}",
-                    path.display()
-                );
+                let want = interp::run(&prog, pkt, wirelen);
+                assert_eq!(vm.run(pkt, wirelen), want, "{}", path.display());
+                #[cfg(target_arch = "x86_64")]
+                assert_eq!(jit.run(pkt, wirelen), want, "JIT {}", path.display());
                 agreed += 1;
             }
         }

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use oxbpf_cbpf::pcap::{
-    Capture, Packets, PcapOut, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_RAW,
+    Capture, Packets, PcapOut, PcapStream, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_RAW,
 };
 use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
 use pcap_file::pcapng::blocks::interface_description::{
@@ -160,7 +160,9 @@ fn errors_name_packet_and_offset() {
     assert_eq!(results.len(), 3);
     let err = results[2].as_ref().unwrap_err().to_string();
     assert!(
-        err.starts_with(&format!("packet 2 (byte offset {third}): pcap:")),
+        err.starts_with(&format!(
+            "packet 2 (byte offset {third}): the file ends inside this record"
+        )),
         "{err}"
     );
 
@@ -168,7 +170,10 @@ fn errors_name_packet_and_offset() {
         .err()
         .unwrap()
         .to_string();
-    assert!(err.starts_with("packet 0 (byte offset 0): pcap:"), "{err}");
+    assert_eq!(
+        err,
+        "packet 0 (byte offset 0): not a pcap or pcapng file (it starts with 6e 6f 74 20)"
+    );
     let err = Packets::new(&[]).err().unwrap().to_string();
     assert!(err.starts_with("packet 0 (byte offset 0)"), "{err}");
 
@@ -208,4 +213,85 @@ proptest! {
             }
         }
     }
+}
+
+/// A reader that hands out at most `chunk` bytes per call.
+struct Dribble<'a> {
+    data: &'a [u8],
+    chunk: usize,
+}
+
+impl std::io::Read for Dribble<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.chunk.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// The packets read, and the error that stopped the reading.
+type ReadAll = (Vec<(Duration, Vec<u8>, u32, u32)>, Option<String>);
+
+fn stream_all(bytes: &[u8], chunk: usize) -> ReadAll {
+    let mut s = PcapStream::new(Dribble { data: bytes, chunk }).unwrap();
+    let mut got = Vec::new();
+    while let Some(p) = s.next_packet() {
+        match p {
+            Ok(p) => got.push((p.timestamp, p.data.to_vec(), p.wirelen, p.linktype)),
+            Err(e) => return (got, Some(e.to_string())),
+        }
+    }
+    (got, None)
+}
+
+fn slice_all(bytes: &[u8]) -> ReadAll {
+    let mut got = Vec::new();
+    for p in Packets::new(bytes).unwrap() {
+        match p {
+            Ok(p) => got.push((p.timestamp, p.data.to_vec(), p.wirelen, p.linktype)),
+            Err(e) => return (got, Some(e.to_string())),
+        }
+    }
+    (got, None)
+}
+
+#[test]
+fn stream_reads_what_the_slice_reader_reads() {
+    // Many small packets, one larger than the stream's first buffer, then more.
+    let mut out = PcapOut::new(Vec::new(), LINKTYPE_ETHERNET, 4 << 20).unwrap();
+    for (i, (ts, data, wire)) in sample().into_iter().enumerate() {
+        out.write(ts, &data, wire).unwrap();
+        if i == 20 {
+            let big: Vec<u8> = (0..3_000_000u32).map(|b| b as u8).collect();
+            out.write(ts, &big, big.len() as u32).unwrap();
+        }
+    }
+    let bytes = out.finish().unwrap();
+    let want = slice_all(&bytes);
+    assert_eq!(want.0.len(), 51);
+    assert!(want.1.is_none());
+    for chunk in [1, 7, 4096, 1 << 20, usize::MAX] {
+        assert_eq!(stream_all(&bytes, chunk), want, "chunk {chunk}");
+    }
+    // Cut short: the same packets, then the same error at the same offset.
+    let cut = &bytes[..bytes.len() - 3];
+    let want = slice_all(cut);
+    assert!(
+        want.1
+            .as_deref()
+            .unwrap()
+            .starts_with("packet 50 (byte offset"),
+        "{want:?}"
+    );
+    assert_eq!(stream_all(cut, 1000), want);
+    // pcapng, with its first interface's link type known up front.
+    let ng = pcapng(Some(9));
+    let s = PcapStream::new(Dribble {
+        data: &ng,
+        chunk: 5,
+    })
+    .unwrap();
+    assert_eq!(s.linktype(), Some(LINKTYPE_ETHERNET));
+    assert_eq!(stream_all(&ng, 5), slice_all(&ng));
 }

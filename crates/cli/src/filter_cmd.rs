@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::{ArgAction, Args, ValueEnum};
-use oxbpf_cbpf::pcap::{Capture, PcapOut, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_RAW};
+use oxbpf_cbpf::pcap::{PcapOut, PcapStream, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_RAW};
+#[cfg(target_arch = "x86_64")]
+use oxbpf_cbpf::to_ebpf::JitFilter;
 use oxbpf_cbpf::to_ebpf::{to_ebpf, EbpfFilter};
 use oxbpf_cbpf::{interp, listing, summary, Insn};
 use oxbpf_filter::LinkType;
@@ -51,8 +53,12 @@ pub struct FilterArgs {
     #[arg(long)]
     ebpf: bool,
     /// Run the classic interpreter instead of the eBPF translation on the VM.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "jit")]
     cbpf_interp: bool,
+    /// Compile the eBPF translation with oxbpf's x86-64 JIT instead of
+    /// interpreting it.
+    #[arg(long)]
+    jit: bool,
     /// Use a classic program from a file (tcpdump's -ddd or -dd output)
     /// instead of compiling an expression.
     #[arg(long, value_name = "FILE", conflicts_with = "expr")]
@@ -70,16 +76,24 @@ pub struct FilterArgs {
 
 /// A filter ready to run: the classic program and, unless the classic
 /// interpreter was asked for, its translation loaded into the VM.
-struct Runner {
-    prog: Vec<Insn>,
-    vm: Option<EbpfFilter>,
+enum Runner {
+    /// The classic interpreter.
+    Classic(Vec<Insn>),
+    /// The eBPF translation on the VM.
+    Vm(EbpfFilter),
+    /// The eBPF translation compiled by the JIT.
+    #[cfg(target_arch = "x86_64")]
+    Jit(JitFilter),
 }
 
 impl Runner {
+    #[inline]
     fn run(&mut self, data: &[u8], wirelen: u32) -> u32 {
-        match &mut self.vm {
-            Some(vm) => vm.run(data, wirelen),
-            None => interp::run(&self.prog, data, wirelen),
+        match self {
+            Runner::Classic(prog) => interp::run(prog, data, wirelen),
+            Runner::Vm(vm) => vm.run(data, wirelen),
+            #[cfg(target_arch = "x86_64")]
+            Runner::Jit(jit) => jit.run(data, wirelen),
         }
     }
 }
@@ -122,13 +136,18 @@ impl FilterArgs {
 
     fn runner_for(&self, dlt: u32) -> Result<Runner, CliError> {
         let prog = self.program_for(dlt)?;
-        let vm = if self.cbpf_interp {
-            oxbpf_cbpf::check(&prog).map_err(|e| input_error(format!("program: {e}")))?;
-            None
-        } else {
-            Some(EbpfFilter::new(&prog).map_err(|e| input_error(format!("program: {e}")))?)
-        };
-        Ok(Runner { prog, vm })
+        let bad = |e: oxbpf_cbpf::CbpfError| input_error(format!("program: {e}"));
+        if self.cbpf_interp {
+            oxbpf_cbpf::check(&prog).map_err(bad)?;
+            return Ok(Runner::Classic(prog));
+        }
+        if self.jit {
+            #[cfg(target_arch = "x86_64")]
+            return Ok(Runner::Jit(JitFilter::new(&prog).map_err(bad)?));
+            #[cfg(not(target_arch = "x86_64"))]
+            return Err(input_error("--jit: the JIT compiles for x86-64 only"));
+        }
+        Ok(Runner::Vm(EbpfFilter::new(&prog).map_err(bad)?))
     }
 }
 
@@ -159,22 +178,18 @@ fn write_out(w: &mut impl Write, text: &[u8]) -> Result<(), CliError> {
 
 /// Runs `oxbpf filter`.
 pub fn run(args: FilterArgs) -> Result<(), CliError> {
-    let capture = match &args.read {
-        Some(path) => Some(Capture::open(path).map_err(|source| CliError::Io {
-            path: path.clone(),
-            source,
-        })?),
-        None => None,
-    };
-    let packets = match &capture {
-        Some(c) => Some(c.packets().map_err(|e| {
-            input_error(format!(
-                "{}: {e}",
-                args.read
-                    .as_ref()
-                    .map_or(String::new(), |p| p.display().to_string())
-            ))
-        })?),
+    let read_name = args
+        .read
+        .as_ref()
+        .map_or(String::new(), |p| p.display().to_string());
+    let mut packets = match &args.read {
+        Some(path) => {
+            let file = std::fs::File::open(path).map_err(|source| CliError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            Some(PcapStream::new(file).map_err(|e| input_error(format!("{read_name}: {e}")))?)
+        }
         None => None,
     };
     let file_dlt = packets.as_ref().and_then(|p| p.linktype());
@@ -212,7 +227,7 @@ pub fn run(args: FilterArgs) -> Result<(), CliError> {
             source,
         });
     }
-    let Some(packets) = packets else {
+    let Some(packets) = packets.as_mut() else {
         return Err(input_error(
             "give a capture file with -r FILE (or -d to list the program)",
         ));
@@ -240,20 +255,20 @@ pub fn run(args: FilterArgs) -> Result<(), CliError> {
     let mut seen: u64 = 0;
     let mut matched: u64 = 0;
     let print = !args.count && writer.is_none();
-    for packet in packets {
-        let p = packet.map_err(|e| {
-            input_error(format!(
-                "{}: {e}",
-                args.read
-                    .as_ref()
-                    .map_or(String::new(), |p| p.display().to_string())
-            ))
-        })?;
+    let mut current = dlt;
+    let mut runner = runners.remove(&dlt).expect("inserted above");
+    while let Some(packet) = packets.next_packet() {
+        let p = packet.map_err(|e| input_error(format!("{read_name}: {e}")))?;
         seen += 1;
-        let runner = match runners.entry(p.linktype) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => v.insert(args.runner_for(p.linktype)?),
-        };
+        if p.linktype != current {
+            // pcapng interfaces may differ in link type: one program per type.
+            let next = match runners.remove(&p.linktype) {
+                Some(r) => r,
+                None => args.runner_for(p.linktype)?,
+            };
+            runners.insert(current, std::mem::replace(&mut runner, next));
+            current = p.linktype;
+        }
         if runner.run(p.data, p.wirelen) != 0 {
             matched += 1;
             if let Some(w) = &mut writer {
