@@ -23,6 +23,7 @@ pub mod feature;
 pub mod info;
 pub mod interrupt;
 pub mod maps;
+pub mod packet_socket;
 pub mod perfbuf;
 pub mod ringbuf;
 pub mod sections;
