@@ -36,6 +36,10 @@ pub struct FilterArgs {
     /// Read packets from this pcap or pcapng file.
     #[arg(short = 'r', value_name = "FILE")]
     read: Option<PathBuf>,
+    /// Capture live on this interface (root): an AF_PACKET socket with the
+    /// compiled filter attached in the kernel (SO_ATTACH_FILTER).
+    #[arg(short = 'i', value_name = "IFACE", conflicts_with_all = ["read", "program"])]
+    iface: Option<String>,
     /// Write matching packets to this pcap file instead of printing them.
     #[arg(short = 'w', value_name = "FILE")]
     write: Option<PathBuf>,
@@ -192,7 +196,10 @@ pub fn run(args: FilterArgs) -> Result<(), CliError> {
         }
         None => None,
     };
-    let file_dlt = packets.as_ref().and_then(|p| p.linktype());
+    let file_dlt = match &args.iface {
+        Some(iface) => Some(iface_linktype(iface)?),
+        None => packets.as_ref().and_then(|p| p.linktype()),
+    };
     let dlt = args
         .linktype
         .map(dlt_of)
@@ -226,6 +233,9 @@ pub fn run(args: FilterArgs) -> Result<(), CliError> {
             path: "<stdout>".into(),
             source,
         });
+    }
+    if let Some(iface) = &args.iface {
+        return live(&args, iface, &mut out);
     }
     let Some(packets) = packets.as_mut() else {
         return Err(input_error(
@@ -298,6 +308,102 @@ pub fn run(args: FilterArgs) -> Result<(), CliError> {
     }
     if let Some(w) = writer {
         w.finish().map_err(|e| input_error(e.to_string()))?;
+    }
+    out.flush().map_err(|source| CliError::Io {
+        path: "<stdout>".into(),
+        source,
+    })
+}
+
+/// The link type of a live interface, from its `ARPHRD_*` type in sysfs.
+fn iface_linktype(iface: &str) -> Result<u32, CliError> {
+    let path = PathBuf::from("/sys/class/net").join(iface).join("type");
+    let text = std::fs::read_to_string(&path).map_err(|source| CliError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    match text.trim() {
+        // Ethernet, and loopback (which carries Ethernet headers).
+        "1" | "772" => Ok(LINKTYPE_ETHERNET),
+        // No link header (tun, WireGuard): raw IP.
+        "65534" => Ok(LINKTYPE_RAW),
+        t => Err(input_error(format!(
+            "{iface}: hardware type {t} is not Ethernet, loopback or raw IP"
+        ))),
+    }
+}
+
+/// `-i IFACE`: packets the kernel's copy of the filter accepted.
+fn live(args: &FilterArgs, iface: &str, out: &mut impl Write) -> Result<(), CliError> {
+    let dlt = match args.linktype {
+        Some(l) => dlt_of(l),
+        None => iface_linktype(iface)?,
+    };
+    let prog = args.program_for(dlt)?;
+    oxbpf_cbpf::check(&prog).map_err(|e| input_error(format!("program: {e}")))?;
+    let filter: Vec<(u16, u8, u8, u32)> = prog.iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect();
+    let sock =
+        oxbpf_kernel::packet_socket::PacketSocket::open(iface, &filter).map_err(|source| {
+            CliError::Io {
+                path: PathBuf::from(iface),
+                source,
+            }
+        })?;
+    let loopback = sock.arphrd() == 772;
+    let mut writer = match &args.write {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|source| CliError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            Some(
+                PcapOut::with_resolution(file, dlt, args.snaplen, false)
+                    .map_err(|e| input_error(format!("{}: {e}", path.display())))?,
+            )
+        }
+        None => None,
+    };
+    let mut buf = vec![0u8; args.snaplen.clamp(64, 1 << 20) as usize];
+    let mut matched = 0u64;
+    while args.max.is_none_or(|m| matched < m) {
+        let r = sock.recv(&mut buf).map_err(|source| CliError::Io {
+            path: PathBuf::from(iface),
+            source,
+        })?;
+        // As libpcap: on loopback every packet is seen leaving and arriving.
+        if loopback && r.pkttype == oxbpf_kernel::packet_socket::PACKET_OUTGOING {
+            continue;
+        }
+        matched += 1;
+        let data = &buf[..r.caplen];
+        if let Some(w) = &mut writer {
+            w.write(r.timestamp, data, r.wirelen)
+                .map_err(|e| input_error(e.to_string()))?;
+        } else if !args.count {
+            let p = oxbpf_cbpf::pcap::Packet {
+                timestamp: r.timestamp,
+                data,
+                wirelen: r.wirelen,
+                linktype: dlt,
+            };
+            let mut line = summary::summarize(&p);
+            line.push('\n');
+            write_out(out, line.as_bytes())?;
+            out.flush().map_err(|source| CliError::Io {
+                path: "<stdout>".into(),
+                source,
+            })?;
+        }
+    }
+    if args.count {
+        write_out(out, format!("{matched}\n").as_bytes())?;
+    }
+    if let Some(w) = writer {
+        let mut f = w.finish().map_err(|e| input_error(e.to_string()))?;
+        f.flush().map_err(|source| CliError::Io {
+            path: "<pcap>".into(),
+            source,
+        })?;
     }
     out.flush().map_err(|source| CliError::Io {
         path: "<stdout>".into(),

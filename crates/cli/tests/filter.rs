@@ -213,3 +213,53 @@ fn errors_are_clear() {
     bad(&["-r", &cut, "--count"], "packet 19999 (byte offset");
     bad(&["ip"], "-r FILE");
 }
+
+#[test]
+fn live_capture_on_loopback() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc_geteuid() } != 0 {
+        println!("skipped live_capture_on_loopback: needs root (CAP_NET_RAW)");
+        return;
+    }
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = rx.local_addr().unwrap().port();
+    let other = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let expr = format!("udp dst port {port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oxbpf"))
+        .args(["filter", "-i", "lo", "-c", "3", &expr])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "no capture"
+        );
+        tx.send_to(b"other", other.local_addr().unwrap()).unwrap();
+        tx.send_to(b"hello", ("127.0.0.1", port)).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    for l in lines {
+        assert!(
+            l.ends_with(&format!(" > 127.0.0.1.{port}: UDP, length 5")),
+            "{l}"
+        );
+    }
+}
+
+extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
