@@ -39,6 +39,10 @@ pub(crate) struct JitContext {
     pub stack_start: u64,
     /// As `input_lim`, for the stack.
     pub stack_lim: [u64; 8],
+    /// The region the slow path last found an access in (map values, say).
+    pub cache_start: u64,
+    /// As `input_lim`, for the cached region.
+    pub cache_lim: [u64; 8],
     /// Back-edge budget left (checked mode).
     pub budget: u64,
     /// Frames in use.
@@ -84,6 +88,8 @@ pub(crate) const OFF_INPUT_START: i32 = offset_of!(JitContext, input_start) as i
 pub(crate) const OFF_INPUT_LIM: i32 = offset_of!(JitContext, input_lim) as i32;
 pub(crate) const OFF_STACK_START: i32 = offset_of!(JitContext, stack_start) as i32;
 pub(crate) const OFF_STACK_LIM: i32 = offset_of!(JitContext, stack_lim) as i32;
+pub(crate) const OFF_CACHE_START: i32 = offset_of!(JitContext, cache_start) as i32;
+pub(crate) const OFF_CACHE_LIM: i32 = offset_of!(JitContext, cache_lim) as i32;
 pub(crate) const OFF_BUDGET: i32 = offset_of!(JitContext, budget) as i32;
 pub(crate) const OFF_DEPTH: i32 = offset_of!(JitContext, depth) as i32;
 pub(crate) const OFF_STATUS: i32 = offset_of!(JitContext, status) as i32;
@@ -105,6 +111,8 @@ impl JitContext {
             input_lim: [0; 8],
             stack_start: 0,
             stack_lim: [0; 8],
+            cache_start: 0,
+            cache_lim: [0; 8],
             budget: u64::MAX,
             depth: 0,
             status: 0,
@@ -137,25 +145,14 @@ impl JitContext {
         unsafe { &*self.map }
     }
 
-    /// Fills the fast-path tables from the run's first two regions.
+    /// Fills the fast-path tables from the run's first two regions, and empties the cache.
     pub(crate) fn set_fast_regions(&mut self) {
         // SAFETY: as in `map`; read before the tables are written.
         let map: &MemoryMap = unsafe { &*self.map };
         let regions = map.regions();
-        let fill = |start: &mut u64, lim: &mut [u64; 8], idx: usize| {
-            *lim = [0; 8];
-            *start = 0;
-            if let Some(r) = regions.get(idx) {
-                *start = r.start;
-                for (i, size) in [1u64, 2, 4, 8].into_iter().enumerate() {
-                    let l = r.len.saturating_sub(size - 1);
-                    lim[i] = l;
-                    lim[i + 4] = if r.writable { l } else { 0 };
-                }
-            }
-        };
-        fill(&mut self.input_start, &mut self.input_lim, 1);
-        fill(&mut self.stack_start, &mut self.stack_lim, 0);
+        (self.input_start, self.input_lim) = limits(regions.get(1));
+        (self.stack_start, self.stack_lim) = limits(regions.first());
+        (self.cache_start, self.cache_lim) = limits(None);
     }
 
     fn fault(&mut self, status: Status, pc: u64) {
@@ -264,6 +261,21 @@ impl JitContext {
     }
 }
 
+/// A region's start and, per access size and kind, the offsets below which an
+/// access lies inside it (`size_index + 4 * write`); all zero for no region.
+fn limits(r: Option<&oxbpf_vm::RawRegion>) -> (u64, [u64; 8]) {
+    let mut lim = [0; 8];
+    let Some(r) = r else {
+        return (0, lim);
+    };
+    for (i, size) in [1u64, 2, 4, 8].into_iter().enumerate() {
+        let l = r.len.saturating_sub(size - 1);
+        lim[i] = l;
+        lim[i + 4] = if r.writable { l } else { 0 };
+    }
+    (r.start, lim)
+}
+
 /// Calls `f` with a helper context for this run; records a failure in the context.
 fn run_helper(ctx: &mut JitContext, id: u32, f: &oxbpf_vm::HelperFn, args: [u64; 5]) -> u64 {
     // SAFETY: as in `JitContext::map`; the map is not part of `*ctx`, so the
@@ -360,6 +372,11 @@ pub(crate) unsafe extern "sysv64" fn host_check(ctx: *mut JitContext, addr: u64,
     let kind = (info >> 8) & 0xff;
     let write = kind != 0;
     if ctx.map().translate(addr, len, write).is_some() {
+        let hit = ctx.map().regions().iter().copied().find(|r| {
+            let off = addr.wrapping_sub(r.start);
+            off < r.len && r.len - off >= len
+        });
+        (ctx.cache_start, ctx.cache_lim) = limits(hit.as_ref());
         return 1;
     }
     ctx.fault_addr = addr;

@@ -1,6 +1,33 @@
 //! Executable memory kept W^X: written while read-write, then sealed read+execute.
+//!
+//! Freed code pages go back to a small pool instead of to the OS: reusing them
+//! costs two `mprotect` calls (read-write to write the new code, then
+//! read+execute) and no page faults, where a fresh mapping costs an `mmap`, a
+//! fault per page and an `munmap` later.
+
+use std::sync::Mutex;
 
 use crate::error::JitError;
+
+/// Freed mappings (address, length), kept read+execute until reused.
+static POOL: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
+/// At most this many bytes of freed code pages are kept.
+const POOL_BYTES: usize = 1 << 20;
+
+/// A mapping of exactly `map_len` bytes from the pool, made writable, if one is there.
+fn from_pool(map_len: usize) -> Option<*mut u8> {
+    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    let i = pool.iter().position(|&(_, l)| l == map_len)?;
+    let (ptr, _) = pool.swap_remove(i);
+    drop(pool);
+    // SAFETY: the mapping came from `seal` and nothing runs from it (its owner dropped it).
+    if unsafe { libc::mprotect(ptr as *mut _, map_len, libc::PROT_READ | libc::PROT_WRITE) } != 0 {
+        // SAFETY: as above; give it back to the OS instead.
+        unsafe { libc::munmap(ptr as *mut _, map_len) };
+        return None;
+    }
+    Some(ptr as *mut u8)
+}
 
 /// A sealed block of machine code.
 pub struct ExecMemory {
@@ -22,24 +49,29 @@ impl ExecMemory {
         // SAFETY: sysconf has no memory-safety preconditions.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
         let map_len = code.len().max(1).div_ceil(page) * page;
-        // SAFETY: an anonymous private mapping with no address hint; the result is checked.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                map_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
+        let ptr = match from_pool(map_len) {
+            Some(p) => p,
+            None => {
+                // SAFETY: an anonymous private mapping with no address hint; the result is checked.
+                let p = unsafe {
+                    libc::mmap(
+                        std::ptr::null_mut(),
+                        map_len,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                        -1,
+                        0,
+                    )
+                };
+                if p == libc::MAP_FAILED {
+                    return Err(JitError::Memory {
+                        what: "mmap",
+                        source: std::io::Error::last_os_error(),
+                    });
+                }
+                p as *mut u8
+            }
         };
-        if ptr == libc::MAP_FAILED {
-            return Err(JitError::Memory {
-                what: "mmap",
-                source: std::io::Error::last_os_error(),
-            });
-        }
-        let ptr = ptr as *mut u8;
         // SAFETY: the mapping is `map_len >= code.len()` bytes, writable, and new.
         unsafe {
             std::ptr::copy_nonoverlapping(code.as_ptr(), ptr, code.len());
@@ -77,6 +109,14 @@ impl ExecMemory {
 
 impl Drop for ExecMemory {
     fn drop(&mut self) {
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        let pooled: usize = pool.iter().map(|&(_, l)| l).sum();
+        if pooled + self.map_len <= POOL_BYTES {
+            // Still read+execute, and unreachable until `seal` rewrites it.
+            pool.push((self.ptr as usize, self.map_len));
+            return;
+        }
+        drop(pool);
         // SAFETY: the mapping is owned by `self` and no code runs from it any more
         // (running code borrows the program that owns this memory).
         unsafe { libc::munmap(self.ptr.cast(), self.map_len) };

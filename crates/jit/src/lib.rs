@@ -72,6 +72,28 @@ pub struct JitProgram {
     stack: Box<[u64; STACK_SIZE / 8]>,
     mode: Mode,
     budget: Option<u64>,
+    direct: Option<DirectFn>,
+}
+
+/// The direct entry: r1, r2 in, r0 out.
+type DirectFn = unsafe extern "sysv64" fn(u64, u64) -> u64;
+
+/// Whether running `program` needs the run's regions in the context: helper
+/// calls (their memory views, callbacks) and legacy packet loads do.
+fn needs_run_state(program: &Program) -> bool {
+    (0..program.len()).any(|slot| {
+        matches!(
+            program.insn(slot),
+            Some(
+                oxbpf_isa::Insn::Call {
+                    kind: oxbpf_isa::CallKind::Helper | oxbpf_isa::CallKind::Kfunc,
+                    ..
+                } | oxbpf_isa::Insn::Callx { .. }
+                    | oxbpf_isa::Insn::LdAbs { .. }
+                    | oxbpf_isa::Insn::LdInd { .. }
+            )
+        )
+    })
 }
 
 impl std::fmt::Debug for JitProgram {
@@ -107,11 +129,27 @@ impl JitProgram {
     }
 
     fn build(program: Program, options: &Options) -> Result<JitProgram, JitError> {
-        let compiled = x86::compile::compile(&program, options)?;
+        let mut ctx = Box::new(JitContext::new());
+        let mut stack = Box::new([0u64; STACK_SIZE / 8]);
+        let fixed = x86::compile::Fixed {
+            ctx: &mut *ctx as *mut JitContext as u64,
+            stack_top: stack.as_mut_ptr() as u64 + STACK_SIZE as u64,
+        };
+        let compiled = x86::compile::compile(&program, options, fixed)?;
         let code = ExecMemory::seal(&compiled.code)?;
+        // Programs that need no per-run state beyond r1, r2 and the stack (no
+        // helpers, no legacy packet loads) run unchecked through the direct entry.
+        let direct = (options.mode == Mode::Unchecked && !needs_run_state(&program)).then(|| {
+            // SAFETY: the direct entry was compiled with the System V signature
+            // `fn(u64, u64) -> u64`, for this context and stack.
+            unsafe {
+                std::mem::transmute::<*const u8, DirectFn>(
+                    code.as_ptr().add(compiled.direct_entry as usize),
+                )
+            }
+        });
         let program = Box::new(program);
         let entries = compiled.entries;
-        let mut ctx = Box::new(JitContext::new());
         ctx.program = &*program;
         ctx.entries = entries.as_slice();
         ctx.code_base = code.as_ptr() as u64;
@@ -127,7 +165,8 @@ impl JitProgram {
             body_end: compiled.body_end,
             ctx,
             map: Box::new(MemoryMap::new()),
-            stack: Box::new([0; STACK_SIZE / 8]),
+            stack,
+            direct,
             mode: options.mode,
             budget: None,
         })
@@ -191,6 +230,15 @@ impl JitProgram {
         } else {
             (mem.as_ptr() as u64, mem.len() as u64)
         };
+        if let Some(direct) = self.direct {
+            // SAFETY: unchecked code, which the caller of `compile_with_mode`
+            // vouched for; the context and stack it names are owned by `self`.
+            let r0 = unsafe { direct(r1, r2) };
+            if self.ctx.status != Status::Running as u32 {
+                return Err(self.ctx.error().unwrap_or(VmError::FellOffEnd { pc: 0 }));
+            }
+            return Ok(r0);
+        }
         let region = Region::writable(mem);
         self.run_with(&[r1, r2, 0, 0, 0], &[region])
     }

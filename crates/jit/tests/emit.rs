@@ -124,10 +124,10 @@ fn emits_checked_memory_accesses() {
     check_table(
         Mode::Checked,
         &[
-            ("r0 = *(u32 *)(r1 + 4)", "4c 8d 5f 04 4d 89 da 4d 2b 14 24 4d 3b 54 24 18 0f 83 26 00 00 00 41 8b 03", "lea r11, [rdi+4]; mov r10, r11; sub r10, [r12]; cmp r10, [r12+0x18]; jae 0x000000000000003C; mov eax, [r11]"),
+            ("r0 = *(u32 *)(r1 + 4)", "4c 8d 57 04 4d 2b 14 24 4d 3b 54 24 18 0f 83 29 00 00 00 8b 47 04", "lea r10, [rdi+4]; sub r10, [r12]; cmp r10, [r12+0x18]; jae 0x000000000000003C; mov eax, [rdi+4]"),
             ("*(u64 *)(r10 - 8) = r1", "48 89 7d f8", "mov [rbp-8], rdi"),
-            ("r0 = *(u64 *)(r10 + 8)", "4c 8d 5d 08 4d 89 da 4d 2b 14 24 4d 3b 54 24 20 0f 83 26 00 00 00 49 8b 03", "lea r11, [rbp+8]; mov r10, r11; sub r10, [r12]; cmp r10, [r12+0x20]; jae 0x000000000000003C; mov rax, [r11]"),
-            ("lock *(u32 *)(r1 + 0) += r2", "4c 8d 1f 4d 89 da 4d 2b 14 24 4d 3b 54 24 38 0f 83 34 00 00 00 41 f7 c3 03 00 00 00 0f 85 46 00 00 00 f0 41 01 33", "lea r11, [rdi]; mov r10, r11; sub r10, [r12]; cmp r10, [r12+0x38]; jae 0x0000000000000049; test r11d, 3; jne 0x0000000000000068; lock add [r11], esi"),
+            ("r0 = *(u64 *)(r10 + 8)", "4c 8d 55 08 4d 2b 14 24 4d 3b 54 24 20 0f 83 2a 00 00 00 48 8b 45 08", "lea r10, [rbp+8]; sub r10, [r12]; cmp r10, [r12+0x20]; jae 0x000000000000003D; mov rax, [rbp+8]"),
+            ("lock *(u32 *)(r1 + 0) += r2", "4c 8d 17 4d 2b 14 24 4d 3b 54 24 38 0f 83 3a 00 00 00 4c 8d 1f 41 f7 c3 03 00 00 00 0f 85 61 00 00 00 f0 41 01 33", "lea r10, [rdi]; sub r10, [r12]; cmp r10, [r12+0x38]; jae 0x000000000000004C; lea r11, [rdi]; test r11d, 3; jne 0x0000000000000083; lock add [r11], esi"),
         ],
     );
 }

@@ -122,6 +122,15 @@ impl Asm {
         Asm::default()
     }
 
+    /// An empty buffer with room for about `bytes` bytes and `labels` labels.
+    pub fn with_capacity(bytes: usize, labels: usize) -> Asm {
+        Asm {
+            code: Vec::with_capacity(bytes),
+            labels: Vec::with_capacity(labels),
+            fixups: Vec::with_capacity(labels * 2),
+        }
+    }
+
     /// Current offset.
     pub fn pos(&self) -> usize {
         self.code.len()

@@ -22,16 +22,28 @@ pub(crate) struct Compiled {
     pub slot_offsets: Vec<u32>,
     /// Offset just past the last slot's code.
     pub body_end: u32,
+    /// Offset of the direct entry `fn(r1, r2) -> r0` (its context and stack built in).
+    pub direct_entry: u32,
+}
+
+/// Addresses the direct entry builds in: the run context and the top of the stack.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Fixed {
+    pub ctx: u64,
+    pub stack_top: u64,
 }
 
 /// Out-of-line code gathered while the body is emitted.
 enum Cold {
-    /// Secondary (stack) and slow memory checks for an access at `pc`.
+    /// Secondary (stack, cached region) and slow memory checks for an access
+    /// at `pc` of `[base + off]`; the slow path wants the address in r11.
     Check {
         label: Label,
         back: Label,
         lim_index: i32,
         info: u64,
+        base: Gpr,
+        off: i32,
     },
     /// Record `status` at `pc` and unwind.
     Fault {
@@ -139,9 +151,13 @@ fn alu_of(op: AluOp) -> Option<Alu> {
 }
 
 /// Compiles `prog` for `options`.
-pub(crate) fn compile(prog: &Program, options: &Options) -> Result<Compiled, JitError> {
+pub(crate) fn compile(
+    prog: &Program,
+    options: &Options,
+    fixed: Fixed,
+) -> Result<Compiled, JitError> {
     let len = prog.len();
-    let mut a = Asm::new();
+    let mut a = Asm::with_capacity(len * 24 + 512, len * 2 + 16);
     let slot_labels = (0..len).map(|_| a.label()).collect();
     let fault_exit = a.label();
     let slow_check = a.label();
@@ -153,7 +169,7 @@ pub(crate) fn compile(prog: &Program, options: &Options) -> Result<Compiled, Jit
         writes_r10: (0..len).filter_map(|s| prog.insn(s)).any(writes_r10),
         slot_labels,
         entry_labels: vec![None; len],
-        cold: Vec::new(),
+        cold: Vec::with_capacity(len),
         fault_exit,
         slow_check,
     };
@@ -179,7 +195,11 @@ pub(crate) fn compile(prog: &Program, options: &Options) -> Result<Compiled, Jit
         }
     }
     c.trampoline();
+    let main_label = c.a.label();
+    let direct_entry = c.a.pos() as u32;
+    c.direct_entry(fixed, main_label);
     let main_entry = c.a.pos();
+    c.a.bind(main_label);
     c.prologue();
     let mut slot_offsets = vec![0u32; len];
     let mut slot = 0;
@@ -226,6 +246,7 @@ pub(crate) fn compile(prog: &Program, options: &Options) -> Result<Compiled, Jit
         entries,
         slot_offsets,
         body_end,
+        direct_entry,
     })
 }
 
@@ -269,6 +290,34 @@ impl Compiler<'_> {
             a.pop(r);
         }
         a.ret();
+    }
+
+    /// The direct entry, `fn(r1, r2) -> r0` in the System V convention: like the
+    /// trampoline, but with the context and stack addresses built in and r1, r2
+    /// already in place, so a call costs no loads from the context.
+    fn direct_entry(&mut self, fixed: Fixed, main: Label) {
+        let a = &mut self.a;
+        for r in [Gpr::Rbp, Gpr::Rbx, Gpr::R12, Gpr::R13, Gpr::R14, Gpr::R15] {
+            a.push(r);
+        }
+        a.movabs(CTX, fixed.ctx);
+        a.push_m(mem(CTX, cx::OFF_SAVED_RSP));
+        a.mov_mr(mem(CTX, cx::OFF_SAVED_RSP), Gpr::Rsp);
+        a.movabs(Gpr::Rbp, fixed.stack_top + FRAME);
+        for r in [
+            Gpr::Rdx,
+            Gpr::Rcx,
+            Gpr::R8,
+            Gpr::Rax,
+            Gpr::Rbx,
+            Gpr::R13,
+            Gpr::R14,
+            Gpr::R15,
+        ] {
+            a.alu_rr(Alu::Xor, false, r, r);
+        }
+        a.call(main);
+        a.jmp(self.fault_exit);
     }
 
     /// A BPF function's prologue: save r6..r10, give it a fresh 512-byte frame.
@@ -321,18 +370,21 @@ impl Compiler<'_> {
                     back,
                     lim_index,
                     info,
+                    base,
+                    off,
                 } => {
                     let a = &mut self.a;
                     a.bind(label);
-                    a.mov_rr(true, TMP2, TMP1);
-                    a.alu_rm(Alu::Sub, true, TMP2, mem(CTX, cx::OFF_STACK_START));
-                    a.alu_rm(
-                        Alu::Cmp,
-                        true,
-                        TMP2,
-                        mem(CTX, cx::OFF_STACK_LIM + 8 * lim_index),
-                    );
-                    a.jcc(Cond::B, back);
+                    for (start, lim) in [
+                        (cx::OFF_STACK_START, cx::OFF_STACK_LIM),
+                        (cx::OFF_CACHE_START, cx::OFF_CACHE_LIM),
+                    ] {
+                        a.lea(TMP2, mem(base, off));
+                        a.alu_rm(Alu::Sub, true, TMP2, mem(CTX, start));
+                        a.alu_rm(Alu::Cmp, true, TMP2, mem(CTX, lim + 8 * lim_index));
+                        a.jcc(Cond::B, back);
+                    }
+                    a.lea(TMP1, mem(base, off));
                     a.mov_imm64(TMP2, info);
                     a.call(self.slow_check);
                     a.jmp(back);
@@ -391,14 +443,14 @@ impl Compiler<'_> {
         a.ret();
     }
 
-    /// Checks that `len` bytes at r11 may be accessed (`kind`: 0 read, 1 write,
-    /// 2 atomic); the fast path tests the input memory only.
-    fn check(&mut self, len: u64, size_index: i32, kind: u64, pc: usize) {
+    /// Checks that `len` bytes at `[base + off]` may be accessed (`kind`: 0
+    /// read, 1 write, 2 atomic); the inline path tests the input memory only.
+    fn check(&mut self, base: Gpr, off: i32, len: u64, size_index: i32, kind: u64, pc: usize) {
         let lim_index = size_index + if kind == 0 { 0 } else { 4 };
         let label = self.a.label();
         let back = self.a.label();
         let a = &mut self.a;
-        a.mov_rr(true, TMP2, TMP1);
+        a.lea(TMP2, mem(base, off));
         a.alu_rm(Alu::Sub, true, TMP2, mem(CTX, cx::OFF_INPUT_START));
         a.alu_rm(
             Alu::Cmp,
@@ -413,6 +465,8 @@ impl Compiler<'_> {
             back,
             lim_index,
             info: len | kind << 8 | (pc as u64) << 32,
+            base,
+            off,
         });
     }
 
@@ -433,12 +487,10 @@ impl Compiler<'_> {
             return mem(b, off);
         }
         let in_frame = base == Reg::R10 && !self.writes_r10 && off >= -512 && off + len as i32 <= 0;
-        if in_frame && kind != 2 {
-            return mem(b, off);
+        if !in_frame {
+            self.check(b, off, len, size_index, kind, pc);
         }
-        self.a.lea(TMP1, mem(b, off));
-        self.check(len, size_index, kind, pc);
-        mem(TMP1, 0)
+        mem(b, off)
     }
 
     fn insn(&mut self, pc: usize, insn: &Insn) -> Result<(), JitError> {
@@ -829,8 +881,9 @@ impl Compiler<'_> {
     fn atomic(&mut self, pc: usize, w64: bool, op: AtomicOp, dst: Reg, src: Reg, off: i16) {
         let len = if w64 { 8 } else { 4 };
         let m = if self.checked {
-            self.a.lea(TMP1, mem(bpf(dst.num()), off as i32));
-            self.check(len, if w64 { 3 } else { 2 }, 2, pc);
+            let base = bpf(dst.num());
+            self.check(base, off as i32, len, if w64 { 3 } else { 2 }, 2, pc);
+            self.a.lea(TMP1, mem(base, off as i32));
             let label = self.a.label();
             self.cold.push(Cold::Misaligned { label, pc, len });
             self.a.test_ri(false, TMP1, len as i32 - 1);
