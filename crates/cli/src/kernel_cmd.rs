@@ -123,7 +123,7 @@ pub enum ProgCommand {
 pub enum DumpKind {
     /// Translated BPF instructions, printed in oxbpf's syntax.
     Xlated,
-    /// JIT-compiled machine code, printed as bytes.
+    /// JIT-compiled machine code, disassembled (x86-64).
     Jited,
 }
 
@@ -401,7 +401,14 @@ fn prog(command: ProgCommand) -> Result<String, CliError> {
                 .map_err(kerr("reading the program's instructions"))?;
             match which {
                 DumpKind::Xlated => dump_xlated(&p, &bytes, json.json),
-                DumpKind::Jited => Ok(dump_jited(&p, &bytes, json.json)),
+                DumpKind::Jited => {
+                    // At the code's kernel address, call targets resolve to symbols.
+                    let base = info::jited_ksyms(&*sys(), fd.as_raw_fd())
+                        .ok()
+                        .and_then(|a| a.first().copied())
+                        .unwrap_or(0);
+                    Ok(dump_jited(&p, &bytes, base, json.json))
+                }
             }
         }
     }
@@ -468,9 +475,14 @@ fn dump_xlated(p: &ProgInfo, bytes: &[u8], as_json: bool) -> Result<String, CliE
     Ok(out)
 }
 
-fn dump_jited(p: &ProgInfo, bytes: &[u8], as_json: bool) -> String {
+fn dump_jited(p: &ProgInfo, bytes: &[u8], base: u64, as_json: bool) -> String {
+    let insns = x86_listing(bytes, base, &kallsyms());
     if as_json {
-        return pretty(&json!({"id": p.id, "name": p.name, "jited": hex(bytes)}));
+        let v: Vec<Value> = insns
+            .iter()
+            .map(|(off, raw, text)| json!({"offset": off, "bytes": hex(raw), "insn": text}))
+            .collect();
+        return pretty(&json!({"id": p.id, "name": p.name, "jited": hex(bytes), "insns": v}));
     }
     if bytes.is_empty() {
         return format!(
@@ -479,13 +491,45 @@ fn dump_jited(p: &ProgInfo, bytes: &[u8], as_json: bool) -> String {
         );
     }
     let mut out = format!(
-        "; program {} {} ({} bytes of machine code)\n",
+        "; program {} {} ({} bytes of x86-64 machine code)\n",
         p.id,
         p.name,
         bytes.len()
     );
-    for (i, chunk) in bytes.chunks(16).enumerate() {
-        out.push_str(&format!("{:6x}: {}\n", i * 16, spaced(chunk)));
+    for (off, raw, text) in insns {
+        out.push_str(&format!("{off:5x}: {:<32} {text}\n", spaced(raw)));
+    }
+    out
+}
+
+/// The x86-64 instructions of JIT code loaded at `base`: (offset, bytes,
+/// Intel syntax, with call targets named from `syms`).
+fn x86_listing<'a>(
+    code: &'a [u8],
+    base: u64,
+    syms: &BTreeMap<u64, String>,
+) -> Vec<(usize, &'a [u8], String)> {
+    use iced_x86::{Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter, Mnemonic};
+    let mut decoder = Decoder::with_ip(64, code, base, DecoderOptions::NONE);
+    let mut formatter = IntelFormatter::new();
+    let mut insn = Instruction::default();
+    let mut out = Vec::new();
+    while decoder.can_decode() {
+        decoder.decode_out(&mut insn);
+        let start = insn.ip().wrapping_sub(base) as usize;
+        let end = (start + insn.len()).min(code.len());
+        let mut text = String::new();
+        if insn.is_invalid() {
+            text.push_str("(bad)");
+        } else {
+            formatter.format(&insn, &mut text);
+            if matches!(insn.mnemonic(), Mnemonic::Call | Mnemonic::Jmp) {
+                if let Some(name) = syms.get(&insn.near_branch_target()) {
+                    text.push_str(&format!("  ; {name}"));
+                }
+            }
+        }
+        out.push((start, &code[start.min(end)..end], text));
     }
     out
 }

@@ -129,8 +129,35 @@ fn load_pin_list_show_dump_and_update() {
     assert!(slots >= insns.len() as u64);
     assert_eq!(slots, mine["xlated_insns"].as_u64().unwrap());
     assert!(insns.iter().any(|i| i["insn"] == "exit"), "{dump}");
-    let jited = ok(&["kernel", "prog", "dump", "jited", &xdp_id.to_string()]);
-    assert!(jited.starts_with("; program "), "{jited}");
+    // jited: x86-64 instructions decoded, helper calls named from kallsyms.
+    let jited = json(&[
+        "kernel",
+        "prog",
+        "dump",
+        "jited",
+        &fs.path("packet/xdp_trim"),
+        "--json",
+    ]);
+    let insns = jited["insns"].as_array().unwrap();
+    assert!(insns.iter().any(|i| i["insn"] == "leave"), "{jited}");
+    let calls: Vec<&str> = insns
+        .iter()
+        .filter_map(|i| i["insn"].as_str())
+        .filter(|t| t.starts_with("call"))
+        .collect();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(
+        calls.iter().any(|c| c.ends_with("; bpf_xdp_adjust_tail")),
+        "{calls:?}"
+    );
+    let xlated = ok(&[
+        "kernel",
+        "prog",
+        "dump",
+        "xlated",
+        &fs.path("packet/xdp_trim"),
+    ]);
+    assert!(xlated.contains("; bpf_xdp_adjust_head"), "{xlated}");
 
     // The map: listed, dumped through its BTF, updated and read back.
     let maps = json(&["kernel", "map", "list", "--json"]);

@@ -11,7 +11,11 @@ use oxbpf_kernel::Kernel;
 use oxbpf_object::Object;
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/../../fixtures/elf/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/../../fixtures/elf/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 fn bench(c: &mut Criterion) {
@@ -57,11 +61,17 @@ fn bench(c: &mut Criterion) {
     let rt = oxbpf::Runtime::with_options(obj, oxbpf::Options::default()).unwrap();
     let key = [0u8; 16];
     let value = 7u64.to_ne_bytes();
-    kernel.map("flows").unwrap().update(&key, &value, 0).unwrap();
+    kernel
+        .map("flows")
+        .unwrap()
+        .update(&key, &value, 0)
+        .unwrap();
     rt.map("flows").unwrap().update(&key, &value, 0).unwrap();
     let mut g = c.benchmark_group("host_hash_lookup");
     let kmap = kernel.map("flows").unwrap();
-    g.bench_function("kernel_bpf_syscall", |b| b.iter(|| kmap.lookup(&key).unwrap()));
+    g.bench_function("kernel_bpf_syscall", |b| {
+        b.iter(|| kmap.lookup(&key).unwrap())
+    });
     let umap = rt.map("flows").unwrap();
     g.bench_function("oxbpf_map", |b| b.iter(|| umap.lookup(&key)));
     g.finish();

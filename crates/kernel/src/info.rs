@@ -145,6 +145,22 @@ pub fn btf_by_id(sys: &dyn Sys, id: u32) -> Result<Vec<u8>, KernelError> {
     Ok(buf)
 }
 
+/// Kernel addresses of the program's JIT-compiled functions (main first).
+pub fn jited_ksyms(sys: &dyn Sys, fd: i32) -> Result<Vec<u64>, KernelError> {
+    let mut info = [0u8; INFO_LEN];
+    get_info(sys, fd, &mut info)?;
+    let n = (u32_at(&info, 104) as usize).min(4096);
+    let mut addrs = vec![0u64; n];
+    if n == 0 {
+        return Ok(addrs);
+    }
+    let mut again = [0u8; INFO_LEN];
+    again[104..108].copy_from_slice(&(n as u32).to_ne_bytes());
+    again[112..120].copy_from_slice(&(addrs.as_mut_ptr() as u64).to_ne_bytes());
+    get_info(sys, fd, &mut again)?;
+    Ok(addrs)
+}
+
 /// Opens the program with id `id`.
 pub fn prog_fd_by_id(sys: &dyn Sys, id: u32) -> Result<OwnedFd, KernelError> {
     let mut attr = Attr::new().u32(0, id);
