@@ -132,3 +132,61 @@ fn every_fixture_loads_what_the_kernel_supports() {
     );
     assert!(loaded > 50, "{loaded}");
 }
+
+#[test]
+fn co_re_relocations_are_applied_against_the_running_kernel() {
+    let test = "co_re_relocations_are_applied_against_the_running_kernel";
+    if !oxbpf_kernel::sys::privileged() {
+        println!("skipped {test}: needs root (CAP_BPF)");
+        return;
+    }
+    let Ok(raw) = std::fs::read(oxbpf_kernel::VMLINUX_BTF) else {
+        println!("skipped {test}: no {}", oxbpf_kernel::VMLINUX_BTF);
+        return;
+    };
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/object/core.o");
+    let obj = Object::parse(&std::fs::read(path).unwrap()).unwrap();
+    assert!(obj.programs.iter().any(|p| !p.core_relos.is_empty()));
+    let mut want = obj.clone();
+    let outcomes = want
+        .apply_core(&oxbpf_object::Btf::parse(&raw).unwrap())
+        .unwrap();
+    assert!(!outcomes.is_empty());
+    let k = Kernel::load(&obj).unwrap();
+    let mut changed = 0;
+    for (got, (orig, want)) in k
+        .object()
+        .programs
+        .iter()
+        .zip(obj.programs.iter().zip(&want.programs))
+    {
+        assert_eq!(
+            got.insns, want.insns,
+            "{}: relocated as against vmlinux",
+            got.name
+        );
+        changed += got
+            .insns
+            .iter()
+            .zip(&orig.insns)
+            .filter(|(a, b)| a != b)
+            .count();
+        k.program_fd(&got.name).unwrap();
+    }
+    println!(
+        "{test}: {} relocations, {changed} instructions changed, all programs loaded",
+        outcomes.len()
+    );
+    // A missing target BTF is an error naming the file.
+    let e = Kernel::load_with(
+        &obj,
+        oxbpf_kernel::LoadOptions {
+            core_target: Some("/nonexistent/vmlinux".into()),
+            ..Default::default()
+        },
+    )
+    .err()
+    .expect("no such file")
+    .to_string();
+    assert!(e.contains("/nonexistent/vmlinux"), "{e}");
+}
