@@ -1,42 +1,49 @@
 //! Loading every program of an object, pinning it in bpffs, and listing it
 //! among the kernel's programs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use oxbpf_kernel::Kernel;
 use oxbpf_object::Object;
 
-/// A fresh directory of our own in bpffs (mounted if missing), or `None` after
-/// printing why the test is skipped.
-fn bpffs_dir(test: &str) -> Option<PathBuf> {
+/// A bpffs this test mounts at a directory of its own; unmounted on drop.
+struct OwnBpffs(PathBuf);
+
+impl Drop for OwnBpffs {
+    fn drop(&mut self) {
+        let _ = oxbpf_kernel::attach::unmount(&self.0);
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// A fresh bpffs of our own with a directory in it to pin into, or `None`
+/// after printing why the test is skipped.
+fn bpffs_dir(test: &str) -> Option<(OwnBpffs, PathBuf)> {
     if !oxbpf_kernel::sys::privileged() {
         println!("skipped {test}: needs root (CAP_BPF and CAP_SYS_ADMIN for bpffs)");
         return None;
-    }
-    let root = Path::new("/sys/fs/bpf");
-    let mounted = std::fs::read_to_string("/proc/mounts")
-        .is_ok_and(|m| m.lines().any(|l| l.contains(" /sys/fs/bpf bpf ")));
-    if !mounted {
-        let _ = std::fs::create_dir_all(root);
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "bpf", "bpf", "/sys/fs/bpf"])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            println!("skipped {test}: could not mount bpffs at /sys/fs/bpf");
-            return None;
-        }
     }
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    Some(root.join(format!("oxbpf-test-{}-{nanos}", std::process::id())))
+    let root = std::env::temp_dir().join(format!("oxbpf-bpffs-{}-{nanos}", std::process::id()));
+    if let Err(e) = oxbpf_kernel::attach::mount_bpffs(&root) {
+        println!(
+            "skipped {test}: could not mount bpffs at {}: {e}",
+            root.display()
+        );
+        let _ = std::fs::remove_dir(&root);
+        return None;
+    }
+    assert!(oxbpf_kernel::attach::is_bpffs(&root));
+    let dir = root.join("packet");
+    Some((OwnBpffs(root), dir))
 }
 
 #[test]
 fn programs_and_maps_pin_and_list() {
-    let Some(dir) = bpffs_dir("programs_and_maps_pin_and_list") else {
+    let Some((_mount, dir)) = bpffs_dir("programs_and_maps_pin_and_list") else {
         return;
     };
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/elf/packet.o");
