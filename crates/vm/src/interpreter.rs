@@ -153,7 +153,9 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
 
     macro_rules! r {
         ($i:expr) => {
-            reg[($i as usize) & 15]
+            // SAFETY: register fields come from decoded `Reg`s (0..=10) or are 0,
+            // and `reg` has 16 entries.
+            *unsafe { reg.get_unchecked_mut($i as usize) }
         };
     }
     macro_rules! load {
@@ -178,9 +180,10 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
         ($ty:ty, $op:expr, $val:expr, $pc:expr) => {{
             let addr = r!($op.dst).wrapping_add($op.off as i64 as u64);
             let size = std::mem::size_of::<$ty>();
+            let value = $val as $ty;
             match map.translate(addr, size as u64, true) {
                 // SAFETY: `translate` checked that the bytes lie in a live writable region.
-                Some(p) => unsafe { (p as *mut $ty).write_unaligned($val as $ty) },
+                Some(p) => unsafe { (p as *mut $ty).write_unaligned(value) },
                 None => {
                     return Err(Fault::OutOfBounds {
                         pc: $pc,

@@ -135,13 +135,31 @@ impl MemoryMap {
     /// (a writable one when `write`).
     #[inline(always)]
     pub fn translate(&self, addr: u64, len: u64, write: bool) -> Option<*mut u8> {
-        for r in &self.regions[..self.count] {
-            let off = addr.wrapping_sub(r.start);
-            if off < r.len && r.len - off >= len && (r.writable || !write) {
-                return Some(addr as *mut u8);
-            }
+        // The input memory (region 1) and the stack (region 0) take most
+        // accesses; unused slots have length 0 and never match.
+        if self.regions[1].contains(addr, len, write) || self.regions[0].contains(addr, len, write)
+        {
+            return Some(addr as *mut u8);
         }
-        None
+        self.translate_rest(addr, len, write)
+    }
+
+    /// [`MemoryMap::translate`] over the regions after the first two.
+    #[inline(never)]
+    fn translate_rest(&self, addr: u64, len: u64, write: bool) -> Option<*mut u8> {
+        let rest = self.regions.get(2..self.count).unwrap_or(&[]);
+        rest.iter()
+            .any(|r| r.contains(addr, len, write))
+            .then_some(addr as *mut u8)
+    }
+}
+
+impl RawRegion {
+    /// Whether `len` bytes at `addr` lie inside (and may be written, when `write`).
+    #[inline(always)]
+    fn contains(&self, addr: u64, len: u64, write: bool) -> bool {
+        let off = addr.wrapping_sub(self.start);
+        off < self.len && self.len - off >= len && (self.writable || !write)
     }
 }
 
