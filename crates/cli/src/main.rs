@@ -308,6 +308,7 @@ fn dispatch(command: Command) -> Result<(), CliError> {
                     budget,
                     repeat,
                     json,
+                    jit,
                 )?;
                 return out(&report);
             }

@@ -362,6 +362,7 @@ pub fn disasm(
 
 /// Runs program `name` of `obj` with the runtime, `repeat` times, and reports the
 /// return value, the memory afterwards, the maps and the ring buffer records.
+#[allow(clippy::too_many_arguments)]
 pub fn run_object(
     obj: Object,
     name: &str,
@@ -370,10 +371,16 @@ pub fn run_object(
     budget: Option<u64>,
     repeat: u64,
     json: bool,
+    jit: bool,
 ) -> Result<String, CliError> {
     let rt_err = |e: oxbpf::RuntimeError| CliError::Input(e.to_string());
     let options = oxbpf::Options {
         budget,
+        engine: if jit {
+            oxbpf::Engine::Jit
+        } else {
+            oxbpf::Engine::Interpreter
+        },
         ..oxbpf::Options::default()
     };
     let rt = oxbpf::Runtime::with_options(obj, options).map_err(rt_err)?;

@@ -78,3 +78,24 @@ fn disasm_jit_lists_machine_code_under_each_instruction() {
     assert!(!unchecked.contains("sub r10, [r12]"), "{unchecked}");
     assert!(unchecked.len() < out.len());
 }
+
+#[test]
+fn run_jit_runs_objects_with_their_maps_as_the_interpreter_does() {
+    let args = [
+        "run",
+        "fixtures/elf/packet.o",
+        "--prog",
+        "xdp_parse",
+        "--data-in",
+        "fixtures/elf/packets/dns.bin",
+        "--repeat",
+        "3",
+    ];
+    let (ok, interp, err) = oxbpf(&args);
+    assert!(ok, "{err}");
+    let (ok, jit, err) = oxbpf(&[&args[..], &["--jit"]].concat());
+    assert!(ok, "{err}");
+    assert_eq!(jit, interp);
+    assert!(jit.starts_with("r0 = 0x1 (1)\n"), "{jit}");
+    assert!(jit.contains("map classes (array)"), "{jit}");
+}
