@@ -135,6 +135,39 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
     Some(mac)
 }
 
+/// Reads the other MAC forms libpcap's lexer has: six groups split by `-`
+/// or `.`, three 4-digit groups split by `.`, or 12 bare hex digits.
+fn parse_mac_word(w: &str) -> Option<[u8; 6]> {
+    let hex = |p: &str, max: usize| {
+        !p.is_empty() && p.len() <= max && p.bytes().all(|b| b.is_ascii_hexdigit())
+    };
+    let mut mac = [0u8; 6];
+    if w.len() == 12 && hex(w, 12) {
+        for (i, m) in mac.iter_mut().enumerate() {
+            *m = u8::from_str_radix(&w[2 * i..2 * i + 2], 16).ok()?;
+        }
+        return Some(mac);
+    }
+    for sep in ['-', '.'] {
+        let parts: Vec<&str> = w.split(sep).collect();
+        if parts.len() == 6 && parts.iter().all(|p| hex(p, 2)) {
+            for (m, p) in mac.iter_mut().zip(&parts) {
+                *m = u8::from_str_radix(p, 16).ok()?;
+            }
+            return Some(mac);
+        }
+    }
+    let parts: Vec<&str> = w.split('.').collect();
+    if parts.len() == 3 && parts.iter().all(|p| p.len() == 4 && hex(p, 4)) {
+        for (i, p) in parts.iter().enumerate() {
+            mac[2 * i] = u8::from_str_radix(&p[..2], 16).ok()?;
+            mac[2 * i + 1] = u8::from_str_radix(&p[2..], 16).ok()?;
+        }
+        return Some(mac);
+    }
+    None
+}
+
 /// Reads a dotted IPv4 address of 1 to 4 numeric parts, left-aligned as
 /// libpcap's `__pcap_atoin` does, returning (value, bits).
 fn parse_dotted(s: &str) -> Option<(u32, u32)> {
@@ -232,6 +265,8 @@ pub fn lex(src: &str) -> Result<Vec<Token>, FilterError> {
             let w = &src[start..i];
             let tok = if let Some(n) = named_number(w) {
                 Tok::Num(n)
+            } else if let Some(mac) = parse_mac_word(w) {
+                Tok::Eid(mac)
             } else if w.bytes().next().is_some_and(|c| c.is_ascii_digit())
                 && w.bytes().all(|c| c.is_ascii_alphanumeric())
             {
@@ -293,6 +328,15 @@ mod tests {
         assert_eq!(toks("010"), vec![Tok::Num(8)]);
         assert_eq!(toks("10.1"), vec![Tok::Hid(0x0a01, 16)]);
         assert_eq!(toks("1:2:3:4:5:6"), vec![Tok::Eid([1, 2, 3, 4, 5, 6])]);
+        let m = Tok::Eid([0, 0x11, 0x22, 0x33, 0x44, 0x55]);
+        for form in [
+            "00-11-22-33-44-55",
+            "0011.2233.4455",
+            "00.11.22.33.44.55",
+            "001122334455",
+        ] {
+            assert_eq!(toks(form), vec![m.clone()], "{form}");
+        }
         assert_eq!(toks("::1"), vec![Tok::Hid6(Ipv6Addr::LOCALHOST)]);
         assert_eq!(toks("tcp-syn"), vec![Tok::Num(2)]);
         assert_eq!(toks("10-20"), vec![Tok::Word("10-20".into())]);

@@ -286,7 +286,17 @@ ETH = [
     "decnet", "lat", "sca", "moprc", "mopdl", "stp", "ipx", "netbeui", "iso", "atalk", "aarp",
     "ether proto \\ipx", "ether proto \\atalk", "ether proto \\decnet", "ether proto 6", "not stp and not ipx and not ip",
     "vlan and stp", "ipx or atalk or aarp",
+    "ether host 00-11-22-33-44-55", "ether src 0011.2233.4455", "ether dst 66.77.88.99.aa.bb", "ether host 001122334455",
+    "tcp[13]&2!=0", "port 80&&tcp", "len>100", "ip and(tcp)", "host 10.0.0.1 && !10.0.0.2",
+    "tcp port 80 and not src and dst host 10.0.0.1", "ip6 host 2001:db8:0:0:0:0:0:1", "host ::ffff:10.0.0.1",
+    "ip[2:2]>=100&&ip[2:2]<=200", "tcp[((tcp[12] & 0xf0) >> 2):4] = 0", "(((ip)))", "not not not tcp",
+    "ip[1]+ip[2]+ip[3] > 0", "ip[8] % 2 = 0", "ip[8] / 2 * 2 = ip[8]", "ip[2:2] >> 8 = 0",
 ]
+
+# Left out on purpose: unary minus on a packet load ("-ip[0] = 0",
+# "-ip[0] + 256 > 180"). tcpdump 4.99.3 / libpcap 1.10.3 compiles both to
+# "ret #262144" (accept everything, even non-IP packets), which is not what
+# the expressions mean; oxbpf computes the negation.
 
 RAW = [
     "ip", "ip6", "tcp", "udp", "icmp", "icmp6", "host 10.0.0.1", "dst host 1.2.3.4", "net 10.0.0.0/8",
