@@ -128,11 +128,9 @@ impl<'a> Checker<'a> {
         let start = Instant::now();
         let mut entry = Frame::new(0, 0, None);
         entry.regs[1] = Reg::pointer(Kind::Ctx);
-        if matches!(
-            crate::context::layout(self.prog_type),
-            crate::context::Layout::ReadOnly { size: 0, .. }
-        ) {
-            entry.regs[1] = Reg::unknown();
+        if self.prog_type == ProgramType::Unspec {
+            // oxbpf's plain convention passes the input length in r2.
+            entry.regs[2] = Reg::unknown();
         }
         self.pending.push(Path {
             state: State {
@@ -600,30 +598,24 @@ impl<'a> Checker<'a> {
                 let v = self.ptr_arith(d, s.val, op, width, dst.num(), &opname, false)?;
                 Self::write(st, dst, v)
             }
+            (Kind::Scalar, k) if k.is_pointer() && op == AluOp::Sub && width == Width::W32 && priv_ => {
+                // 32-bit arithmetic with a pointer yields a meaningless number.
+                Self::write(st, dst, Reg::unknown().truncated(width))
+            }
             (Kind::Scalar, k) if k.is_pointer() && op == AluOp::Add && width == Width::W64 => {
                 let v = self.ptr_arith(s, d.val, op, width, dst.num(), &opname, true)?;
                 Self::write(st, dst, v)
             }
-            (a, b) if a.is_pointer() && b.is_pointer() && op == AluOp::Sub && width == Width::W64 => {
-                let same = match (a, b) {
-                    (Kind::Packet | Kind::PacketMeta | Kind::PacketEnd, Kind::Packet | Kind::PacketMeta | Kind::PacketEnd) => true,
-                    _ => a == b,
-                };
-                if !same {
-                    return fail(
-                        Reason::PointerArithmetic,
-                        format!("subtracting pointers of different kinds ({} - {})", a.name(), b.name()),
-                        "only pointers into the same object can be subtracted",
-                    );
-                }
+            (a, b) if a.is_pointer() && b.is_pointer() && op == AluOp::Sub => {
+                // The difference of two pointers is a number (privileged only).
                 if !priv_ {
                     return fail(
                         Reason::PointerLeak,
-                        "pointer subtraction is not allowed without privileges",
+                        format!("subtracting pointers ({} - {}) is not allowed without privileges", a.name(), b.name()),
                         "compute offsets from numbers instead",
                     );
                 }
-                Self::write(st, dst, Reg::unknown())
+                Self::write(st, dst, Reg::unknown().truncated(width))
             }
             (a, b) => fail(
                 Reason::PointerArithmetic,
@@ -1612,7 +1604,12 @@ impl<'a> Checker<'a> {
         f.callback = Some((call_pc, args));
         st.frames.push(f);
         Self::goto(path, func);
-        // The callback may run any number of times: prune against every state seen here.
+        // The callback may run any number of times: widen the numbers that changed
+        // since the last entry (so the states converge), then prune against every
+        // state seen here.
+        if let Some(&last) = self.at[func].last() {
+            widen(&self.stored[last].state, &mut path.state);
+        }
         if self.visit(path, true)? {
             self.stats.states_pruned += 1;
             return Ok(false);
@@ -2072,7 +2069,6 @@ pub fn return_range(t: ProgramType) -> Option<(i64, i64)> {
         | P::CgroupSockAddr
         | P::SkLookup
         | P::Netfilter => Some((0, 1)),
-        P::Tracing | P::Lsm => Some((0, 0)),
         _ => None,
     }
 }
@@ -2182,6 +2178,30 @@ fn stack_write(fr: &mut Frame, lo: i64, sz: usize, v: Reg, regno: u8, priv_: boo
         *b = byte;
     }
     Ok(())
+}
+
+/// Forgets the value of every scalar in `cur` that differs from the one in `old`
+/// (registers and spilled registers of frames both states have).
+fn widen(old: &State, cur: &mut State) {
+    if old.frames.len() != cur.frames.len() {
+        return;
+    }
+    let w = |a: &Reg, b: &mut Reg| {
+        if a.kind == Kind::Scalar && b.kind == Kind::Scalar && !a.val.includes(&b.val) {
+            b.val = Scalar::UNKNOWN;
+            b.id = 0;
+        }
+    };
+    for (fo, fc) in old.frames.iter().zip(cur.frames.iter_mut()) {
+        for (a, b) in fo.regs.iter().zip(fc.regs.iter_mut()) {
+            w(a, b);
+        }
+        for (k, slot) in fc.stack.iter_mut().enumerate() {
+            if let (Some(a), Some(b)) = (fo.slot(k).spill, slot.spill.as_mut()) {
+                w(&a, b);
+            }
+        }
+    }
 }
 
 /// Narrows both sides of a scalar comparison; whether the branch is possible.

@@ -292,15 +292,13 @@ impl Scalar {
                 }
                 return self.shift(op, src.umin as u32, src.umax as u32, 64);
             }
-            AluOp::Div => {
-                match self.umax.checked_div(src.umin) {
-                    Some(hi) => {
-                        r.umin = self.umin / src.umax;
-                        r.umax = hi;
-                    }
-                    None => r.umax = self.umax,
+            AluOp::Div => match self.umax.checked_div(src.umin) {
+                Some(hi) => {
+                    r.umin = self.umin / src.umax;
+                    r.umax = hi;
                 }
-            }
+                None => r.umax = self.umax,
+            },
             AluOp::Mod => {
                 if src.umin > 0 {
                     r.umax = self.umax.min(src.umax - 1);
