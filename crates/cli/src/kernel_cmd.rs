@@ -439,6 +439,15 @@ fn dump_xlated(p: &ProgInfo, bytes: &[u8], as_json: bool) -> Result<String, CliE
         context: format!("program {} (xlated)", p.id),
         source,
     })?;
+    let maps_by_id: BTreeMap<u32, String> = p
+        .map_ids
+        .iter()
+        .filter_map(|&id| {
+            Map::from_id(id, sys())
+                .ok()
+                .map(|m| (id, m.info().name.clone()))
+        })
+        .collect();
     // Helper calls hold offsets from __bpf_call_base; name them from kallsyms.
     let syms = kallsyms();
     let base = syms
@@ -453,6 +462,13 @@ fn dump_xlated(p: &ProgInfo, bytes: &[u8], as_json: bool) -> Result<String, CliE
                 .expect("eight bytes"),
         );
         let mut text = insn.display(oxbpf_isa::Syntax::Llvm).to_string();
+        // In translated code a map reference holds the map's id.
+        if raw.opcode == 0x18 && matches!(raw.src, 1 | 2) {
+            let name = maps_by_id
+                .get(&(raw.imm as u32))
+                .map_or("?", |n| n.as_str());
+            text.push_str(&format!("  ; map id {} ({name})", raw.imm));
+        }
         if raw.opcode == 0x85 && raw.src == 0 {
             if let Some(name) = base.and_then(|b| syms.get(&b.wrapping_add(raw.imm as i64 as u64)))
             {
@@ -968,6 +984,16 @@ fn attach(a: AttachArgs) -> Result<String, CliError> {
             ));
         }
     }
+    let mut perfs = Vec::new();
+    for (def, m) in k.maps() {
+        if let (Ok(m), 4) = (m, def.map_type) {
+            perfs.push((
+                def.name.clone(),
+                oxbpf_kernel::perfbuf::PerfBuffer::new(m, 8)
+                    .map_err(kerr("opening the perf buffer"))?,
+            ));
+        }
+    }
     if !a.json.json {
         eprintln!("attached {what}; Ctrl-C detaches");
     }
@@ -976,7 +1002,22 @@ fn attach(a: AttachArgs) -> Result<String, CliError> {
         .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
     let mut records: Vec<(String, Vec<u8>)> = Vec::new();
     let started = Instant::now();
+    let mut samples: Vec<(String, usize, Vec<u8>)> = Vec::new();
+    let mut lost = 0u64;
     while !oxbpf_kernel::interrupt::requested() && deadline.is_none_or(|d| Instant::now() < d) {
+        for (perf_name, perf) in &mut perfs {
+            for e in perf.read() {
+                match e {
+                    oxbpf_kernel::perfbuf::PerfEvent::Sample { cpu, data } => {
+                        if !a.json.json {
+                            crate::out(&format!("{perf_name} cpu{cpu}: {}\n", hex(&data)))?;
+                        }
+                        samples.push((perf_name.clone(), cpu, data));
+                    }
+                    oxbpf_kernel::perfbuf::PerfEvent::Lost { count, .. } => lost += count,
+                }
+            }
+        }
         if rings.is_empty() {
             std::thread::sleep(Duration::from_millis(50));
             continue;
@@ -1002,12 +1043,15 @@ fn attach(a: AttachArgs) -> Result<String, CliError> {
             "seconds": secs,
             "detached": true,
             "ring_records": records.iter().map(|(m, r)| json!({"map": m, "data": hex(r)})).collect::<Vec<_>>(),
+            "perf_samples": samples.iter().map(|(m, c, d)| json!({"map": m, "cpu": c, "data": hex(d)})).collect::<Vec<_>>(),
+            "perf_lost": lost,
             "maps": maps_json,
         })));
     }
     Ok(format!(
-        "detached {what} after {secs:.1} s; {} ring buffer records\n{maps_text}",
-        records.len()
+        "detached {what} after {secs:.1} s; {} ring buffer records, {} perf samples ({lost} lost)\n{maps_text}",
+        records.len(),
+        samples.len()
     ))
 }
 

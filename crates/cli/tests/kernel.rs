@@ -129,6 +129,13 @@ fn load_pin_list_show_dump_and_update() {
     assert!(slots >= insns.len() as u64);
     assert_eq!(slots, mine["xlated_insns"].as_u64().unwrap());
     assert!(insns.iter().any(|i| i["insn"] == "exit"), "{dump}");
+    let map_ref = format!("; map id {map_id} (classes)");
+    assert!(
+        insns
+            .iter()
+            .any(|i| i["insn"].as_str().is_some_and(|t| t.ends_with(&map_ref))),
+        "{dump}"
+    );
     // jited: x86-64 instructions decoded, helper calls named from kallsyms.
     let jited = json(&[
         "kernel",
