@@ -8,6 +8,7 @@ mod kernel_cmd;
 mod object_cmd;
 mod plugin;
 mod trace;
+mod verify_cmd;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -134,6 +135,9 @@ enum Command {
     },
     /// Filter a capture file with a tcpdump expression, run on oxbpf's VM.
     Filter(filter_cmd::FilterArgs),
+    /// Statically verify programs (an object's, or raw bytecode with --type);
+    /// exit status 0 accepted, 1 rejected, 2 unusable input.
+    Verify(verify_cmd::VerifyArgs),
     /// The bpf_conformance plugin protocol: program hex on stdin, r0 in hex on stdout.
     ConformancePlugin {
         /// Input memory as `"aa  bb  "` hex, then options such as `--jit`.
@@ -360,6 +364,7 @@ fn dispatch(command: Command) -> Result<(), CliError> {
         Command::ConformancePlugin { args } => out(&plugin::run(&args)?),
         Command::Kernel { command } => out(&kernel_cmd::run(command)?),
         Command::Filter(args) => filter_cmd::run(args),
+        Command::Verify(args) => verify_cmd::run(args),
         Command::Object {
             command:
                 ObjectCommand::Show {

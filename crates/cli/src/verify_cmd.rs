@@ -1,0 +1,163 @@
+//! `oxbpf verify`: the static verifier on an object's programs or on raw bytecode.
+//!
+//! Exit status: 0 when every selected program is accepted, 1 when any is
+//! rejected, 2 when the input cannot be used.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use oxbpf_object::{classify, Object, ProgramType};
+use oxbpf_verifier::{verify, verify_object, Input, Options, Report};
+
+use crate::input::{load_program, Format};
+
+/// Arguments of `oxbpf verify`.
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// An ELF object (`.o`), or bytecode (`.bin`, hex, assembly) with `--type`.
+    input: PathBuf,
+    /// With an object: only this program.
+    #[arg(long)]
+    prog: Option<String>,
+    /// Program type of raw bytecode: a bpftool name (xdp, socket_filter,
+    /// sched_cls, kprobe, ...) or a SEC() name (xdp, tc, socket, kprobe/...).
+    #[arg(long = "type", value_name = "TYPE")]
+    prog_type: Option<String>,
+    /// Print the full per-instruction log (like the kernel's log_level 2).
+    #[arg(long)]
+    log: bool,
+    /// Print one JSON object per program.
+    #[arg(long)]
+    json: bool,
+    /// Write the control-flow graph (Graphviz) with the failing path in red.
+    #[arg(long, value_name = "FILE")]
+    dot: Option<PathBuf>,
+    /// Judge as an unprivileged loader (no CAP_BPF): no loops, no pointer
+    /// comparisons or leaks, fewer helpers.
+    #[arg(long)]
+    unprivileged: bool,
+    /// How to read bytecode input.
+    #[arg(long, value_enum, default_value = "auto")]
+    format: Format,
+}
+
+const TYPES: &[ProgramType] = &[
+    ProgramType::SocketFilter,
+    ProgramType::Kprobe,
+    ProgramType::SchedCls,
+    ProgramType::SchedAct,
+    ProgramType::Tracepoint,
+    ProgramType::Xdp,
+    ProgramType::PerfEvent,
+    ProgramType::CgroupSkb,
+    ProgramType::CgroupSock,
+    ProgramType::LwtIn,
+    ProgramType::LwtOut,
+    ProgramType::LwtXmit,
+    ProgramType::SockOps,
+    ProgramType::SkSkb,
+    ProgramType::CgroupDevice,
+    ProgramType::SkMsg,
+    ProgramType::RawTracepoint,
+    ProgramType::CgroupSockAddr,
+    ProgramType::LwtSeg6local,
+    ProgramType::SkReuseport,
+    ProgramType::FlowDissector,
+    ProgramType::CgroupSysctl,
+    ProgramType::RawTracepointWritable,
+    ProgramType::CgroupSockopt,
+    ProgramType::Tracing,
+    ProgramType::Lsm,
+    ProgramType::SkLookup,
+    ProgramType::Syscall,
+    ProgramType::Netfilter,
+];
+
+fn parse_type(name: &str) -> Option<ProgramType> {
+    TYPES
+        .iter()
+        .copied()
+        .find(|t| t.name() == name)
+        .or_else(|| Some(classify(name).0).filter(|t| *t != ProgramType::Unspec))
+}
+
+fn unusable(msg: String) -> ! {
+    eprintln!("oxbpf: error: {msg}");
+    std::process::exit(2)
+}
+
+/// Runs `oxbpf verify` and exits with its status.
+pub fn run(args: VerifyArgs) -> ! {
+    let opts = Options {
+        privileged: !args.unprivileged,
+        log: args.log,
+        ..Options::default()
+    };
+    let data = std::fs::read(&args.input)
+        .unwrap_or_else(|e| unusable(format!("{}: {e}", args.input.display())));
+    let reports: Vec<Report> = if data.starts_with(b"\x7fELF") {
+        let obj = Object::parse(&data)
+            .unwrap_or_else(|e| unusable(format!("{}: {e}", args.input.display())));
+        verify_object(&obj, args.prog.as_deref(), &opts)
+            .unwrap_or_else(|e| unusable(format!("{}: {e}", args.input.display())))
+    } else {
+        let Some(tname) = &args.prog_type else {
+            unusable(format!(
+                "{} is not an ELF object; give the program type of raw bytecode with --type",
+                args.input.display()
+            ))
+        };
+        let t = parse_type(tname).unwrap_or_else(|| {
+            let names: Vec<&str> = TYPES.iter().map(|t| t.name()).collect();
+            unusable(format!(
+                "unknown program type `{tname}` (known: {})",
+                names.join(", ")
+            ))
+        });
+        let loaded =
+            load_program(&args.input, args.format).unwrap_or_else(|e| unusable(e.to_string()));
+        let slots = oxbpf_verifier::slots(&loaded.bytecode)
+            .unwrap_or_else(|e| unusable(format!("{}: {e}", args.input.display())));
+        let mut input = Input::new(&slots, t);
+        input.name = args.input.display().to_string();
+        vec![verify(&input, &opts)]
+    };
+    let mut status = 0;
+    for r in &reports {
+        if let Some(log) = &r.log {
+            print!("{log}");
+        }
+        if args.json {
+            println!("{}", r.json());
+        } else {
+            print!("{}", r.text());
+        }
+        if !r.accepted() {
+            status = 1;
+        }
+    }
+    if let Some(path) = &args.dot {
+        // With several programs, the first rejected one (or the first) is drawn.
+        let pick = reports.iter().find(|r| !r.accepted()).or(reports.first());
+        if let Some(r) = pick {
+            if let Err(e) = std::fs::write(path, r.dot()) {
+                unusable(format!("{}: {e}", path.display()));
+            }
+        }
+    }
+    std::process::exit(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn program_types_by_bpftool_or_section_name() {
+        assert_eq!(parse_type("xdp"), Some(ProgramType::Xdp));
+        assert_eq!(parse_type("socket_filter"), Some(ProgramType::SocketFilter));
+        assert_eq!(parse_type("tc"), Some(ProgramType::SchedCls));
+        assert_eq!(parse_type("kprobe/foo"), Some(ProgramType::Kprobe));
+        assert_eq!(parse_type("nonsense"), None);
+    }
+}
