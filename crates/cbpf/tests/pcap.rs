@@ -207,10 +207,12 @@ proptest! {
         let i = pos.index(bytes.len());
         bytes[i] = byte;
         bytes.truncate(cut.index(bytes.len() + 1));
-        if let Ok(packets) = Packets::new(&bytes) {
-            for p in packets.take(100) {
-                let _ = p;
-            }
+        if Packets::new(&bytes).is_ok() {
+            // Streamed in small reads, the same packets and the same error.
+            prop_assert_eq!(stream_all(&bytes, 3), slice_all(&bytes));
+        } else {
+            let stream = PcapStream::new(Dribble { data: &bytes, chunk: 3 });
+            prop_assert!(stream.is_err());
         }
     }
 }
