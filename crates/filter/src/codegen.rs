@@ -330,15 +330,8 @@ impl Gen {
                 let b = self.ip_proto(v, Proto::Ip6, pos)?;
                 Ok(self.g.or(a, b))
             }
-            Proto::Link => {
-                if v > 0xffff {
-                    return Err(FilterError::invalid(
-                        pos,
-                        format!("ether proto {v} is not a 16-bit type"),
-                    ));
-                }
-                self.linktype(v, pos)
-            }
+            // Out-of-range values are compared as given, as libpcap does.
+            Proto::Link => self.linktype(v, pos),
             other => Err(FilterError::invalid(
                 pos,
                 format!("'{}' modifier applied to 'proto'", other.name()),
@@ -368,12 +361,6 @@ impl Gen {
                 Addr::Proto => {
                     if q.dir != Dir::Default {
                         return Err(FilterError::invalid(pos, "direction applied to 'proto'"));
-                    }
-                    if q.proto != Proto::Link && *v > 255 {
-                        return Err(FilterError::invalid(
-                            pos,
-                            format!("protocol number {v} greater than 255"),
-                        ));
                     }
                     self.ip_proto(*v, q.proto, pos)
                 }
@@ -423,9 +410,6 @@ impl Gen {
                         ))
                     }
                 }
-                if len != 128 && q.addr != Addr::Net {
-                    return Err(FilterError::invalid(pos, "Mask syntax for networks only"));
-                }
                 let a = u128::from(*addr);
                 let m = if len == 0 {
                     0
@@ -437,6 +421,9 @@ impl Gen {
                         pos,
                         format!("non-network bits set in \"{addr}/{len}\""),
                     ));
+                }
+                if len != 128 && q.addr != Addr::Net {
+                    return Err(FilterError::invalid(pos, "Mask syntax for networks only"));
                 }
                 self.host6(*addr, m, q.proto, q.dir, pos)
             }
@@ -459,6 +446,17 @@ impl Gen {
             kind,
             name: name.to_string(),
         };
+        let dotted_digits =
+            name.contains('.') && name.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        if dotted_digits
+            && (2..=4).contains(&name.split('.').count())
+            && matches!(q.addr, Addr::Default | Addr::Host | Addr::Net)
+        {
+            return Err(FilterError::invalid(
+                pos,
+                format!("invalid IPv4 address '{name}'"),
+            ));
+        }
         match q.addr {
             Addr::Default | Addr::Host => Err(unknown(if q.proto == Proto::Link {
                 "ether host"
@@ -543,6 +541,10 @@ impl Gen {
         pos: usize,
     ) -> Result<Frag, FilterError> {
         let (ethertype, src, dst) = match proto {
+            // Inside MPLS only IPv4 is looked at, as libpcap does.
+            Proto::Default if self.mpls_depth > 0 => {
+                return self.host(addr, mask, Proto::Ip, dir, pos)
+            }
             Proto::Default => {
                 let a = self.host(addr, mask, Proto::Ip, dir, pos)?;
                 let b = self.host(addr, mask, Proto::Arp, dir, pos)?;
@@ -782,7 +784,7 @@ impl Gen {
                 let t = self.cmp(op::B, self.off_nl + 24, 255);
                 Ok(self.g.and(lt, t))
             }
-            _ => Err(FilterError::invalid(pos, "only IP multicast filters supported on ethernet/FDDI/token ring/ARCNET/802.11/ATM LANE/Fibre Channel")),
+            _ => Err(FilterError::invalid(pos, "link-layer multicast filters supported only on ethernet/FDDI/token ring/ARCNET/802.11/ATM LANE/Fibre Channel")),
         }
     }
 

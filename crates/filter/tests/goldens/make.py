@@ -290,7 +290,8 @@ ETH = [
     "tcp[13]&2!=0", "port 80&&tcp", "len>100", "ip and(tcp)", "host 10.0.0.1 && !10.0.0.2",
     "tcp port 80 and not src and dst host 10.0.0.1", "ip6 host 2001:db8:0:0:0:0:0:1", "host ::ffff:10.0.0.1",
     "ip[2:2]>=100&&ip[2:2]<=200", "tcp[((tcp[12] & 0xf0) >> 2):4] = 0", "(((ip)))", "not not not tcp",
-    "ip[1]+ip[2]+ip[3] > 0", "ip[8] % 2 = 0", "ip[8] / 2 * 2 = ip[8]", "ip[2:2] >> 8 = 0",
+    "mpls and host 10.0.0.1", "mpls and net 10.0.0.0/8", "net 10.0.0.0 mask 255.0.255.0", "sctp portrange 70-90",
+    "ether proto 70000", "ip proto 300 or udp", "ip[1]+ip[2]+ip[3] > 0", "ip[8] % 2 = 0", "ip[8] / 2 * 2 = ip[8]", "ip[2:2] >> 8 = 0",
 ]
 
 # Left out on purpose: unary minus on a packet load ("-ip[0] = 0",
@@ -323,6 +324,12 @@ BAD = [
     ("eth", "tcp and udp and icmp and 0 = 1"), ("eth", "foo"), ("eth", "tcp or 80"), ("eth", "10.0.0.1"),
     ("eth", "port 80 80"), ("eth", "ip[0] = "), ("eth", "= 1"), ("eth", "&& tcp"), ("eth", "src dst host 1.2.3.4"),
     ("raw", "arp"), ("raw", "ether host 00:11:22:33:44:55"), ("raw", "vlan"), ("raw", "mpls"), ("raw", "ether broadcast"),
+    ("eth", "mpls and vlan"), ("eth", "mpls and arp"), ("eth", "ip6 broadcast"), ("eth", "tcp broadcast"),
+    ("eth", "tcp multicast"), ("eth", "portrange 5-"), ("eth", "vlan 1 2"), ("eth", "less"), ("eth", "ip["),
+    ("eth", "1 + = 2"), ("eth", "\\"), ("eth", "host 1.2.3.4 mask 255.0.0.0"), ("eth", "ether proto \\foo"),
+    ("eth", "ip6 net 2001:db8::1/32"), ("eth", "host ::1/64"), ("eth", "ip6 net ::/129"), ("eth", "icmp6 host ::1"),
+    ("eth", "arp host ::1"), ("eth", "port 1-2"), ("eth", "host 256.1.1.1"), ("eth", "not"), ("eth", "()"),
+    ("eth", "ip and ()"), ("eth", "ether host 1:2:3:4:5:6:7"), ("eth", "host nosuchhost.example"),
     ("eth", "inbound"), ("raw", "outbound"), ("sll", "vlan 10"), ("sll", "ether src 00:11:22:33:44:55"), ("sll", "multicast"),
 ]
 
