@@ -19,12 +19,16 @@ pub enum KernelError {
         /// Advice for common causes, e.g. a missing capability.
         hint: String,
     },
-    /// The kernel's verifier rejected a program; the log says why.
-    #[error("the kernel rejected program `{program}`: {source}\n{log}")]
+    /// The kernel's verifier rejected a program; the log says why, and
+    /// `at` names the failing instruction with its C source line (as oxbpf's
+    /// verifier reports them).
+    #[error("the kernel rejected program `{program}`: {source}\n{log}{at}")]
     Rejected {
         program: String,
         source: std::io::Error,
         log: String,
+        /// `rejected at instruction N` and `source: FILE:LINE: TEXT` lines, or empty.
+        at: String,
     },
     /// A key or value had the wrong length for its map.
     #[error("map `{map}`: the {what} is {got} bytes, the map takes {expected}")]

@@ -444,15 +444,15 @@ impl Kernel {
                 .concat()
             })
             .collect();
-        let mut log = vec![0u8; 1 << 22];
+        let mut log_buf = vec![0u8; 1 << 22];
         let base = Attr::new()
             .u32(0, prog_type.kernel_id())
             .u32(4, insns.len() as u32)
             .ptr(8, &bytes)
             .u64(16, license.as_ptr() as u64)
             .u32(24, 1)
-            .u32(28, log.len() as u32)
-            .u64(32, log.as_mut_ptr() as u64)
+            .u32(28, log_buf.len() as u32)
+            .u64(32, log_buf.as_mut_ptr() as u64)
             .u32(40, self.object.kernel_version.unwrap_or(0))
             .u32(44, hints.prog_flags)
             .bytes(48, &map_name(name))
@@ -485,12 +485,14 @@ impl Kernel {
             match self.sys.bpf(cmd::PROG_LOAD, &mut attr) {
                 Ok(fd) => return Ok(self.keep(name, fd)),
                 Err(source) => {
+                    let log = log_text(&log_buf);
                     first_error = Some(KernelError::Rejected {
                         program: name.to_string(),
                         source,
-                        log: log_text(&log),
+                        at: rejection_site(&log, &prog.line_info),
+                        log,
                     });
-                    log.fill(0);
+                    log_buf.fill(0);
                 }
             }
         }
@@ -504,10 +506,14 @@ impl Kernel {
                     return Err(sys::syscall_error(cmd::PROG_LOAD, source));
                 }
                 // The first attempt's log carries source lines; prefer it.
-                Err(first_error.unwrap_or(KernelError::Rejected {
-                    program: name.to_string(),
-                    source,
-                    log: log_text(&log),
+                Err(first_error.unwrap_or_else(|| {
+                    let log = log_text(&log_buf);
+                    KernelError::Rejected {
+                        program: name.to_string(),
+                        source,
+                        at: rejection_site(&log, &prog.line_info),
+                        log,
+                    }
                 }))
             }
         }
@@ -658,6 +664,29 @@ impl Kernel {
     pub fn map_entries(&self, name: &str) -> Result<Vec<Entry>, KernelError> {
         self.map(name)?.entries()
     }
+}
+
+/// The failing instruction of a verifier log (the last instruction it
+/// printed) with its C source line, in oxbpf's verifier's words; empty when
+/// the log names no instruction.
+pub fn rejection_site(log: &str, lines: &[oxbpf_object::LineInfo]) -> String {
+    let insn = log.lines().rev().find_map(|l| {
+        let (n, rest) = l.split_once(": (")?;
+        n.parse::<usize>().ok().filter(|_| rest.len() > 2)
+    });
+    let Some(insn) = insn else {
+        return String::new();
+    };
+    let mut out = format!("\nrejected at instruction {insn}");
+    if let Some(l) = lines.iter().rev().find(|l| l.insn <= insn) {
+        let file = l.file.rsplit('/').next().unwrap_or(&l.file);
+        out.push_str(&format!(
+            "\n  source: {file}:{}: {}",
+            l.line,
+            l.source.trim()
+        ));
+    }
+    out
 }
 
 fn e_with_map(name: &str, e: &KernelError) -> KernelError {
@@ -834,5 +863,26 @@ mod tests {
             .expect("refused")
             .to_string();
         assert!(e.contains("CAP_BPF"), "{e}");
+    }
+
+    #[test]
+    fn rejection_sites_name_the_last_instruction_and_its_line() {
+        let lines = [0usize, 5]
+            .iter()
+            .enumerate()
+            .map(|(i, &insn)| oxbpf_object::LineInfo {
+                insn,
+                file: "/src/prog.c".into(),
+                source: format!("  line{i};"),
+                line: 10 + i as u32,
+                column: 1,
+            })
+            .collect::<Vec<_>>();
+        let log = "0: R1=ctx() R10=fp0\n; line0; @ prog.c:10\n0: (bf) r6 = r1\n7: (61) r1 = *(u32 *)(r6 +0)\ninvalid bpf_context access off=0 size=4\nprocessed 8 insns\n";
+        assert_eq!(
+            rejection_site(log, &lines),
+            "\nrejected at instruction 7\n  source: prog.c:11: line1;"
+        );
+        assert_eq!(rejection_site("unknown opcode 8d\n", &lines), "");
     }
 }

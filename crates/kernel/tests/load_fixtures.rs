@@ -116,6 +116,11 @@ fn every_fixture_loads_what_the_kernel_supports() {
                     if name == "elf/tracer.o" {
                         assert!(text.contains("@ tracer.c:"), "{text}");
                         assert!(text.contains("; e = bpf_ringbuf_reserve(&events"), "{text}");
+                        // And the failing instruction with its line, as oxbpf's verifier says it.
+                        assert!(
+                            text.contains("rejected at instruction 16\n  source: tracer.c:38: e->pid = ctx->pid;"),
+                            "{text}"
+                        );
                     }
                     if !known {
                         unexpected.push(format!("{name}: {prog}: {first}\n{text}"));
