@@ -8,89 +8,16 @@
 //! interpreter's instruction count is printed so times convert to ns/instruction.
 
 use std::ffi::CString;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use oxbpf_jit::{JitProgram, Mode, Options};
 use oxbpf_vm::{Helpers, Program, Vm};
 
-struct Workload {
-    name: &'static str,
-    /// The C function's name in `fixtures/bench`.
-    symbol: &'static str,
-    code: Vec<u8>,
-    mem: Vec<u8>,
-}
+#[path = "../../vm/benches/workloads.rs"]
+mod workloads;
 
-fn bench_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/bench")
-}
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = bench_dir().join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn noise(n: usize, mut seed: u64) -> Vec<u8> {
-    (0..n)
-        .map(|_| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 56) as u8
-        })
-        .collect()
-}
-
-fn with_rounds(rounds: u32, body: Vec<u8>) -> Vec<u8> {
-    let mut m = rounds.to_le_bytes().to_vec();
-    m.extend((body.len() as u32).to_le_bytes());
-    m.extend(body);
-    m
-}
-
-fn strings() -> Vec<u8> {
-    let mut out = Vec::new();
-    for i in 0..16 {
-        let mut s = vec![b'a'; 40 + (i * 7) % 20];
-        s.push(0);
-        s.resize(64, 0);
-        out.extend(s);
-    }
-    out
-}
-
-fn workloads() -> Vec<Workload> {
-    let w = |name, symbol, file: &str, mem| Workload {
-        name,
-        symbol,
-        code: fixture(file),
-        mem,
-    };
-    vec![
-        w("primes", "primes", "primes.bin", with_rounds(3000, vec![])),
-        w("log2", "log2_bits", "log2.bin", with_rounds(5000, vec![])),
-        w(
-            "switch",
-            "dispatch",
-            "switch.bin",
-            with_rounds(50, noise(256, 1)),
-        ),
-        w(
-            "bytecopy",
-            "bytecopy",
-            "memcpy.bin",
-            with_rounds(50, noise(512, 2)),
-        ),
-        w(
-            "strcmp",
-            "strcmp_loop",
-            "strcmp.bin",
-            with_rounds(20, strings()),
-        ),
-    ]
-}
+use workloads::{bench_dir, workloads};
 
 type NativeFn = unsafe extern "C" fn(*mut u8) -> u64;
 

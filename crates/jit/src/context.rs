@@ -318,21 +318,7 @@ pub(crate) unsafe extern "sysv64" fn host_call_helper(
     r5: u64,
     ctx: *mut JitContext,
 ) -> u64 {
-    // SAFETY: compiled code passes its own context, valid for the run.
-    let ctx = unsafe { &mut *ctx };
-    // SAFETY: the program outlives every run of its compiled code.
-    let program = unsafe { &*ctx.program };
-    match program.helper_at(ctx.cur_pc as usize) {
-        Some((id, f)) => {
-            let f = f.clone();
-            run_helper(ctx, id, &f, [r1, r2, r3, r4, r5])
-        }
-        None => {
-            ctx.helper_message = "no helper at this call".into();
-            ctx.fault(Status::Helper, ctx.cur_pc);
-            0
-        }
-    }
+    call_resolved(ctx, [r1, r2, r3, r4, r5], false)
 }
 
 /// `callx reg`: the helper whose id is in `callx_value`.
@@ -344,19 +330,34 @@ pub(crate) unsafe extern "sysv64" fn host_callx(
     r5: u64,
     ctx: *mut JitContext,
 ) -> u64 {
-    // SAFETY: as in `host_call_helper`.
+    call_resolved(ctx, [r1, r2, r3, r4, r5], true)
+}
+
+/// Finds the helper of the call at `cur_pc` (by its immediate, or for callx
+/// by `callx_value`) and runs it.
+fn call_resolved(ctx: *mut JitContext, args: [u64; 5], callx: bool) -> u64 {
+    // SAFETY: compiled code passes its own context, valid for the run.
     let ctx = unsafe { &mut *ctx };
-    // SAFETY: as in `host_call_helper`.
-    let program = unsafe { &*ctx.program };
-    let value = ctx.callx_value;
-    match u32::try_from(value)
-        .ok()
-        .and_then(|id| program.helpers().get(id).map(|f| (id, f.clone())))
-    {
-        Some((id, f)) => run_helper(ctx, id, &f, [r1, r2, r3, r4, r5]),
-        None => {
-            ctx.fault_aux = value;
+    // SAFETY: the program outlives every run of its compiled code, and is a
+    // separate allocation from the context.
+    let program: &Program = unsafe { &*ctx.program };
+    let found = if callx {
+        u32::try_from(ctx.callx_value)
+            .ok()
+            .and_then(|id| program.helpers().get(id).map(|f| (id, f)))
+    } else {
+        program.helper_at(ctx.cur_pc as usize)
+    };
+    match found {
+        Some((id, f)) => run_helper(ctx, id, f, args),
+        None if callx => {
+            ctx.fault_aux = ctx.callx_value;
             ctx.fault(Status::BadCallx, ctx.cur_pc);
+            0
+        }
+        None => {
+            ctx.helper_message = "no helper at this call".into();
+            ctx.fault(Status::Helper, ctx.cur_pc);
             0
         }
     }

@@ -5,86 +5,14 @@
 //! workload is run once by both engines; their results must agree, and the
 //! number of executed instructions is printed so times convert to ns/instruction.
 
-use std::path::PathBuf;
-
 use criterion::{criterion_group, criterion_main, Criterion};
 use oxbpf_vm::{Helpers, Vm};
 
-/// A workload: its bytecode file and its input memory.
-struct Workload {
-    name: &'static str,
-    code: Vec<u8>,
-    mem: Vec<u8>,
-}
+#[path = "workloads.rs"]
+#[allow(dead_code)]
+mod workloads;
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/bench")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// Deterministic pseudo-random bytes.
-fn noise(n: usize, mut seed: u64) -> Vec<u8> {
-    (0..n)
-        .map(|_| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 56) as u8
-        })
-        .collect()
-}
-
-/// The workloads' memory layout: u32 parameter, u32 data length, data.
-fn with_rounds(rounds: u32, body: Vec<u8>) -> Vec<u8> {
-    let mut m = rounds.to_le_bytes().to_vec();
-    m.extend((body.len() as u32).to_le_bytes());
-    m.extend(body);
-    m
-}
-
-/// Sixteen 64-byte slots of NUL-terminated strings with long shared prefixes.
-fn strings() -> Vec<u8> {
-    let mut out = Vec::new();
-    for i in 0..16 {
-        let mut s = vec![b'a'; 40 + (i * 7) % 20];
-        s.push(0);
-        s.resize(64, 0);
-        out.extend(s);
-    }
-    out
-}
-
-fn workloads() -> Vec<Workload> {
-    vec![
-        Workload {
-            name: "primes",
-            code: fixture("primes.bin"),
-            mem: with_rounds(3000, vec![]),
-        },
-        Workload {
-            name: "log2",
-            code: fixture("log2.bin"),
-            mem: with_rounds(5000, vec![]),
-        },
-        Workload {
-            name: "switch",
-            code: fixture("switch.bin"),
-            mem: with_rounds(50, noise(256, 1)),
-        },
-        Workload {
-            name: "bytecopy",
-            code: fixture("memcpy.bin"),
-            mem: with_rounds(50, noise(512, 2)),
-        },
-        Workload {
-            name: "strcmp",
-            code: fixture("strcmp.bin"),
-            mem: with_rounds(20, strings()),
-        },
-    ]
-}
+use workloads::workloads;
 
 fn rbpf_run(code: &[u8], mem: &mut [u8]) -> u64 {
     let vm = rbpf::EbpfVmRaw::new(Some(code)).expect("rbpf loads the workload");
