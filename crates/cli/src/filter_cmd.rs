@@ -1,7 +1,7 @@
 //! `oxbpf filter`: tcpdump's filters on capture files, run on oxbpf's VM.
 
 use std::collections::HashMap;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -33,18 +33,19 @@ pub struct FilterArgs {
     /// with spaces, as tcpdump does. Empty: every packet matches.
     #[arg(allow_hyphen_values = false)]
     expr: Vec<String>,
-    /// Read packets from this pcap or pcapng file.
+    /// Read packets from this pcap or pcapng file (`-`: standard input).
     #[arg(short = 'r', value_name = "FILE")]
     read: Option<PathBuf>,
     /// Capture live on this interface (root): an AF_PACKET socket with the
     /// compiled filter attached in the kernel (SO_ATTACH_FILTER).
     #[arg(short = 'i', value_name = "IFACE", conflicts_with_all = ["read", "program"])]
     iface: Option<String>,
-    /// Write matching packets to this pcap file instead of printing them.
+    /// Write matching packets to this pcap file instead of printing them
+    /// (`-`: standard output).
     #[arg(short = 'w', value_name = "FILE")]
     write: Option<PathBuf>,
     /// Stop after this many matching packets.
-    #[arg(short = 'c', value_name = "N")]
+    #[arg(short = 'c', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max: Option<u64>,
     /// Print the compiled program and exit: -d as tcpdump's listing, -dd as
     /// a C array, -ddd as decimal numbers.
@@ -70,8 +71,8 @@ pub struct FilterArgs {
     /// The link type to compile for when no file gives one (for -d alone).
     #[arg(short = 'y', long, value_enum)]
     linktype: Option<LinkArg>,
-    /// Snapshot length: what accepting filters return.
-    #[arg(short = 's', default_value_t = 262144)]
+    /// Snapshot length: what accepting filters return (0: 262144, as tcpdump).
+    #[arg(short = 's', default_value_t = 262144, value_parser = parse_snaplen)]
     snaplen: u32,
     /// Accepted for tcpdump compatibility; addresses are never resolved.
     #[arg(short = 'n', hide = true)]
@@ -188,10 +189,14 @@ pub fn run(args: FilterArgs) -> Result<(), CliError> {
         .map_or(String::new(), |p| p.display().to_string());
     let mut packets = match &args.read {
         Some(path) => {
-            let file = std::fs::File::open(path).map_err(|source| CliError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            let file: Box<dyn Read> = if path.as_os_str() == "-" {
+                Box::new(std::io::stdin().lock())
+            } else {
+                Box::new(std::fs::File::open(path).map_err(|source| CliError::Io {
+                    path: path.clone(),
+                    source,
+                })?)
+            };
             Some(PcapStream::new(file).map_err(|e| input_error(format!("{read_name}: {e}")))?)
         }
         None => None,
@@ -244,16 +249,14 @@ pub fn run(args: FilterArgs) -> Result<(), CliError> {
     };
 
     let mut writer = match &args.write {
-        Some(path) => {
-            let file = std::fs::File::create(path).map_err(|source| CliError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            Some(
-                PcapOut::new(BufWriter::with_capacity(1 << 20, file), dlt, args.snaplen)
-                    .map_err(|e| input_error(format!("{}: {e}", path.display())))?,
+        Some(path) => Some(
+            PcapOut::new(
+                BufWriter::with_capacity(1 << 20, create(path)?),
+                dlt,
+                args.snaplen,
             )
-        }
+            .map_err(|e| input_error(format!("{}: {e}", path.display())))?,
+        ),
         None => None,
     };
 
@@ -351,16 +354,10 @@ fn live(args: &FilterArgs, iface: &str, out: &mut impl Write) -> Result<(), CliE
         })?;
     let loopback = sock.arphrd() == 772;
     let mut writer = match &args.write {
-        Some(path) => {
-            let file = std::fs::File::create(path).map_err(|source| CliError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            Some(
-                PcapOut::with_resolution(file, dlt, args.snaplen, false)
-                    .map_err(|e| input_error(format!("{}: {e}", path.display())))?,
-            )
-        }
+        Some(path) => Some(
+            PcapOut::with_resolution(create(path)?, dlt, args.snaplen, false)
+                .map_err(|e| input_error(format!("{}: {e}", path.display())))?,
+        ),
         None => None,
     };
     let mut buf = vec![0u8; args.snaplen.clamp(64, 1 << 20) as usize];
@@ -409,4 +406,25 @@ fn live(args: &FilterArgs, iface: &str, out: &mut impl Write) -> Result<(), CliE
         path: "<stdout>".into(),
         source,
     })
+}
+
+/// tcpdump's `-s`: 0 means the default, 262144.
+fn parse_snaplen(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(0) => Ok(262144),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The output file for `-w` (`-`: standard output).
+fn create(path: &Path) -> Result<Box<dyn Write>, CliError> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(std::io::stdout()));
+    }
+    let file = std::fs::File::create(path).map_err(|source| CliError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(Box::new(file))
 }

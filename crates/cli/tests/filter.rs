@@ -170,6 +170,18 @@ fn summaries_and_packet_limit() {
     ]));
     let one = stdout(&oxbpf(&["-r", &input, "--count", "tcp and port 80"]));
     assert_eq!(words, one);
+    // Standard input and output: `-r - -w -` is a filter in a pipeline.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oxbpf"))
+        .args(["filter", "-r", "-", "-w", "-", "arp"])
+        .stdin(std::fs::File::open(&input).unwrap())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut piped = Vec::new();
+    std::io::Read::read_to_end(child.stdout.as_mut().unwrap(), &mut piped).unwrap();
+    assert!(child.wait().unwrap().success());
+    let piped = Capture::from_bytes(piped);
+    assert_eq!(piped.packets().unwrap().count(), lines.len());
     // No expression: everything.
     assert_eq!(stdout(&oxbpf(&["-r", &input, "--count"])), "20000\n");
 }
@@ -212,6 +224,7 @@ fn errors_are_clear() {
     std::fs::write(&cut, &bytes[..bytes.len() - 5]).unwrap();
     bad(&["-r", &cut, "--count"], "packet 19999 (byte offset");
     bad(&["ip"], "-r FILE");
+    bad(&["-r", &input, "-c", "0", "ip"], "-c");
 }
 
 #[test]
