@@ -354,6 +354,15 @@ impl Btf {
 
     /// Size in bytes of a type, if it has one.
     pub fn size_of(&self, id: TypeId) -> Option<u64> {
+        self.size_of_depth(id, 0)
+    }
+
+    /// [`Btf::size_of`], giving up (`None`) on chains deeper than any real
+    /// type has, such as the cycles of a corrupted file.
+    fn size_of_depth(&self, id: TypeId, depth: u32) -> Option<u64> {
+        if depth > 32 {
+            return None;
+        }
         let id = self.skip_mods(id);
         Some(match self.get(id)? {
             BtfType::Int { size, .. }
@@ -364,10 +373,10 @@ impl Btf {
             | BtfType::Float { size, .. }
             | BtfType::Datasec { size, .. } => *size as u64,
             BtfType::Ptr { .. } => 8,
-            BtfType::Array { elem, nelems, .. } => {
-                self.size_of(*elem)?.checked_mul(*nelems as u64)?
-            }
-            BtfType::Var { type_id, .. } => self.size_of(*type_id)?,
+            BtfType::Array { elem, nelems, .. } => self
+                .size_of_depth(*elem, depth + 1)?
+                .checked_mul(*nelems as u64)?,
+            BtfType::Var { type_id, .. } => self.size_of_depth(*type_id, depth + 1)?,
             _ => return None,
         })
     }
@@ -931,5 +940,35 @@ fn mask(size: u32) -> u64 {
         u64::MAX
     } else {
         (1u64 << (size * 8)) - 1
+    }
+}
+
+#[cfg(test)]
+mod cycle_tests {
+    use super::*;
+
+    /// BTF whose only type is an array of itself, as a corrupted file can hold.
+    fn self_array() -> Vec<u8> {
+        let mut types = Vec::new();
+        for v in [0u32, 3 << 24, 0, 1, 1, 2] {
+            types.extend(v.to_le_bytes());
+        }
+        let mut b = Vec::new();
+        b.extend(0xeb9fu16.to_le_bytes());
+        b.extend([1, 0]);
+        for v in [24u32, 0, types.len() as u32, types.len() as u32, 1] {
+            b.extend(v.to_le_bytes());
+        }
+        b.extend(types);
+        b.push(0);
+        b
+    }
+
+    #[test]
+    fn cyclic_types_have_no_size_and_never_overflow_the_stack() {
+        let btf = Btf::parse(&self_array()).expect("parses");
+        assert_eq!(btf.size_of(1), None);
+        assert!(btf.type_name(1).contains("..."), "{}", btf.type_name(1));
+        let _ = btf.format_value(1, &[0; 16]);
     }
 }
