@@ -11,7 +11,11 @@
 //! - removal of loads and stores whose value a register or slot already
 //!   holds on every path into the block.
 //!
-//! Loads are treated as pure, as libpcap treats them.
+//! Loads are treated as pure, as libpcap treats them: a load past the end of
+//! a truncated packet ends the run with "reject", and a test the optimizer
+//! proves redundant is not run, so on truncated packets an optimized program
+//! can accept where the plain one rejects (libpcap's optimizer does the same,
+//! though not always on the same expressions).
 
 use crate::cfg::{Block, Graph, Target};
 use oxbpf_cbpf::insn::op;

@@ -4,7 +4,8 @@ tcpdump which packets each expression matches and what program it compiles.
 
 Run from anywhere: python3 crates/filter/tests/goldens/make.py
 Outputs (committed): eth.pcap raw.pcap sll.pcap and eth.txt raw.txt sll.txt,
-bad.txt. Each packet's timestamp is its index (seconds), so matches are
+random.txt (seeded random compound expressions, over full.pcap: the
+Ethernet packets without the two truncated ones) and bad.txt. Each packet's timestamp is its index (seconds), so matches are
 read back from `tcpdump -w` output by timestamp.
 """
 import os
@@ -334,6 +335,51 @@ BAD = [
 ]
 
 
+# Random compound expressions over Ethernet (fixed seed): they exercise the
+# optimizer and qualifier inheritance far beyond the hand-written list.
+RANDOM_PRIMS = [
+    "ip", "ip6", "arp", "rarp", "tcp", "udp", "icmp", "icmp6", "sctp", "igmp", "vlan", "vlan 10", "mpls",
+    "host 10.0.0.1", "src host 10.0.0.2", "dst host 1.2.3.4", "net 10.0.0.0/8", "dst net 224.0.0.0/4",
+    "src net 192.168.0.0/16", "ip6 host 2001:db8::1", "ip6 net 2001:db8::/32", "port 80", "tcp port 80",
+    "udp port 53", "tcp dst port 22 or 443", "src port 12345", "portrange 1000-2000", "udp portrange 60-200",
+    "ether host 00:11:22:33:44:55", "ether src 66:77:88:99:aa:bb", "ether broadcast", "ether multicast",
+    "ip multicast", "ip broadcast", "ip6 multicast", "ether proto 0x806", "ip proto 17", "ip6 proto 58",
+    "less 64", "greater 100", "len > 200", "ip[0] & 0xf > 5", "ip[2:2] > 100", "tcp[13] & 2 != 0",
+    "tcp[tcpflags] & (tcp-syn|tcp-ack) = tcp-syn", "tcp[tcpflags] & tcp-fin != 0", "udp[0:2] = 53",
+    "icmp[icmptype] = icmp-echo", "ip[2:2] + 14 = len", "ip[8] = 64", "arp[6:2] = 1", "ether[12:2] = 0x8100",
+    "ip6[6] = 17", "stp", "ipx", "port http", "port domain", "host 10.0.0.1 or 10.0.0.2", "port 53 or 123",
+    "tcp src or dst port 80 or 443",
+]
+
+
+def random_exprs(n, seed):
+    import random
+    rnd = random.Random(seed)
+
+    def gen(depth):
+        if depth == 0 or rnd.random() < 0.3:
+            p = rnd.choice(RANDOM_PRIMS)
+            return ("not " + p) if rnd.random() < 0.15 else p
+        a, b = gen(depth - 1), gen(depth - 1)
+        op = rnd.choice(["and", "or", "&&", "||"])
+        form = rnd.randrange(4)
+        if form == 0:
+            return "%s %s %s" % (a, op, b)
+        if form == 1:
+            return "(%s) %s (%s)" % (a, op, b)
+        if form == 2:
+            return "not (%s) %s %s" % (a, op, b)
+        return "%s %s not (%s)" % (a, op, b)
+
+    out, seen = [], set()
+    while len(out) < n:
+        e = gen(3)
+        if e not in seen:
+            seen.add(e)
+            out.append(e)
+    return out
+
+
 def main():
     eth_p = eth_packets()
     raw_p = ip_packets()
@@ -350,12 +396,21 @@ def main():
         "eth": (1, eth_p, {len(eth_p) - 1: 40, 0: 30}),
         "raw": (101, raw_p, {5: 24}),
         "sll": (113, sll_p, {}),
+        # The Ethernet packets again, none truncated, for the random corpus.
+        "full": (1, eth_p, {}),
     }
     bad_good = []
     for name, (lt, pkts, trunc) in pcaps.items():
         write_pcap(os.path.join(HERE, name + ".pcap"), lt, pkts, trunc)
-    for name, exprs in (("eth", ETH), ("raw", RAW), ("sll", SLL)):
-        pcap = os.path.join(HERE, name + ".pcap")
+    rnd = []
+    for e in random_exprs(400, 7):
+        matches, err, _ = tcpdump(os.path.join(HERE, "full.pcap"), e)
+        if err is None:
+            rnd.append(e)
+        if len(rnd) == 300:
+            break
+    for name, pcap_name, exprs in (("eth", "eth", ETH), ("raw", "raw", RAW), ("sll", "sll", SLL), ("random", "full", rnd)):
+        pcap = os.path.join(HERE, pcap_name + ".pcap")
         with open(os.path.join(HERE, name + ".txt"), "w") as out:
             for e in exprs:
                 matches, err, ddd = tcpdump(pcap, e)
@@ -374,7 +429,7 @@ def main():
             out.write("%s\t%s\t%s\n" % (link, e, err))
     if bad_good:
         sys.exit("tcpdump disagrees with the lists: %r" % bad_good)
-    print("%d good expressions (%d eth, %d raw, %d sll), %d bad" % (len(ETH) + len(RAW) + len(SLL), len(ETH), len(RAW), len(SLL), len(BAD)))
+    print("%d good expressions (%d eth, %d raw, %d sll), %d random over eth, %d bad" % (len(ETH) + len(RAW) + len(SLL), len(ETH), len(RAW), len(SLL), len(rnd), len(BAD)))
 
 
 if __name__ == "__main__":
