@@ -183,6 +183,51 @@ impl PacketSocket {
     }
 }
 
+/// Whether the running kernel accepts `filter` (as `(code, jt, jf, k)`) as a
+/// socket filter: attaches it to a fresh UDP socket (no privileges needed)
+/// and reports `false` for `EINVAL`, the kernel's answer to a program its
+/// checker rejects. Other errors are returned.
+pub fn kernel_accepts(filter: &[(u16, u8, u8, u32)]) -> io::Result<bool> {
+    let len = u16::try_from(filter.len()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "filter longer than 65535 instructions",
+        )
+    })?;
+    // SAFETY: plain syscall; the result is checked.
+    let fd =
+        check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut insns: Vec<libc::sock_filter> = filter
+        .iter()
+        .map(|&(code, jt, jf, k)| libc::sock_filter { code, jt, jf, k })
+        .collect();
+    let prog = libc::sock_fprog {
+        len,
+        filter: insns.as_mut_ptr(),
+    };
+    // SAFETY: `prog` points at `len` instructions that outlive the call.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&prog as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EINVAL) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,5 +282,15 @@ mod tests {
         }
         assert_eq!(seen, [0, 1, 2]);
         assert!(PacketSocket::open("no-such-if0", &filter).is_err());
+    }
+
+    #[test]
+    fn kernel_checks_socket_filters() {
+        assert!(kernel_accepts(&[(0x06, 0, 0, 0)]).unwrap());
+        assert!(!kernel_accepts(&[]).unwrap());
+        // Division by the constant 0.
+        assert!(!kernel_accepts(&[(0x34, 0, 0, 0), (0x06, 0, 0, 0)]).unwrap());
+        // Last instruction not a return.
+        assert!(!kernel_accepts(&[(0x00, 0, 0, 0)]).unwrap());
     }
 }
