@@ -60,7 +60,22 @@ fn runtime(path: &Path, engine: Engine) -> Option<Runtime> {
         trace: std::sync::Arc::new(std::sync::Mutex::new(|_: &str| {})),
         ..Options::default()
     };
-    Runtime::with_options(obj, options).ok()
+    let mut rt = Runtime::with_options(obj, options).ok()?;
+    // Clocks, random numbers and thread ids differ from one run to the next:
+    // fix them so that the two engines' transcripts can be compared.
+    for (name, value) in [
+        ("ktime_get_ns", 1_000_000u64),
+        ("ktime_get_boot_ns", 2_000_000),
+        ("ktime_get_coarse_ns", 3_000_000),
+        ("ktime_get_tai_ns", 4_000_000),
+        ("jiffies64", 5_000),
+        ("get_prandom_u32", 0x1234_5678),
+        ("get_current_pid_tgid", 0x0000_1000_0000_1001),
+    ] {
+        let id = oxbpf_isa::helper_id(name).expect("a kernel helper name") as u32;
+        rt.register_helper(id, move |_, _| Ok(value));
+    }
+    Some(rt)
 }
 
 /// Everything one engine did with the object: one line per run, then the maps.
