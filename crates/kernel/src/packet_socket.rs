@@ -19,7 +19,8 @@ pub const PACKET_OUTGOING: u8 = 4;
 pub struct Received {
     /// Bytes stored in the buffer.
     pub caplen: usize,
-    /// The packet's full length.
+    /// The packet's length as queued: the whole packet, or the filter's
+    /// result when that was smaller (the kernel cuts the packet to it).
     pub wirelen: u32,
     /// When it was read (the host clock).
     pub timestamp: Duration,
@@ -144,9 +145,34 @@ impl PacketSocket {
         Ok(())
     }
 
+    /// Sends one whole frame out of the interface.
+    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+        // SAFETY: `frame` is readable for its length; the socket is bound, so
+        // the kernel sends on the bound interface.
+        let n = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Like [`PacketSocket::recv`], but returns `None` at once when no packet
+    /// is queued.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<Received>> {
+        match self.recv_flags(buf, libc::MSG_DONTWAIT) {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Waits for the next packet the filter accepted and copies up to
     /// `buf.len()` bytes of it. A timeout gives `ErrorKind::WouldBlock`.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Received> {
+        self.recv_flags(buf, 0)
+    }
+
+    fn recv_flags(&self, buf: &mut [u8], flags: libc::c_int) -> io::Result<Received> {
         // SAFETY: as in `open`.
         let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         let mut alen = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
@@ -158,7 +184,7 @@ impl PacketSocket {
                     self.fd.as_raw_fd(),
                     buf.as_mut_ptr().cast(),
                     buf.len(),
-                    libc::MSG_TRUNC,
+                    libc::MSG_TRUNC | flags,
                     (&mut from as *mut libc::sockaddr_ll).cast(),
                     &mut alen,
                 )
