@@ -30,7 +30,7 @@ use crate::insn::{code, op, Insn};
 /// `wirelen`, and returns the filter's result: 0 rejects the packet, anything
 /// else is the number of bytes to keep.
 ///
-/// Never panics: a program that is not valid (see [`crate::check`]) rejects
+/// Never panics: a program that is not valid (see [`crate::check()`]) rejects
 /// the packet when it reaches the bad instruction. Use [`try_run`] to learn why.
 pub fn run(prog: &[Insn], packet: &[u8], wirelen: u32) -> u32 {
     try_run(prog, packet, wirelen).unwrap_or(0)
