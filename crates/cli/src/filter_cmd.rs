@@ -260,8 +260,10 @@ pub fn run(args: FilterArgs) -> Result<(), CliError> {
         None => None,
     };
 
+    // One program per link type (pcapng interfaces may differ); `runner` is
+    // the current one, the others wait in `runners`.
+    let mut runner = args.runner_for(dlt)?;
     let mut runners: HashMap<u32, Runner> = HashMap::new();
-    runners.insert(dlt, args.runner_for(dlt)?);
     let tty = std::io::stderr().is_terminal();
     let started = Instant::now();
     let mut last_report = started;
@@ -269,12 +271,10 @@ pub fn run(args: FilterArgs) -> Result<(), CliError> {
     let mut matched: u64 = 0;
     let print = !args.count && writer.is_none();
     let mut current = dlt;
-    let mut runner = runners.remove(&dlt).expect("inserted above");
     while let Some(packet) = packets.next_packet() {
         let p = packet.map_err(|e| input_error(format!("{read_name}: {e}")))?;
         seen += 1;
         if p.linktype != current {
-            // pcapng interfaces may differ in link type: one program per type.
             let next = match runners.remove(&p.linktype) {
                 Some(r) => r,
                 None => args.runner_for(p.linktype)?,
@@ -285,6 +285,12 @@ pub fn run(args: FilterArgs) -> Result<(), CliError> {
         if runner.run(p.data, p.wirelen) != 0 {
             matched += 1;
             if let Some(w) = &mut writer {
+                if p.linktype != dlt {
+                    return Err(input_error(format!(
+                        "{read_name}: packet {seen} has link type {}, but the pcap being written has {dlt}",
+                        p.linktype
+                    )));
+                }
                 w.write(p.timestamp, p.data, p.wirelen)
                     .map_err(|e| input_error(e.to_string()))?;
             } else if print {
