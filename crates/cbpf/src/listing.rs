@@ -24,9 +24,9 @@ pub fn image(insn: &Insn, n: usize) -> String {
     let (name, operand): (&str, String) = match insn.code {
         code::RET_K => ("ret", format!("#{sk}")),
         code::RET_A => ("ret", String::new()),
-        code::LD_W_ABS => ("ld", format!("[{sk}]")),
-        code::LD_H_ABS => ("ldh", format!("[{sk}]")),
-        code::LD_B_ABS => ("ldb", format!("[{sk}]")),
+        code::LD_W_ABS => ("ld", abs_operand(k)),
+        code::LD_H_ABS => ("ldh", abs_operand(k)),
+        code::LD_B_ABS => ("ldb", abs_operand(k)),
         code::LD_W_LEN => ("ld", "#pktlen".to_string()),
         code::LD_W_IND => ("ld", format!("[x + {sk}]")),
         code::LD_H_IND => ("ldh", format!("[x + {sk}]")),
@@ -79,6 +79,34 @@ pub fn image(insn: &Insn, n: usize) -> String {
         )
     } else {
         format!("({n:03}) {name:<8} {operand}")
+    }
+}
+
+/// The operand of an absolute load: `[k]`, or the name libpcap gives the
+/// Linux ancillary field at `SKF_AD_OFF + n`.
+fn abs_operand(k: u32) -> String {
+    const NAMES: [&str; 16] = [
+        "proto",
+        "type",
+        "ifidx",
+        "nla",
+        "nlan",
+        "mark",
+        "queue",
+        "hatype",
+        "rxhash",
+        "cpu",
+        "xor_x",
+        "vlan_tci",
+        "vlanp",
+        "poff",
+        "random",
+        "vlan_tpid",
+    ];
+    let n = k.wrapping_sub(crate::check::SKF_AD_OFF);
+    match NAMES.get(n as usize / 4) {
+        Some(name) if k >= crate::check::SKF_AD_OFF && n % 4 == 0 => format!("[{name}]"),
+        _ => format!("[{}]", k as i32),
     }
 }
 
