@@ -60,6 +60,21 @@ pub struct Options {
     pub constant_blinding: bool,
 }
 
+/// An array map whose lookups the JIT may inline: `bpf_map_lookup_elem(map,
+/// &key)` with `map` the constant `handle` becomes `key < max_entries ?
+/// base + key * stride : NULL`, with no call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArrayMap {
+    /// The value an `lddw` of the map loads (what helper 1 receives in r1).
+    pub handle: u64,
+    /// Address of element 0.
+    pub base: u64,
+    /// Bytes from one element to the next.
+    pub stride: u32,
+    /// Number of elements.
+    pub max_entries: u32,
+}
+
 /// A compiled program with its stack and run context.
 pub struct JitProgram {
     code: ExecMemory,
@@ -112,7 +127,22 @@ impl JitProgram {
             mode: Mode::Checked,
             ..*options
         };
-        Self::build(program, &options)
+        Self::build(program, &options, &[])
+    }
+
+    /// Like [`JitProgram::compile`], inlining lookups in `arrays` (helper 1
+    /// must then be `bpf_map_lookup_elem` over those maps, whose storage must
+    /// outlive the compiled program and be among every run's regions).
+    pub fn compile_with_arrays(
+        program: Program,
+        options: &Options,
+        arrays: &[ArrayMap],
+    ) -> Result<JitProgram, JitError> {
+        let options = Options {
+            mode: Mode::Checked,
+            ..*options
+        };
+        Self::build(program, &options, arrays)
     }
 
     /// Compiles `program` with the mode in `options`.
@@ -125,17 +155,21 @@ impl JitProgram {
         program: Program,
         options: &Options,
     ) -> Result<JitProgram, JitError> {
-        Self::build(program, options)
+        Self::build(program, options, &[])
     }
 
-    fn build(program: Program, options: &Options) -> Result<JitProgram, JitError> {
+    fn build(
+        program: Program,
+        options: &Options,
+        arrays: &[ArrayMap],
+    ) -> Result<JitProgram, JitError> {
         let mut ctx = Box::new(JitContext::new());
         let mut stack = Box::new([0u64; STACK_SIZE / 8]);
         let fixed = x86::compile::Fixed {
             ctx: &mut *ctx as *mut JitContext as u64,
             stack_top: stack.as_mut_ptr() as u64 + STACK_SIZE as u64,
         };
-        let compiled = x86::compile::compile(&program, options, fixed)?;
+        let compiled = x86::compile::compile(&program, options, fixed, arrays)?;
         let code = ExecMemory::seal(&compiled.code)?;
         // Programs that need no per-run state beyond r1, r2 and the stack (no
         // helpers, no legacy packet loads) run unchecked through the direct entry.

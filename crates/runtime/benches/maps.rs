@@ -3,40 +3,55 @@
 //!
 //! `cargo bench -p oxbpf --bench maps`
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use oxbpf::maps::BPF_ANY;
-use oxbpf::Runtime;
+use oxbpf::{Engine, Options, Runtime};
 
-fn bench(c: &mut Criterion) {
+fn runtime(engine: Engine) -> Runtime {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/elf/mapbench.o");
-    let rt = Runtime::from_elf(&std::fs::read(path).unwrap()).unwrap();
+    let obj = oxbpf::object::Object::parse(&std::fs::read(path).unwrap()).unwrap();
+    let options = Options {
+        engine,
+        ..Options::default()
+    };
+    let rt = Runtime::with_options(obj, options).unwrap();
     let hash = rt.map("hash").unwrap();
     for k in 0..1024u32 {
         hash.update(&k.to_le_bytes(), &(k as u64).to_le_bytes(), BPF_ANY)
             .unwrap();
     }
-    let rb = rt.map("rb").unwrap();
+    rt
+}
 
+fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("in_program_x1000");
-    for name in [
-        "empty_loop",
-        "array_lookup",
-        "hash_lookup",
-        "hash_update",
-        "ringbuf_submit",
-    ] {
-        let mut inst = rt.instance(name).unwrap();
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                let r = inst.run(&mut []).unwrap();
-                if name == "ringbuf_submit" {
-                    rb.ringbuf().unwrap().consume(|_| {});
-                }
-                r
-            })
-        });
+    for engine in [Engine::Interpreter, Engine::Jit] {
+        let rt = runtime(engine);
+        let rb = rt.map("rb").unwrap();
+        for name in [
+            "empty_loop",
+            "array_lookup",
+            "hash_lookup",
+            "hash_update",
+            "ringbuf_submit",
+        ] {
+            let mut inst = rt.instance(name).unwrap();
+            g.bench_function(BenchmarkId::new(format!("{engine:?}"), name), |b| {
+                b.iter(|| {
+                    let r = inst.run(&mut []).unwrap();
+                    if name == "ringbuf_submit" {
+                        rb.ringbuf().unwrap().consume(|_| {});
+                    }
+                    r
+                })
+            });
+        }
     }
     g.finish();
+
+    let rt = runtime(Engine::Interpreter);
+    let hash = rt.map("hash").unwrap();
+    let rb = rt.map("rb").unwrap();
 
     let arr = rt.map("arr").unwrap();
     let mut g = c.benchmark_group("host");

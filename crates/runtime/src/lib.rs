@@ -101,6 +101,9 @@ pub struct Runtime {
     helpers: Helpers,
     budget: Option<u64>,
     engine: Engine,
+    /// Whether helper 1 is still the runtime's `bpf_map_lookup_elem` (the JIT
+    /// then inlines array lookups).
+    own_lookup: bool,
 }
 
 impl Runtime {
@@ -194,6 +197,7 @@ impl Runtime {
             shared,
             budget: options.budget,
             engine: options.engine,
+            own_lookup: true,
         })
     }
 
@@ -208,6 +212,9 @@ impl Runtime {
             + 'static,
     ) {
         self.helpers.register(id, f);
+        if id == 1 {
+            self.own_lookup = false;
+        }
     }
 
     /// The object.
@@ -323,11 +330,20 @@ impl Runtime {
                 Exec::Interpreter(vm)
             }
             Engine::Jit => {
-                let mut jit = oxbpf_jit::JitProgram::compile(program, &Default::default())
-                    .map_err(|e| RuntimeError::Jit {
-                        program: name.to_string(),
-                        source: Box::new(e),
-                    })?;
+                let arrays = if self.own_lookup {
+                    self.inline_arrays()
+                } else {
+                    Vec::new()
+                };
+                let mut jit = oxbpf_jit::JitProgram::compile_with_arrays(
+                    program,
+                    &Default::default(),
+                    &arrays,
+                )
+                .map_err(|e| RuntimeError::Jit {
+                    program: name.to_string(),
+                    source: Box::new(e),
+                })?;
                 jit.set_budget(self.budget);
                 Exec::Jit(Box::new(jit))
             }
@@ -340,6 +356,28 @@ impl Runtime {
             vm,
             tail_targets: std::collections::HashMap::new(),
         })
+    }
+
+    /// The plain array maps, described for the JIT to inline their lookups.
+    fn inline_arrays(&self) -> Vec<oxbpf_jit::ArrayMap> {
+        let mut out = Vec::new();
+        for (i, map) in self.shared.maps.iter().enumerate() {
+            let Some(map) = map else { continue };
+            let spec = map.spec();
+            if spec.map_type != oxbpf_maps::MapType::Array {
+                continue;
+            }
+            let Some((base, _)) = map.storage() else {
+                continue;
+            };
+            out.push(oxbpf_jit::ArrayMap {
+                handle: HANDLE_BASE + i as u64,
+                base: base as u64,
+                stride: spec.value_size.div_ceil(8) * 8,
+                max_entries: spec.max_entries,
+            });
+        }
+        out
     }
 
     /// Puts map `inner` (or nothing) under `key` of the array or hash of maps `outer`.

@@ -11,7 +11,7 @@ use super::asm::{mem, Alu, Asm, Cond, Label, Shift, Width as W};
 use super::regs::{bpf, Gpr, CTX, TMP1, TMP2, TMP3};
 use crate::context::{self as cx, Status, FRAME};
 use crate::error::JitError;
-use crate::{Mode, Options};
+use crate::{ArrayMap, Mode, Options};
 
 /// The compiler's output, before it is sealed into executable memory.
 pub(crate) struct Compiled {
@@ -69,6 +69,12 @@ struct Compiler<'p> {
     cold: Vec<Cold>,
     fault_exit: Label,
     slow_check: Label,
+    /// Array maps whose lookups are inlined.
+    arrays: &'p [ArrayMap],
+    /// Slots that start a basic block (jump, call and callback targets).
+    leaders: Vec<bool>,
+    /// The constant r1 holds here, when an lddw in this block set it.
+    r1_const: Option<u64>,
 }
 
 /// A splitmix64 step, for blinding keys.
@@ -95,12 +101,20 @@ fn seed() -> u64 {
 }
 
 fn writes_r10(insn: &Insn) -> bool {
-    let r10 = Reg::R10;
+    writes_reg(insn, Reg::R10)
+}
+
+/// Whether `insn` itself writes register `r` (not counting what a callee does).
+fn writes_reg(insn: &Insn, r: Reg) -> bool {
     match *insn {
-        Insn::Alu { dst, .. } | Insn::Neg { dst, .. } | Insn::End { dst, .. } => dst == r10,
-        Insn::Ldx { dst, .. } | Insn::Lddw { dst, .. } => dst == r10,
+        Insn::Alu { dst, .. } | Insn::Neg { dst, .. } | Insn::End { dst, .. } => dst == r,
+        Insn::Ldx { dst, .. } | Insn::Lddw { dst, .. } => dst == r,
+        Insn::Atomic {
+            op: AtomicOp::Cmpxchg,
+            ..
+        } => r == Reg::R0,
         Insn::Atomic { op, src, .. } => {
-            src == r10
+            src == r
                 && matches!(
                     op,
                     AtomicOp::Xchg
@@ -112,6 +126,39 @@ fn writes_r10(insn: &Insn) -> bool {
         }
         _ => false,
     }
+}
+
+/// Slots where control can arrive other than from the slot before.
+fn leaders(prog: &Program) -> Vec<bool> {
+    let len = prog.len();
+    let mut out = vec![false; len + 1];
+    let mut mark = |from: usize, rel: i64| {
+        let t = from as i64 + 1 + rel;
+        if (0..len as i64).contains(&t) {
+            out[t as usize] = true;
+        }
+    };
+    for slot in 0..len {
+        match prog.insn(slot) {
+            Some(Insn::Ja { off }) | Some(Insn::Jmp { off, .. }) => mark(slot, *off as i64),
+            Some(Insn::Ja32 { imm }) => mark(slot, *imm as i64),
+            Some(Insn::Call {
+                kind: CallKind::Local,
+                imm,
+            }) => mark(slot, *imm as i64),
+            Some(Insn::Lddw {
+                src: oxbpf_isa::LddwSrc::CodeAddr,
+                ..
+            }) => {
+                if let Some(v) = prog.lddw_value(slot) {
+                    let t = v.wrapping_sub(CODE_BASE).min(len as u64) as i64;
+                    mark(slot, t - slot as i64 - 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 fn width_of(size: Size) -> (W, u64, i32) {
@@ -155,6 +202,7 @@ pub(crate) fn compile(
     prog: &Program,
     options: &Options,
     fixed: Fixed,
+    arrays: &[ArrayMap],
 ) -> Result<Compiled, JitError> {
     let len = prog.len();
     let mut a = Asm::with_capacity(len * 24 + 512, len * 2 + 16);
@@ -172,6 +220,9 @@ pub(crate) fn compile(
         cold: Vec::with_capacity(len),
         fault_exit,
         slow_check,
+        arrays,
+        leaders: leaders(prog),
+        r1_const: None,
     };
     // Function entries: slot 0, every local-call target and every code address.
     for slot in 0..len {
@@ -210,7 +261,19 @@ pub(crate) fn compile(
         match prog.insn(slot) {
             Some(insn) => {
                 let insn = *insn;
+                if c.leaders[slot] {
+                    c.r1_const = None;
+                }
                 c.insn(slot, &insn)?;
+                c.r1_const = match insn {
+                    Insn::Lddw { dst: Reg::R1, .. } => prog.lddw_value(slot),
+                    Insn::Call {
+                        kind: CallKind::Local,
+                        ..
+                    } => None,
+                    _ if writes_reg(&insn, Reg::R1) => None,
+                    _ => c.r1_const,
+                };
                 if insn.slots() == 2 && slot + 1 < len {
                     slot_offsets[slot + 1] = c.a.pos() as u32;
                     slot += 1;
@@ -550,6 +613,7 @@ impl Compiler<'_> {
                 self.jump(pc, off as i64, Some(cond_of(cond)));
             }
             Insn::Call { kind, imm } => match kind {
+                CallKind::Helper if imm == 1 && self.inline_array(pc) => {}
                 CallKind::Helper => self.helper_call(pc, None),
                 CallKind::Local => {
                     let target = (pc as i64 + 1 + imm as i64) as usize;
@@ -845,6 +909,54 @@ impl Compiler<'_> {
         self.entry_labels[0] = Some(label);
         self.cold.push(Cold::Entry { label, slot: 0 });
         label
+    }
+
+    /// `bpf_map_lookup_elem` on an array map whose handle r1 holds as a
+    /// constant: the lookup inline, falling back to the helper call when the
+    /// key is not on the stack (so errors stay the helper's). Returns false
+    /// (emitting nothing) when r1 is not such a constant.
+    fn inline_array(&mut self, pc: usize) -> bool {
+        let Some(h) = self.r1_const else {
+            return false;
+        };
+        let Some(&map) = self.arrays.iter().find(|m| m.handle == h) else {
+            return false;
+        };
+        let key = Gpr::Rsi; // r2: the key's address
+        let slow = self.a.label();
+        let null = self.a.label();
+        let done = self.a.label();
+        if self.checked {
+            let a = &mut self.a;
+            a.lea(TMP2, mem(key, 0));
+            a.alu_rm(Alu::Sub, true, TMP2, mem(CTX, cx::OFF_STACK_START));
+            a.alu_rm(Alu::Cmp, true, TMP2, mem(CTX, cx::OFF_STACK_LIM + 8 * 2));
+            a.jcc(Cond::Ae, slow);
+        }
+        let a = &mut self.a;
+        a.load(W::W, false, Gpr::Rax, mem(key, 0));
+        a.alu_ri(Alu::Cmp, false, Gpr::Rax, map.max_entries as i32);
+        a.jcc(Cond::Ae, null);
+        if map.stride.is_power_of_two() {
+            a.shift_ri(
+                Shift::Shl,
+                true,
+                Gpr::Rax,
+                map.stride.trailing_zeros() as u8,
+            );
+        } else {
+            a.imul_rri(true, Gpr::Rax, Gpr::Rax, map.stride as i32);
+        }
+        a.mov_imm64(TMP1, map.base);
+        a.alu_rr(Alu::Add, true, Gpr::Rax, TMP1);
+        a.jmp(done);
+        a.bind(null);
+        a.alu_rr(Alu::Xor, false, Gpr::Rax, Gpr::Rax);
+        a.jmp(done);
+        a.bind(slow);
+        self.helper_call(pc, None);
+        self.a.bind(done);
+        true
     }
 
     /// A helper call (`callx`: the register holding the helper id).
