@@ -107,3 +107,18 @@ fn dd_parse_errors_name_the_place() {
         assert_eq!(parse_dd(text).unwrap_err().to_string(), want, "{text:?}");
     }
 }
+
+#[test]
+fn dd_and_ddd_match_libpcap_for_every_opcode() {
+    let dd = fs::read_to_string(goldens().join("bpf_dump_all.dd")).unwrap();
+    let ddd = fs::read_to_string(goldens().join("bpf_dump_all.ddd")).unwrap();
+    let prog = parse_ddd(&ddd).unwrap();
+    assert_eq!(prog.len(), 256);
+    assert_eq!(
+        prog[0x95],
+        Insn::jump(0x95, prog[0x95].k, 0x95 % 7, 255 - 0x95)
+    );
+    assert_eq!(dump_ddd(&prog), ddd);
+    assert_eq!(dump_dd(&prog), dd);
+    assert_eq!(parse_dd(&dd).unwrap(), prog);
+}

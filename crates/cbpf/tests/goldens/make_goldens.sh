@@ -9,6 +9,8 @@ trap 'rm -rf "$tmp"' EXIT
 cc=${CC:-clang-19}
 "$cc" -O1 -o "$tmp/bpf_image_all" bpf_image_all.c -lpcap
 "$tmp/bpf_image_all" > bpf_image_all.txt
+"$tmp/bpf_image_all" -dd > bpf_dump_all.dd
+"$tmp/bpf_image_all" -ddd > bpf_dump_all.ddd
 
 # Empty pcap files give tcpdump the link type without a capture device.
 python3 - "$tmp" <<'PY'
