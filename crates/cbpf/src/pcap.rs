@@ -386,6 +386,16 @@ impl<R: Read> PcapStream<R> {
         self.first_linktype
     }
 
+    /// Whether the file's timestamps are finer than microseconds (a
+    /// nanosecond pcap, or any pcapng, whose resolution is per interface), so
+    /// that a copy should be written with nanosecond stamps.
+    pub fn nanosecond(&self) -> bool {
+        match &self.format {
+            Format::Pcap { nanos, .. } => *nanos,
+            Format::PcapNg { .. } => true,
+        }
+    }
+
     /// Moves the unparsed bytes to the front and reads more; grows the buffer
     /// when one record does not fit.
     fn refill(&mut self) -> std::io::Result<()> {

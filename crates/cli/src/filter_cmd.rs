@@ -250,10 +250,11 @@ pub fn run(args: FilterArgs) -> Result<(), CliError> {
 
     let mut writer = match &args.write {
         Some(path) => Some(
-            PcapOut::new(
+            PcapOut::with_resolution(
                 BufWriter::with_capacity(1 << 20, create(path)?),
                 dlt,
                 args.snaplen,
+                packets.nanosecond(),
             )
             .map_err(|e| input_error(format!("{}: {e}", path.display())))?,
         ),

@@ -276,3 +276,25 @@ extern "C" {
     #[link_name = "geteuid"]
     fn libc_geteuid() -> u32;
 }
+
+#[test]
+fn nanosecond_stamps_survive_filtering() {
+    let f = Fixture::new("nanos");
+    let mut out = PcapOut::with_resolution(Vec::new(), LINKTYPE_ETHERNET, 65535, true).unwrap();
+    let frames: Vec<_> = Traffic::new(5).take(50).collect();
+    for (i, (_, data, wire)) in frames.iter().enumerate() {
+        out.write(
+            std::time::Duration::new(1, 123_456_789 + i as u32),
+            data,
+            *wire,
+        )
+        .unwrap();
+    }
+    let input = f.path("nanos.pcap");
+    std::fs::write(&input, out.finish().unwrap()).unwrap();
+    let output = f.path("out.pcap");
+    stdout(&oxbpf(&["-r", &input, "-w", &output]));
+    let got = packets(&output);
+    assert_eq!(got.len(), 50);
+    assert_eq!(got[7].0, std::time::Duration::new(1, 123_456_796));
+}
