@@ -350,6 +350,10 @@ pub struct PcapStream<R: Read> {
 
 const STREAM_CHUNK: usize = 1 << 20;
 
+/// The longest record the stream buffers (libpcap's largest snapshot length
+/// for any link type is 256 MiB).
+const MAX_RECORD: usize = 256 << 20;
+
 impl<R: Read> PcapStream<R> {
     /// Reads the file header from `reader`.
     pub fn new(mut reader: R) -> Result<PcapStream<R>, CbpfError> {
@@ -445,6 +449,14 @@ impl<R: Read> PcapStream<R> {
                     }
                 }
                 Err(Fail::Incomplete) if !self.eof => {
+                    if self.end - self.start >= MAX_RECORD {
+                        self.failed = true;
+                        return Some(Err(read_error(
+                            self.index,
+                            offset,
+                            format!("a record longer than {} MiB", MAX_RECORD >> 20),
+                        )));
+                    }
                     if let Err(e) = self.refill() {
                         self.failed = true;
                         return Some(Err(read_error(self.index, offset, e)));
