@@ -21,7 +21,10 @@ pub mod perf;
 pub mod ringbuf;
 pub mod storage;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
+
+use rustc_hash::FxHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -154,18 +157,28 @@ pub struct ValueRef {
     pub len: usize,
 }
 
-/// Where a hash key's value lives, and when it was last used (for LRU).
-#[derive(Debug, Clone, Copy)]
-struct Slot {
-    index: usize,
-    last_used: u64,
-}
-
-/// Keys of a hash map and the free value slots.
+/// Keys of a hash map with their value slots, and the free slots.
 #[derive(Debug, Default)]
 struct HashIndex {
-    keys: BTreeMap<Box<[u8]>, Slot>,
+    /// Keys in order, for iteration (`get_next_key`).
+    keys: BTreeMap<Box<[u8]>, usize>,
+    /// The same keys, for lookups.
+    hashed: HashMap<Box<[u8]>, usize, BuildHasherDefault<FxHasher>>,
+    /// When each slot was last used (LRU maps).
+    last_used: Vec<u64>,
     free: Vec<usize>,
+}
+
+impl HashIndex {
+    fn insert(&mut self, key: &[u8], slot: usize) {
+        self.keys.insert(key.into(), slot);
+        self.hashed.insert(key.into(), slot);
+    }
+
+    fn remove(&mut self, key: &[u8]) -> Option<usize> {
+        self.hashed.remove(key);
+        self.keys.remove(key)
+    }
 }
 
 #[derive(Debug)]
@@ -254,6 +267,8 @@ impl Map {
                 Store::Hash {
                     index: Mutex::new(HashIndex {
                         keys: BTreeMap::new(),
+                        hashed: HashMap::default(),
+                        last_used: vec![0; spec.max_entries as usize],
                         free: (0..spec.max_entries as usize).rev().collect(),
                     }),
                     arena: Bytes::zeroed(bytes),
@@ -362,21 +377,23 @@ impl Map {
 
     /// The slot of the stored key that `key` finds: itself, or for LPM tries the
     /// longest stored prefix that matches it (up to its own prefix length).
-    fn find_mut<'a>(
-        &self,
-        keys: &'a mut BTreeMap<Box<[u8]>, Slot>,
-        key: &[u8],
-    ) -> Option<&'a mut Slot> {
+    fn find(&self, idx: &HashIndex, key: &[u8]) -> Option<usize> {
         if self.spec.map_type != MapType::LpmTrie {
-            return keys.get_mut(key);
+            return idx.hashed.get(key).copied();
         }
         let max = (key.len() as u32 - 4) * 8;
         let plen = u32::from_le_bytes(key[..4].try_into().ok()?).min(max);
-        let found = (0..=plen)
+        (0..=plen)
             .rev()
-            .map(|p| self.lpm_key(key, p))
-            .find(|k| keys.contains_key(k.as_slice()))?;
-        keys.get_mut(found.as_slice())
+            .find_map(|p| idx.hashed.get(self.lpm_key(key, p).as_slice()).copied())
+    }
+
+    /// Whether lookups must record when a key was used (LRU eviction).
+    fn is_lru(&self) -> bool {
+        matches!(
+            self.spec.map_type,
+            MapType::LruHash | MapType::LruPercpuHash
+        )
     }
 
     fn key_check(&self, key: &[u8]) -> Result<(), MapError> {
@@ -440,19 +457,18 @@ impl Map {
             }
             Store::Hash { index, arena, .. } => {
                 self.key_check(key)?;
-                let tick = self.tick();
                 let mut idx = lock(index);
-                let slot = self
-                    .find_mut(&mut idx.keys, key)
-                    .ok_or(MapError::NotFound)?;
-                slot.last_used = tick;
+                let slot = self.find(&idx, key).ok_or(MapError::NotFound)?;
+                if self.is_lru() {
+                    idx.last_used[slot] = self.tick();
+                }
                 let off = if self.spec.map_type.per_cpu() {
                     (cpu % self.ncpus) * self.stride
                 } else {
                     0
                 };
                 Ok(ValueRef {
-                    ptr: arena.ptr(slot.index * self.slot_size() + off),
+                    ptr: arena.ptr(slot * self.slot_size() + off),
                     len,
                 })
             }
@@ -508,11 +524,9 @@ impl Map {
             }
             Store::Hash { index, arena, .. } => {
                 self.key_check(key)?;
-                let mut idx = lock(index);
-                let slot = *self
-                    .find_mut(&mut idx.keys, key)
-                    .ok_or(MapError::NotFound)?;
-                Ok(arena.read(slot.index * self.slot_size(), self.host_value_size()))
+                let idx = lock(index);
+                let slot = self.find(&idx, key).ok_or(MapError::NotFound)?;
+                Ok(arena.read(slot * self.slot_size(), self.host_value_size()))
             }
             _ => Err(MapError::NotSupported(self.spec.map_type.name())),
         }
@@ -552,16 +566,13 @@ impl Map {
                 let key = &*self.canonical(key)?;
                 let tick = self.tick();
                 let mut idx = lock(index);
-                let existing = idx.keys.get(key).map(|s| s.index);
+                let existing = idx.hashed.get(key).copied();
                 match (flags, existing) {
                     (BPF_NOEXIST, Some(_)) => return Err(MapError::Exists),
                     (BPF_EXIST, None) => return Err(MapError::NotFound),
                     _ => {}
                 }
-                let lru = matches!(
-                    self.spec.map_type,
-                    MapType::LruHash | MapType::LruPercpuHash
-                );
+                let lru = self.is_lru();
                 let free = if existing.is_none() {
                     idx.free.pop()
                 } else {
@@ -574,10 +585,10 @@ impl Map {
                         let (k, s) = idx
                             .keys
                             .iter()
-                            .min_by_key(|(_, s)| s.last_used)
-                            .map(|(k, s)| (k.clone(), s.index))
+                            .min_by_key(|(_, &s)| idx.last_used[s])
+                            .map(|(k, &s)| (k.clone(), s))
                             .ok_or(MapError::TooBig)?;
-                        idx.keys.remove(&k);
+                        idx.remove(&k);
                         s
                     }
                     (None, None) => return Err(MapError::TooBig),
@@ -589,13 +600,10 @@ impl Map {
                     arena.write(base, &vec![0; want]);
                 }
                 arena.write(base, value);
-                idx.keys.insert(
-                    key.into(),
-                    Slot {
-                        index: slot,
-                        last_used: tick,
-                    },
-                );
+                idx.last_used[slot] = tick;
+                if existing.is_none() {
+                    idx.insert(key, slot);
+                }
                 Ok(())
             }
             _ => Err(MapError::NotSupported(self.spec.map_type.name())),
@@ -609,8 +617,8 @@ impl Map {
             Store::Hash { index, .. } => {
                 let key = &*self.canonical(key)?;
                 let mut idx = lock(index);
-                let slot = idx.keys.remove(key).ok_or(MapError::NotFound)?;
-                idx.free.push(slot.index);
+                let slot = idx.remove(key).ok_or(MapError::NotFound)?;
+                idx.free.push(slot);
                 Ok(())
             }
             _ => Err(MapError::NotSupported(self.spec.map_type.name())),
