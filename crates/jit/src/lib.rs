@@ -75,6 +75,36 @@ pub struct ArrayMap {
     pub max_entries: u32,
 }
 
+/// A map whose `bpf_map_lookup_elem` (helper 1) and `bpf_map_update_elem`
+/// (helper 2) the JIT calls directly, without the generic helper machinery,
+/// when r1 holds its handle as a constant and the key (and value) lie on the
+/// stack; otherwise the helper runs as usual.
+#[derive(Clone, Copy, Debug)]
+pub struct DirectMap {
+    /// The value an `lddw` of the map loads.
+    pub handle: u64,
+    /// Bytes of a key.
+    pub key_size: u32,
+    /// Bytes of a value.
+    pub value_size: u32,
+    /// Passed as the first argument of both functions.
+    pub data: *const std::ffi::c_void,
+    /// `lookup(data, key)`: the value's address, or 0.
+    pub lookup: unsafe extern "sysv64" fn(*const std::ffi::c_void, *const u8) -> u64,
+    /// `update(data, key, value, flags)`: 0 or a negative errno.
+    pub update:
+        unsafe extern "sysv64" fn(*const std::ffi::c_void, *const u8, *const u8, u64) -> u64,
+}
+
+/// Maps the JIT may treat specially (see [`JitProgram::compile_with_maps`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KnownMaps<'a> {
+    /// Array maps: lookups become inline address arithmetic.
+    pub arrays: &'a [ArrayMap],
+    /// Other maps: lookups and updates become direct calls.
+    pub direct: &'a [DirectMap],
+}
+
 /// A compiled program with its stack and run context.
 pub struct JitProgram {
     code: ExecMemory,
@@ -127,22 +157,28 @@ impl JitProgram {
             mode: Mode::Checked,
             ..*options
         };
-        Self::build(program, &options, &[])
+        Self::build(program, &options, KnownMaps::default())
     }
 
-    /// Like [`JitProgram::compile`], inlining lookups in `arrays` (helper 1
-    /// must then be `bpf_map_lookup_elem` over those maps, whose storage must
-    /// outlive the compiled program and be among every run's regions).
-    pub fn compile_with_arrays(
+    /// Like [`JitProgram::compile`], with lookups in `maps.arrays` inlined and
+    /// lookups and updates of `maps.direct` called directly.
+    ///
+    /// # Safety
+    /// Helpers 1 and 2 must be `bpf_map_lookup_elem` and `bpf_map_update_elem`
+    /// over these maps; array storage must outlive the compiled program and be
+    /// among every run's regions; each `DirectMap`'s functions must be sound to
+    /// call with its `data` and stack pointers to `key_size`/`value_size`
+    /// bytes, and return addresses only inside the run's regions.
+    pub unsafe fn compile_with_maps(
         program: Program,
         options: &Options,
-        arrays: &[ArrayMap],
+        maps: KnownMaps<'_>,
     ) -> Result<JitProgram, JitError> {
         let options = Options {
             mode: Mode::Checked,
             ..*options
         };
-        Self::build(program, &options, arrays)
+        Self::build(program, &options, maps)
     }
 
     /// Compiles `program` with the mode in `options`.
@@ -155,13 +191,13 @@ impl JitProgram {
         program: Program,
         options: &Options,
     ) -> Result<JitProgram, JitError> {
-        Self::build(program, options, &[])
+        Self::build(program, options, KnownMaps::default())
     }
 
     fn build(
         program: Program,
         options: &Options,
-        arrays: &[ArrayMap],
+        maps: KnownMaps<'_>,
     ) -> Result<JitProgram, JitError> {
         let mut ctx = Box::new(JitContext::new());
         let mut stack = Box::new([0u64; STACK_SIZE / 8]);
@@ -169,7 +205,7 @@ impl JitProgram {
             ctx: &mut *ctx as *mut JitContext as u64,
             stack_top: stack.as_mut_ptr() as u64 + STACK_SIZE as u64,
         };
-        let compiled = x86::compile::compile(&program, options, fixed, arrays)?;
+        let compiled = x86::compile::compile(&program, options, fixed, maps)?;
         let code = ExecMemory::seal(&compiled.code)?;
         // Programs that need no per-run state beyond r1, r2 and the stack (no
         // helpers, no legacy packet loads) run unchecked through the direct entry.

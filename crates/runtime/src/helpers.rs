@@ -156,6 +156,57 @@ pub fn format_printk(fmt: &[u8], args: &[u64], read_str: &dyn Fn(u64) -> Option<
     out
 }
 
+/// `bpf_map_lookup_elem` called directly by JIT-compiled code on `map`, a
+/// `*const Map`, with `key` pointing at its key on the program's stack.
+///
+/// # Safety
+/// `map` must point at a live map and `key` at `key_size` readable bytes.
+pub(crate) unsafe extern "sysv64" fn direct_lookup(
+    map: *const std::ffi::c_void,
+    key: *const u8,
+) -> u64 {
+    // SAFETY: as the caller promises.
+    let (map, key) = unsafe {
+        let map = &*(map as *const Map);
+        (
+            map,
+            std::slice::from_raw_parts(key, map.spec().key_size as usize),
+        )
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        map.lookup_ptr(key, current_cpu())
+            .map_or(0, |v| v.ptr as u64)
+    }))
+    .unwrap_or(0)
+}
+
+/// `bpf_map_update_elem` called directly by JIT-compiled code (see [`direct_lookup`]).
+///
+/// # Safety
+/// As for [`direct_lookup`], and `value` must point at `value_size` readable bytes.
+pub(crate) unsafe extern "sysv64" fn direct_update(
+    map: *const std::ffi::c_void,
+    key: *const u8,
+    value: *const u8,
+    flags: u64,
+) -> u64 {
+    // SAFETY: as the caller promises.
+    let (map, key, value) = unsafe {
+        let map = &*(map as *const Map);
+        let spec = map.spec();
+        (
+            map,
+            std::slice::from_raw_parts(key, spec.key_size as usize),
+            std::slice::from_raw_parts(value, spec.value_size as usize),
+        )
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        map.update_from_program(key, value, flags, current_cpu())
+            .map_or_else(|e| err(&e), |_| 0)
+    }))
+    .unwrap_or(neg(EFAULT))
+}
+
 /// The helpers, by kernel id, bound to `shared`.
 pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
     let mut h = Helpers::new();

@@ -101,9 +101,9 @@ pub struct Runtime {
     helpers: Helpers,
     budget: Option<u64>,
     engine: Engine,
-    /// Whether helper 1 is still the runtime's `bpf_map_lookup_elem` (the JIT
-    /// then inlines array lookups).
-    own_lookup: bool,
+    /// Whether helpers 1 and 2 are still the runtime's map lookup and update
+    /// (the JIT then inlines array lookups and calls the others directly).
+    own_map_helpers: bool,
 }
 
 impl Runtime {
@@ -197,7 +197,7 @@ impl Runtime {
             shared,
             budget: options.budget,
             engine: options.engine,
-            own_lookup: true,
+            own_map_helpers: true,
         })
     }
 
@@ -212,8 +212,8 @@ impl Runtime {
             + 'static,
     ) {
         self.helpers.register(id, f);
-        if id == 1 {
-            self.own_lookup = false;
+        if id == 1 || id == 2 {
+            self.own_map_helpers = false;
         }
     }
 
@@ -330,16 +330,23 @@ impl Runtime {
                 Exec::Interpreter(vm)
             }
             Engine::Jit => {
-                let arrays = if self.own_lookup {
-                    self.inline_arrays()
+                let (arrays, direct) = if self.own_map_helpers {
+                    self.known_maps()
                 } else {
-                    Vec::new()
+                    (Vec::new(), Vec::new())
                 };
-                let mut jit = oxbpf_jit::JitProgram::compile_with_arrays(
-                    program,
-                    &Default::default(),
-                    &arrays,
-                )
+                let maps = oxbpf_jit::KnownMaps {
+                    arrays: &arrays,
+                    direct: &direct,
+                };
+                // SAFETY: helpers 1 and 2 are the runtime's own map helpers over
+                // these maps (`own_map_helpers`), whose storage lives as long as
+                // the runtime, which the instance borrows, and is among every
+                // run's regions (`run_regions`); the direct functions read only
+                // the key and value lengths of their map.
+                let mut jit = unsafe {
+                    oxbpf_jit::JitProgram::compile_with_maps(program, &Default::default(), maps)
+                }
                 .map_err(|e| RuntimeError::Jit {
                     program: name.to_string(),
                     source: Box::new(e),
@@ -358,26 +365,32 @@ impl Runtime {
         })
     }
 
-    /// The plain array maps, described for the JIT to inline their lookups.
-    fn inline_arrays(&self) -> Vec<oxbpf_jit::ArrayMap> {
-        let mut out = Vec::new();
+    /// The maps described for the JIT: plain arrays, whose lookups it inlines,
+    /// and the rest, whose lookups and updates it calls directly.
+    fn known_maps(&self) -> (Vec<oxbpf_jit::ArrayMap>, Vec<oxbpf_jit::DirectMap>) {
+        let (mut arrays, mut direct) = (Vec::new(), Vec::new());
         for (i, map) in self.shared.maps.iter().enumerate() {
             let Some(map) = map else { continue };
             let spec = map.spec();
-            if spec.map_type != oxbpf_maps::MapType::Array {
-                continue;
+            let handle = HANDLE_BASE + i as u64;
+            match (spec.map_type, map.storage()) {
+                (oxbpf_maps::MapType::Array, Some((base, _))) => arrays.push(oxbpf_jit::ArrayMap {
+                    handle,
+                    base: base as u64,
+                    stride: spec.value_size.div_ceil(8) * 8,
+                    max_entries: spec.max_entries,
+                }),
+                _ => direct.push(oxbpf_jit::DirectMap {
+                    handle,
+                    key_size: spec.key_size,
+                    value_size: spec.value_size,
+                    data: &**map as *const oxbpf_maps::Map as *const std::ffi::c_void,
+                    lookup: helpers::direct_lookup,
+                    update: helpers::direct_update,
+                }),
             }
-            let Some((base, _)) = map.storage() else {
-                continue;
-            };
-            out.push(oxbpf_jit::ArrayMap {
-                handle: HANDLE_BASE + i as u64,
-                base: base as u64,
-                stride: spec.value_size.div_ceil(8) * 8,
-                max_entries: spec.max_entries,
-            });
         }
-        out
+        (arrays, direct)
     }
 
     /// Puts map `inner` (or nothing) under `key` of the array or hash of maps `outer`.

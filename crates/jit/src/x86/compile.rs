@@ -11,7 +11,7 @@ use super::asm::{mem, Alu, Asm, Cond, Label, Shift, Width as W};
 use super::regs::{bpf, Gpr, CTX, TMP1, TMP2, TMP3};
 use crate::context::{self as cx, Status, FRAME};
 use crate::error::JitError;
-use crate::{ArrayMap, Mode, Options};
+use crate::{KnownMaps, Mode, Options};
 
 /// The compiler's output, before it is sealed into executable memory.
 pub(crate) struct Compiled {
@@ -69,8 +69,8 @@ struct Compiler<'p> {
     cold: Vec<Cold>,
     fault_exit: Label,
     slow_check: Label,
-    /// Array maps whose lookups are inlined.
-    arrays: &'p [ArrayMap],
+    /// Maps whose lookups (and updates) are inlined or called directly.
+    maps: KnownMaps<'p>,
     /// Slots that start a basic block (jump, call and callback targets).
     leaders: Vec<bool>,
     /// The constant r1 holds here, when an lddw in this block set it.
@@ -202,7 +202,7 @@ pub(crate) fn compile(
     prog: &Program,
     options: &Options,
     fixed: Fixed,
-    arrays: &[ArrayMap],
+    maps: KnownMaps<'_>,
 ) -> Result<Compiled, JitError> {
     let len = prog.len();
     let mut a = Asm::with_capacity(len * 24 + 512, len * 2 + 16);
@@ -220,7 +220,7 @@ pub(crate) fn compile(
         cold: Vec::with_capacity(len),
         fault_exit,
         slow_check,
-        arrays,
+        maps,
         leaders: leaders(prog),
         r1_const: None,
     };
@@ -614,6 +614,7 @@ impl Compiler<'_> {
             }
             Insn::Call { kind, imm } => match kind {
                 CallKind::Helper if imm == 1 && self.inline_array(pc) => {}
+                CallKind::Helper if (imm == 1 || imm == 2) && self.direct_map_call(pc, imm) => {}
                 CallKind::Helper => self.helper_call(pc, None),
                 CallKind::Local => {
                     let target = (pc as i64 + 1 + imm as i64) as usize;
@@ -919,7 +920,7 @@ impl Compiler<'_> {
         let Some(h) = self.r1_const else {
             return false;
         };
-        let Some(&map) = self.arrays.iter().find(|m| m.handle == h) else {
+        let Some(&map) = self.maps.arrays.iter().find(|m| m.handle == h) else {
             return false;
         };
         let key = Gpr::Rsi; // r2: the key's address
@@ -952,6 +953,65 @@ impl Compiler<'_> {
         a.jmp(done);
         a.bind(null);
         a.alu_rr(Alu::Xor, false, Gpr::Rax, Gpr::Rax);
+        a.jmp(done);
+        a.bind(slow);
+        self.helper_call(pc, None);
+        self.a.bind(done);
+        true
+    }
+
+    /// Helper 1 or 2 on a [`crate::DirectMap`] whose handle r1 holds: a direct
+    /// call of the map's function, when the key (and the value) lie on the
+    /// stack; the helper otherwise. Returns false (emitting nothing) when r1
+    /// is not such a constant.
+    fn direct_map_call(&mut self, pc: usize, helper: i32) -> bool {
+        let Some(h) = self.r1_const else {
+            return false;
+        };
+        let Some(&map) = self.maps.direct.iter().find(|m| m.handle == h) else {
+            return false;
+        };
+        let slow = self.a.label();
+        let done = self.a.label();
+        if self.checked {
+            // Key in r2 (rsi), value in r3 (rdx): each must lie in the stack,
+            // whose size is fixed, so the bounds are immediates.
+            let mut spans = vec![(Gpr::Rsi, map.key_size)];
+            if helper == 2 {
+                spans.push((Gpr::Rdx, map.value_size));
+            }
+            for (reg, len) in spans {
+                let a = &mut self.a;
+                a.lea(TMP2, mem(reg, 0));
+                a.alu_rm(Alu::Sub, true, TMP2, mem(CTX, cx::OFF_STACK_START));
+                let max = (oxbpf_vm::STACK_SIZE as i64 - len as i64).max(-1);
+                if max < 0 {
+                    a.jmp(slow);
+                } else {
+                    a.alu_ri(Alu::Cmp, true, TMP2, max as i32);
+                    a.jcc(Cond::A, slow);
+                }
+            }
+        }
+        let arg_regs = [Gpr::Rdi, Gpr::Rsi, Gpr::Rdx, Gpr::Rcx, Gpr::R8];
+        let a = &mut self.a;
+        for r in arg_regs {
+            a.push(r);
+        }
+        a.alu_ri(Alu::Sub, true, Gpr::Rsp, 8);
+        // r2, r3, r4 are already the key, value and flags arguments.
+        a.mov_imm64(Gpr::Rdi, map.data as u64);
+        let f = if helper == 1 {
+            map.lookup as *const () as u64
+        } else {
+            map.update as *const () as u64
+        };
+        a.mov_imm64(TMP1, f);
+        a.call_r(TMP1);
+        a.alu_ri(Alu::Add, true, Gpr::Rsp, 8);
+        for r in arg_regs.into_iter().rev() {
+            a.pop(r);
+        }
         a.jmp(done);
         a.bind(slow);
         self.helper_call(pc, None);

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use oxbpf_isa::{encode_program, Insn, LddwSrc, Reg};
-use oxbpf_jit::{ArrayMap, JitProgram, Options};
+use oxbpf_jit::{ArrayMap, JitProgram, KnownMaps, Options};
 use oxbpf_vm::{Helpers, Program, Region, Tracer, Vm};
 
 struct NoTrace;
@@ -79,7 +79,14 @@ fn run_both(code: &[u8], input: &mut [u8]) -> (String, String, usize) {
         stride: STRIDE,
         max_entries: ENTRIES,
     }];
-    let mut jit = JitProgram::compile_with_arrays(program, &Options::default(), &arrays).unwrap();
+    let maps = KnownMaps {
+        arrays: &arrays,
+        direct: &[],
+    };
+    // SAFETY: helper 1 is the lookup over `storage`, which outlives the runs
+    // and is among their regions.
+    let mut jit =
+        unsafe { JitProgram::compile_with_maps(program, &Options::default(), maps) }.unwrap();
     let regions = [Region::writable(input), Region::writable(&mut storage)];
     let got = format!("{:?}", jit.run_with(&args, &regions));
     (want, got, calls.load(Ordering::Relaxed))
@@ -117,4 +124,101 @@ fn keys_off_the_stack_and_bad_keys_go_through_the_helper() {
     let (interp, jit, _) = run_both(&code, &mut input);
     assert!(interp.contains("cannot read the key"), "{interp}");
     assert_eq!(jit, interp);
+}
+
+/// A one-entry "map" for direct calls: key 7 maps to `VALUE`.
+static mut VALUE: [u8; 8] = [0; 8];
+
+unsafe extern "sysv64" fn lookup(data: *const std::ffi::c_void, key: *const u8) -> u64 {
+    assert_eq!(data as u64, 0xd47a);
+    // SAFETY: the JIT passes a stack pointer to 4 key bytes.
+    let k = unsafe { (key as *const u32).read_unaligned() };
+    if k == 7 {
+        std::ptr::addr_of_mut!(VALUE) as u64
+    } else {
+        0
+    }
+}
+
+unsafe extern "sysv64" fn update(
+    _: *const std::ffi::c_void,
+    key: *const u8,
+    value: *const u8,
+    flags: u64,
+) -> u64 {
+    // SAFETY: the JIT passes stack pointers to 4 key and 8 value bytes.
+    let (k, v) = unsafe {
+        (
+            (key as *const u32).read_unaligned(),
+            (value as *const u64).read_unaligned(),
+        )
+    };
+    if k != 7 || flags != 0 {
+        return (-2i64) as u64;
+    }
+    // SAFETY: tests in this file run this program on one thread at a time.
+    unsafe { std::ptr::addr_of_mut!(VALUE).write(v.to_le_bytes()) };
+    0
+}
+
+#[test]
+fn direct_map_calls_skip_the_helpers() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut h = Helpers::new();
+    let c = calls.clone();
+    h.register(1, move |_, _| {
+        c.fetch_add(1, Ordering::Relaxed);
+        Ok(0)
+    });
+    let c = calls.clone();
+    h.register(2, move |_, _| {
+        c.fetch_add(1, Ordering::Relaxed);
+        Ok(0)
+    });
+    // update(map, &7, &41, 0); r0 = *lookup(map, &7) + update(map, &8, ...)'s result.
+    let mut insns = oxbpf_isa::assemble(
+        "*(u32 *)(r10 - 4) = 7\n*(u64 *)(r10 - 16) = 41\nr2 = r10\nr2 += -4\nr3 = r10\nr3 += -16\nr4 = 0",
+    )
+    .unwrap();
+    let handle = Insn::Lddw {
+        dst: Reg::R1,
+        src: LddwSrc::Imm64,
+        imm: HANDLE,
+    };
+    insns.push(handle);
+    insns.extend(oxbpf_isa::assemble("call 2\nr6 = r0").unwrap());
+    insns.push(handle);
+    insns.extend(
+        oxbpf_isa::assemble("call 1\nr0 = *(u64 *)(r0 + 0)\n*(u32 *)(r10 - 4) = 8\nr7 = r0")
+            .unwrap(),
+    );
+    insns.push(handle);
+    insns.extend(oxbpf_isa::assemble("call 2\nr0 += r7\nr0 += r6\nexit").unwrap());
+    let program = Program::new(&encode_program(&insns), &h).unwrap();
+    let direct = [oxbpf_jit::DirectMap {
+        handle: HANDLE,
+        key_size: 4,
+        value_size: 8,
+        data: 0xd47a as *const std::ffi::c_void,
+        lookup,
+        update,
+    }];
+    let maps = KnownMaps {
+        arrays: &[],
+        direct: &direct,
+    };
+    // SAFETY: the functions above read 4 key and 8 value bytes and return an
+    // address inside `VALUE`, which the run lends as a region.
+    let mut jit =
+        unsafe { JitProgram::compile_with_maps(program, &Options::default(), maps) }.unwrap();
+    // SAFETY: one thread uses VALUE in this test.
+    let value = unsafe { &mut *std::ptr::addr_of_mut!(VALUE) };
+    let region = Region::writable(value);
+    let r0 = jit.run_with(&[0; 5], &[region]).unwrap();
+    assert_eq!(
+        r0 as i64,
+        41 - 2,
+        "value 41 read back, then ENOENT for key 8"
+    );
+    assert_eq!(calls.load(Ordering::Relaxed), 0, "no helper ran");
 }
