@@ -322,17 +322,20 @@ impl JitProgram {
                 max: MAX_REGIONS,
             });
         }
+        // The top `stack_size` bytes of the buffer, ending at r10, as in the interpreter.
+        let stack_size = self.program.stack_size();
+        let stack = &mut self.stack[(STACK_SIZE - stack_size) / 8..];
         if self.mode == Mode::Checked {
             // Unverified programs may read stack they never wrote: make that
             // read zeros, as in the interpreter.
-            self.stack.fill(0);
+            stack.fill(0);
         }
-        let stack_start = self.stack.as_mut_ptr() as u64;
+        let stack_start = stack.as_mut_ptr() as u64;
         let map = &mut *self.map;
         map.clear();
         map.push(RawRegion {
             start: stack_start,
-            len: STACK_SIZE as u64,
+            len: stack_size as u64,
             writable: true,
         });
         for r in regions {
@@ -349,7 +352,7 @@ impl JitProgram {
         ctx.depth = 1;
         ctx.status = Status::Running as u32;
         ctx.args = *args;
-        ctx.entry_fp = stack_start + STACK_SIZE as u64 + context::FRAME;
+        ctx.entry_fp = stack_start + stack_size as u64 + context::FRAME;
         ctx.entry_target = ctx.code_base + self.entries[0] as u64;
         let trampoline = ctx.trampoline.expect("set at build");
         // SAFETY: the code was compiled for this context layout and program; the

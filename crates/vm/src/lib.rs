@@ -38,6 +38,8 @@ use interpreter::{execute, NoTrace, RunArgs};
 pub struct Vm {
     program: Program,
     stack: Box<[u64; STACK_SIZE / 8]>,
+    /// The regions of the current run, kept between runs to save building it.
+    map: Box<MemoryMap>,
     budget: Option<u64>,
     executed: Option<u64>,
 }
@@ -53,6 +55,7 @@ impl Vm {
         Vm {
             program,
             stack: Box::new([0; STACK_SIZE / 8]),
+            map: Box::new(MemoryMap::new()),
             budget: None,
             executed: None,
         }
@@ -102,14 +105,17 @@ impl Vm {
         regions: &[Region<'_>],
         tracer: &mut T,
     ) -> Result<u64, VmError> {
-        let mut map = MemoryMap::new();
-        let stack = &mut self.stack[..];
+        let map = &mut *self.map;
+        map.clear();
+        // The top `stack_size` bytes of the buffer, ending at r10.
+        let stack_size = self.program.stack_size();
+        let stack = &mut self.stack[(STACK_SIZE - stack_size) / 8..];
         // Start each run from a zeroed stack so results never depend on an earlier run.
         stack.fill(0);
         let stack_start = stack.as_mut_ptr() as u64;
         map.push(memory::RawRegion {
             start: stack_start,
-            len: STACK_SIZE as u64,
+            len: stack_size as u64,
             writable: true,
         });
         for r in regions {
@@ -123,9 +129,9 @@ impl Vm {
         let packet = regions.first().map_or((0, 0), |r| (r.raw.start, r.raw.len));
         let run_args = RunArgs {
             regs: *args,
-            map: &map,
+            map,
             packet,
-            stack_top: stack_start + STACK_SIZE as u64,
+            stack_top: stack_start + stack_size as u64,
             budget: self.budget.unwrap_or(u64::MAX),
             start_pc: 0,
             base_depth: 0,
@@ -144,7 +150,7 @@ impl Vm {
                 self.executed = executed;
                 Ok(r0)
             }
-            Err(fault) => Err(fault.into_error(&map, message)),
+            Err(fault) => Err(fault.into_error(map, message)),
         }
     }
 }

@@ -64,6 +64,8 @@ pub struct Program {
     pub(crate) helper_table: Vec<(u32, HelperFn)>,
     /// All registered helpers, for `callx`.
     pub(crate) helpers: Helpers,
+    /// Bytes of stack the program's runs get (see [`Program::stack_size`]).
+    pub(crate) stack_size: usize,
 }
 
 impl std::fmt::Debug for Program {
@@ -385,12 +387,37 @@ impl Program {
             }
         }
         ops.push(op(K::End, 0, 0, 0, 0));
+        // Only calls and callbacks take frames below the first.
+        let calls = decoded.iter().any(|(_, i)| {
+            matches!(
+                i,
+                Insn::Call {
+                    kind: CallKind::Local,
+                    ..
+                } | Insn::Lddw {
+                    src: LddwSrc::CodeAddr,
+                    ..
+                }
+            )
+        });
+        let stack_size = if calls {
+            crate::interpreter::STACK_SIZE
+        } else {
+            crate::interpreter::STACK_FRAME
+        };
         Ok(Program {
             ops,
             insns,
             helper_table,
             helpers: helpers.clone(),
+            stack_size,
         })
+    }
+
+    /// Bytes of stack each run gets, ending at r10: one 512-byte frame, or all
+    /// eight when the program makes BPF-to-BPF calls or passes callbacks.
+    pub fn stack_size(&self) -> usize {
+        self.stack_size
     }
 
     /// Number of 8-byte slots.

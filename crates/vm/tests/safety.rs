@@ -265,3 +265,29 @@ fn runs_do_not_see_earlier_runs_stack() {
     assert_eq!(v.run(&mut []), Ok(0));
     assert_eq!(v.run(&mut []), Ok(0));
 }
+
+#[test]
+fn programs_without_calls_get_one_512_byte_frame() {
+    // As the kernel's MAX_BPF_STACK: below r10 - 512 is outside the stack...
+    let err = run("r0 = *(u64 *)(r10 - 520)\nexit", &mut []).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VmError::OutOfBounds {
+                pc: 0,
+                kind: "read",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(run("r0 = *(u64 *)(r10 - 512)\nexit", &mut []), Ok(0));
+    // ...unless the program makes calls, whose frames lie below.
+    assert_eq!(
+        run(
+            "r0 = *(u64 *)(r10 - 520)\ncall local f\nexit\nf:\nexit",
+            &mut []
+        ),
+        Ok(0)
+    );
+}

@@ -975,7 +975,7 @@ impl Compiler<'_> {
         let done = self.a.label();
         if self.checked {
             // Key in r2 (rsi), value in r3 (rdx): each must lie in the stack,
-            // whose size is fixed, so the bounds are immediates.
+            // whose size is fixed per program, so the bounds are immediates.
             let mut spans = vec![(Gpr::Rsi, map.key_size)];
             if helper == 2 {
                 spans.push((Gpr::Rdx, map.value_size));
@@ -984,7 +984,7 @@ impl Compiler<'_> {
                 let a = &mut self.a;
                 a.lea(TMP2, mem(reg, 0));
                 a.alu_rm(Alu::Sub, true, TMP2, mem(CTX, cx::OFF_STACK_START));
-                let max = (oxbpf_vm::STACK_SIZE as i64 - len as i64).max(-1);
+                let max = (self.prog.stack_size() as i64 - len as i64).max(-1);
                 if max < 0 {
                     a.jmp(slow);
                 } else {
