@@ -11,6 +11,9 @@
 use oxbpf_cbpf::insn::op;
 use oxbpf_cbpf::Insn;
 
+/// Where the kernel's ancillary-data offsets start (`SKF_AD_OFF`, -0x1000).
+const SKF_AD_OFF: u32 = 0xffff_f000;
+
 /// Where a jump goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Target {
@@ -157,6 +160,31 @@ impl Graph {
             Frag::Const(v) => Frag::Const(!v),
             Frag::Code { head, t, f } => Frag::Code { head, t: f, f: t },
         }
+    }
+
+    /// Sends every branch into a block that loads from an absolute offset
+    /// of 0xfffff000 or more straight to reject. Such a load never succeeds
+    /// (libpcap rejects the packet there), and the kernel would read the
+    /// offset as an ancillary-data request, so the load must not be emitted.
+    pub fn drop_impossible_loads(&mut self, root: Target) -> Target {
+        let doomed: Vec<bool> = self
+            .blocks
+            .iter()
+            .map(|b| {
+                b.stmts.iter().any(|s| {
+                    s.code & 0x07 == op::LD && s.code & 0xe0 == op::ABS && s.k >= SKF_AD_OFF
+                })
+            })
+            .collect();
+        let fix = |t: Target| match t {
+            Target::Block(b) if doomed[b] => Target::Reject,
+            other => other,
+        };
+        for b in &mut self.blocks {
+            b.jt = fix(b.jt);
+            b.jf = fix(b.jf);
+        }
+        fix(root)
     }
 
     /// Patches the fragment's exits to accept/reject and returns the entry.

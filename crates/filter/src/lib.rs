@@ -65,6 +65,7 @@ pub fn compile(expr: &str, link: LinkType, snaplen: u32) -> Result<Vec<Insn>, Fi
     let frag = gen.expr(&ast)?;
     let mut graph = std::mem::take(&mut gen.g);
     let root = graph.finish(frag);
+    let root = graph.drop_impossible_loads(root);
     let root = optimize::optimize(&mut graph, root);
     if root == cfg::Target::Reject {
         return Err(FilterError::RejectsAll);
@@ -90,5 +91,6 @@ pub fn compile_unoptimized(
     let frag = gen.expr(&ast)?;
     let mut graph = std::mem::take(&mut gen.g);
     let root = graph.finish(frag);
+    let root = graph.drop_impossible_loads(root);
     Ok(emit::emit(&graph, root, snaplen))
 }

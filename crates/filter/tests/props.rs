@@ -259,3 +259,33 @@ fn long_programs_use_ja_for_far_branches() {
     p[37] = 250;
     assert_eq!(interp::run(&prog, &p, 64), 0);
 }
+
+#[test]
+fn loads_at_ancillary_offsets_are_never_emitted() {
+    // Found by the fuzzer: `ether[-1]` is an absolute load at 0xffffffff,
+    // which the kernel would read as an (unknown) ancillary-data request.
+    // Such a load always ends the run with "reject", so whatever comes after
+    // it on the same path is never reached.
+    for e in [
+        "ip or ether[-1] = 1",
+        "tcp or ip[0xfffffff0] = 1",
+        "arp or ether[-4096:4] = 0",
+    ] {
+        let prog = compile(e, LinkType::Ethernet, 65535).unwrap();
+        check(&prog).unwrap_or_else(|err| panic!("{e}: {err}"));
+        assert!(compile_unoptimized(e, LinkType::Ethernet, 65535).is_ok_and(|p| check(&p).is_ok()));
+    }
+    assert_eq!(
+        compile("ether[-1] = 1", LinkType::Ethernet, 65535),
+        Err(FilterError::RejectsAll)
+    );
+    assert_eq!(
+        compile("ether[-1] = 1 or ip", LinkType::Ethernet, 65535),
+        Err(FilterError::RejectsAll)
+    );
+    let ip = compile("ip", LinkType::Ethernet, 65535).unwrap();
+    assert_eq!(
+        compile("ip or ether[-1] = 1", LinkType::Ethernet, 65535).unwrap(),
+        ip
+    );
+}
