@@ -404,9 +404,16 @@ pub(crate) unsafe extern "sysv64" fn host_packet_load(
         ctx.status = Status::ExitZero as u32;
         return 0;
     }
+    let start = pkt + off as u64;
+    if let Some(p) = ctx.map().translate(start, len, false) {
+        // SAFETY: `translate` checked that the `len` bytes lie in a live region.
+        let bytes = unsafe { std::slice::from_raw_parts(p, len as usize) };
+        return bytes.iter().fold(0, |v, &b| v << 8 | b as u64);
+    }
+    // Not in one region: byte by byte, so a fault names the first bad byte.
     let mut v = 0u64;
     for i in 0..len {
-        let addr = pkt + off as u64 + i;
+        let addr = start + i;
         match ctx.map().translate(addr, 1, false) {
             // SAFETY: `translate` checked the byte lies in a live region.
             Some(p) => v = (v << 8) | unsafe { *p } as u64,

@@ -609,9 +609,16 @@ fn packet_load(
     if off < 0 || off as u64 + len > pkt_len {
         return Ok(None);
     }
+    let start = pkt + off as u64;
+    if let Some(p) = map.translate(start, len, false) {
+        // SAFETY: `translate` checked that the `len` bytes lie in a live region.
+        let bytes = unsafe { std::slice::from_raw_parts(p, len as usize) };
+        return Ok(Some(bytes.iter().fold(0, |v, &b| v << 8 | b as u64)));
+    }
+    // Not in one region: byte by byte, so a fault names the first bad byte.
     let mut v = 0u64;
     for i in 0..len {
-        let addr = pkt + off as u64 + i;
+        let addr = start + i;
         let p = map.translate(addr, 1, false).ok_or(Fault::OutOfBounds {
             pc,
             addr,
