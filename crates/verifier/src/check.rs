@@ -2,6 +2,7 @@
 //! path, with pruning of states already proven safe.
 
 use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
@@ -44,6 +45,22 @@ struct Trail {
     prev: Option<Rc<Trail>>,
 }
 
+impl Drop for Trail {
+    // Long paths make long lists: unlink them iteratively, not recursively.
+    fn drop(&mut self) {
+        let mut next = self.prev.take();
+        while let Some(rc) = next {
+            match Rc::try_unwrap(rc) {
+                Ok(mut t) => next = t.prev.take(),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+/// Most path steps a rejection reports (the last ones before the failure).
+const MAX_TRAIL: usize = 64;
+
 /// A path in progress.
 struct Path {
     state: State,
@@ -59,6 +76,8 @@ struct Path {
 struct Stored {
     state: State,
     hash: u64,
+    /// The slot it was stored at.
+    pc: usize,
     parent: Option<usize>,
     /// Paths still being explored below this state (0: proven safe).
     branches: u32,
@@ -73,8 +92,12 @@ pub(crate) struct Checker<'a> {
     maps: &'a [MapInfo],
     opts: &'a Options,
     stored: Vec<Stored>,
-    /// Indices into `stored`, by slot.
-    at: Vec<Vec<usize>>,
+    /// Proven-safe stored states (indices into `stored`), by slot.
+    done: Vec<Vec<usize>>,
+    /// Stored states still being explored below, by slot and hash.
+    live: Vec<HashMap<u64, Vec<usize>>>,
+    /// The most recently stored state, by slot.
+    last_at: Vec<Option<usize>>,
     pending: Vec<Path>,
     next_id: u32,
     pub stats: Stats,
@@ -108,7 +131,9 @@ impl<'a> Checker<'a> {
             maps,
             opts,
             stored: Vec::new(),
-            at: vec![Vec::new(); cfg.insns.len()],
+            done: vec![Vec::new(); cfg.insns.len()],
+            live: vec![HashMap::new(); cfg.insns.len()],
+            last_at: vec![None; cfg.insns.len()],
             pending: Vec::new(),
             next_id: 1,
             stats: Stats::default(),
@@ -197,41 +222,59 @@ impl<'a> Checker<'a> {
     fn visit(&mut self, path: &mut Path, callback_entry: bool) -> Res<bool> {
         let pc = path.pc;
         let hash = hash_state(&path.state);
-        let mut k = 0;
-        while k < self.at[pc].len() {
-            let idx = self.at[pc][k];
-            let s = &mut self.stored[idx];
-            if s.branches == 0 || callback_entry {
-                if s.state.subsumes(&path.state) {
-                    s.hits += 1;
+        if !callback_entry {
+            // A state still being explored below (a loop's earlier iteration)
+            // that equals this one: the loop can repeat forever.
+            if let Some(list) = self.live[pc].get(&hash) {
+                if list.iter().any(|&i| self.stored[i].state == path.state) {
+                    return fail(
+                        Reason::InfiniteLoop,
+                        format!("infinite loop: instruction {pc} is reached again in exactly the same state"),
+                        "make sure the loop's condition depends on a value that changes every iteration",
+                    );
+                }
+            }
+        } else {
+            // A callback runs a bounded number of times: an earlier entry still
+            // being explored covers this one.
+            for list in self.live[pc].values() {
+                if list
+                    .iter()
+                    .any(|&i| self.stored[i].state.subsumes(&path.state))
+                {
                     return Ok(true);
                 }
-                s.misses += 1;
-                if s.branches == 0 && s.misses > s.hits * 3 + 3 {
-                    self.at[pc].swap_remove(k);
-                    continue;
-                }
-            } else if s.hash == hash && s.state == path.state {
-                return fail(
-                    Reason::InfiniteLoop,
-                    format!("infinite loop: instruction {pc} is reached again in exactly the same state"),
-                    "make sure the loop's condition depends on a value that changes every iteration",
-                );
+            }
+        }
+        let mut k = 0;
+        while k < self.done[pc].len() {
+            let idx = self.done[pc][k];
+            let s = &mut self.stored[idx];
+            if s.state.subsumes(&path.state) {
+                s.hits += 1;
+                return Ok(true);
+            }
+            s.misses += 1;
+            if s.misses > s.hits * 3 + 3 {
+                self.done[pc].swap_remove(k);
+                continue;
             }
             k += 1;
         }
         let since = self.stats.insns_processed - path.last_store;
-        if self.at[pc].is_empty() || since >= 8 || callback_entry {
+        if self.last_at[pc].is_none() || since >= 8 || callback_entry {
             let idx = self.stored.len();
             self.stored.push(Stored {
                 state: path.state.clone(),
                 hash,
+                pc,
                 parent: path.parent,
                 branches: 1,
                 hits: 0,
                 misses: 0,
             });
-            self.at[pc].push(idx);
+            self.live[pc].entry(hash).or_default().push(idx);
+            self.last_at[pc] = Some(idx);
             path.parent = Some(idx);
             path.last_store = self.stats.insns_processed;
             self.stats.states_explored += 1;
@@ -239,7 +282,8 @@ impl<'a> Checker<'a> {
         Ok(false)
     }
 
-    /// A path ended: its stored ancestors have one branch fewer to explore.
+    /// A path ended: its stored ancestors have one branch fewer to explore;
+    /// those with none left are proven safe and can prune later paths.
     fn finish(&mut self, mut parent: Option<usize>) {
         while let Some(p) = parent {
             let s = &mut self.stored[p];
@@ -247,7 +291,17 @@ impl<'a> Checker<'a> {
             if s.branches > 0 {
                 break;
             }
+            let (pc, hash) = (s.pc, s.hash);
             parent = s.parent;
+            if let Some(list) = self.live[pc].get_mut(&hash) {
+                if let Some(k) = list.iter().position(|&i| i == p) {
+                    list.swap_remove(k);
+                }
+                if list.is_empty() {
+                    self.live[pc].remove(&hash);
+                }
+            }
+            self.done[pc].push(p);
         }
     }
 
@@ -294,6 +348,9 @@ impl<'a> Checker<'a> {
         let mut trail = Vec::new();
         let mut t = path.trail.as_ref();
         while let Some(node) = t {
+            if trail.len() == MAX_TRAIL {
+                break;
+            }
             trail.push((node.from, node.to));
             t = node.prev.as_ref();
         }
@@ -547,6 +604,18 @@ impl<'a> Checker<'a> {
     }
 
     fn alu(&mut self, st: &mut State, width: Width, op: AluOp, dst: R, src: Operand) -> Res<()> {
+        if dst == R::R10 {
+            return Self::write(st, dst, Reg::UNINIT);
+        }
+        if matches!(op, AluOp::Div | AluOp::Sdiv | AluOp::Mod | AluOp::Smod)
+            && src == Operand::Imm(0)
+        {
+            return fail(
+                Reason::DivisionByZero,
+                "division or modulo by the constant 0",
+                "divide by a nonzero constant, or by a register (x / 0 is 0 and x % 0 is x in eBPF)",
+            );
+        }
         let s = self.src_value(st, src, width)?;
         let priv_ = self.opts.privileged;
         if matches!(
@@ -690,13 +759,6 @@ impl<'a> Checker<'a> {
                 }
             }
         } else {
-            if p.kind == Kind::Ctx {
-                return fail(
-                    Reason::ContextAccess,
-                    format!("adding a variable to the context pointer R{dst} is not allowed"),
-                    "access context fields at constant offsets",
-                );
-            }
             if !self.opts.privileged && matches!(p.kind, Kind::Stack { .. }) {
                 return fail(
                     Reason::PointerArithmetic,
@@ -821,11 +883,11 @@ impl<'a> Checker<'a> {
         match base.kind {
             k if k.maybe_null() => Self::null_fail(&base, regno),
             Kind::Ctx => {
-                if base.val.as_const() != Some(0) {
+                if base.val.as_const() != Some(0) || base.off != 0 {
                     return fail(
                         Reason::ContextAccess,
-                        format!("R{regno} points into the context at a variable offset"),
-                        "read context fields at constant offsets",
+                        format!("R{regno} is the context pointer moved by {}; context fields must be read through the unmodified pointer", if base.off != 0 { base.off.to_string() } else { base.val.to_string() }),
+                        "read context fields as *(ctx + constant), not through a pointer you moved",
                     );
                 }
                 match context::access(self.prog_type, base.off + off, sz, false) {
@@ -1040,11 +1102,11 @@ impl<'a> Checker<'a> {
                         "only numbers can be written to context fields",
                     );
                 }
-                if base.val.as_const() != Some(0) {
+                if base.val.as_const() != Some(0) || base.off != 0 {
                     return fail(
                         Reason::ContextAccess,
-                        format!("R{regno} points into the context at a variable offset"),
-                        "write context fields at constant offsets",
+                        format!("R{regno} is the context pointer moved by {}; context fields must be written through the unmodified pointer", base.off),
+                        "write context fields as *(ctx + constant) = value",
                     );
                 }
                 context::access(self.prog_type, base.off + off, sz, true)
@@ -1607,7 +1669,7 @@ impl<'a> Checker<'a> {
         // The callback may run any number of times: widen the numbers that changed
         // since the last entry (so the states converge), then prune against every
         // state seen here.
-        if let Some(&last) = self.at[func].last() {
+        if let Some(last) = self.last_at[func] {
             widen(&self.stored[last].state, &mut path.state);
         }
         if self.visit(path, true)? {

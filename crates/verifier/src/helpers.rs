@@ -218,7 +218,7 @@ pub const PROTOS: &[Proto] = &[
     p(
         6,
         "trace_printk",
-        [Mem, Size, Anything, Anything, Anything],
+        [Mem, Size, Unused, Unused, Unused],
         Ret::Integer,
         Avail::All,
     ),

@@ -73,6 +73,8 @@ pub enum Reason {
     Unsupported,
     /// The program writes to read-only memory.
     ReadOnly,
+    /// Division or modulo by the constant 0.
+    DivisionByZero,
 }
 
 impl Reason {
@@ -109,6 +111,7 @@ impl Reason {
             Reason::TooComplex => "too_complex",
             Reason::Unsupported => "unsupported",
             Reason::ReadOnly => "read_only",
+            Reason::DivisionByZero => "division_by_zero",
         }
     }
 }

@@ -1,0 +1,8 @@
+//! The loops table of the accept/reject corpus.
+
+mod corpus;
+
+#[test]
+fn loops_cases() {
+    corpus::run(corpus::loops::cases());
+}
