@@ -530,13 +530,6 @@ impl<'a> Checker<'a> {
                 imm,
             } => {
                 let base = self.read(&path.state, dst)?;
-                if base.kind == Kind::Ctx {
-                    return fail(
-                        Reason::ContextAccess,
-                        "storing an immediate into the context (BPF_ST) is not allowed",
-                        "put the value in a register and store the register",
-                    );
-                }
                 let v = Reg::scalar(Scalar::constant(imm as i64 as u64).truncate(size.bytes()));
                 self.store(&mut path.state, dst, base, off, size, v, false)?;
                 path.pc = next;
@@ -601,6 +594,26 @@ impl<'a> Checker<'a> {
             let _ = writeln!(log, "    {}", dump_regs(path.state.cur()).join(" "));
         }
         Ok(true)
+    }
+
+    /// A register's value as a number: a pointer becomes an unknown number
+    /// when privileged, and is an error otherwise.
+    fn number_of(&self, d: Reg, dst: R, what: &str) -> Res<Scalar> {
+        if d.kind == Kind::Scalar {
+            return Ok(d.val);
+        }
+        if self.opts.privileged {
+            return Ok(Scalar::UNKNOWN);
+        }
+        fail(
+            Reason::PointerLeak,
+            format!(
+                "R{} is a pointer ({}); {what} it would expose its address",
+                dst.num(),
+                d.kind.name()
+            ),
+            "without privileges only numbers can be negated or byte-swapped",
+        )
     }
 
     fn alu(&mut self, st: &mut State, width: Width, op: AluOp, dst: R, src: Operand) -> Res<()> {
@@ -1095,13 +1108,6 @@ impl<'a> Checker<'a> {
         match base.kind {
             k if k.maybe_null() => Self::null_fail(&base, regno),
             Kind::Ctx => {
-                if v.kind != Kind::Scalar {
-                    return fail(
-                        Reason::ContextAccess,
-                        "storing a pointer into the context is not allowed",
-                        "only numbers can be written to context fields",
-                    );
-                }
                 if base.val.as_const() != Some(0) || base.off != 0 {
                     return fail(
                         Reason::ContextAccess,
@@ -1282,6 +1288,13 @@ impl<'a> Checker<'a> {
                 map_ok(self)?;
                 let off = (imm >> 32) as i64;
                 let m = self.map(idx);
+                if m.map_type != 2 || m.max_entries != 1 {
+                    return fail(
+                        Reason::HelperArgument,
+                        format!("lddw takes the address of a value of map `{}`, but only single-element arrays (global data) have one", m.name),
+                        "look values up with bpf_map_lookup_elem, or use a global variable",
+                    );
+                }
                 if off >= m.value_size as i64 {
                     return fail(
                         Reason::OutOfBounds,
@@ -1896,10 +1909,19 @@ impl<'a> Checker<'a> {
             Ret::MapValueOrNull => {
                 let m = map.expect("lookup takes a map");
                 let info = self.map(m);
+                // An array lookup with a constant in-range key cannot fail.
+                let never_null = matches!(info.map_type, 2 | 6)
+                    && info.key_size == 4
+                    && info.inner.is_none()
+                    && const_stack_key(&path.state, &args[1])
+                        .is_some_and(|k| k < info.max_entries as u64);
                 let mut r = if let Some(inner) = info.inner {
                     Reg::pointer(Kind::MapPtrOrNull { map: inner })
                 } else {
-                    Reg::pointer(Kind::MapValue { map: m, null: true })
+                    Reg::pointer(Kind::MapValue {
+                        map: m,
+                        null: !never_null,
+                    })
                 };
                 r.id = self.new_id();
                 r
@@ -2115,6 +2137,32 @@ impl Reg {
     fn truncated_to(mut self, bytes: usize) -> Reg {
         self.val = self.val.truncate(bytes);
         self
+    }
+}
+
+/// The 4-byte key a stack pointer points at, when it is a known constant.
+fn const_stack_key(st: &State, key: &Reg) -> Option<u64> {
+    let Kind::Stack { frame } = key.kind else {
+        return None;
+    };
+    let off = key.off + key.val.as_const()? as i64;
+    if off >= 0 || off < -(STACK_SIZE as i64) {
+        return None;
+    }
+    let (spi, k) = byte_pos(off);
+    let slot = st.frames.get(frame as usize)?.slot(spi);
+    let bytes = slot.bytes.get(k..k + 4)?;
+    if bytes.iter().all(|b| *b == Byte::Zero) {
+        return Some(0);
+    }
+    // A spill of exactly the key's four bytes (as the kernel requires).
+    let spill4 = slot.bytes[..4].iter().all(|b| *b == Byte::Spill)
+        && !slot.bytes[4..].contains(&Byte::Spill);
+    match slot.spill {
+        Some(r) if k == 0 && r.kind == Kind::Scalar && spill4 => {
+            r.val.as_const().map(|v| v & 0xffff_ffff)
+        }
+        _ => None,
     }
 }
 

@@ -164,6 +164,9 @@ pub fn access(t: ProgramType, off: i64, size: usize, write: bool) -> Result<Fiel
                 0 => Field::Pointer(Kind::Packet),
                 4 => Field::Pointer(Kind::PacketEnd),
                 8 => Field::Pointer(Kind::PacketMeta),
+                20 => {
+                    return Err("xdp_md.egress_ifindex is only readable by devmap programs".into())
+                }
                 _ => Field::Scalar,
             })
         }

@@ -142,14 +142,14 @@ pub const PROTOS: &[Proto] = &[
         "probe_read_user",
         [MemOut, Size, Anything, Unused, Unused],
         Ret::Integer,
-        Avail::Tracing,
+        Avail::All,
     ),
     p(
         113,
         "probe_read_kernel",
         [MemOut, Size, Anything, Unused, Unused],
         Ret::Integer,
-        Avail::Tracing,
+        Avail::All,
     ),
     p(
         45,
@@ -163,14 +163,14 @@ pub const PROTOS: &[Proto] = &[
         "probe_read_user_str",
         [MemOut, Size, Anything, Unused, Unused],
         Ret::Integer,
-        Avail::Tracing,
+        Avail::All,
     ),
     p(
         115,
         "probe_read_kernel_str",
         [MemOut, Size, Anything, Unused, Unused],
         Ret::Integer,
-        Avail::Tracing,
+        Avail::All,
     ),
     unpriv(p(5, "ktime_get_ns", [Unused; 5], Ret::Integer, Avail::All)),
     p(

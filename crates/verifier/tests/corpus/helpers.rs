@@ -16,6 +16,9 @@ fn key(map: u32, n: usize) -> String {
     s
 }
 
+/// Why callback cases are not loaded into the kernel.
+const CALLBACK: &str = "callbacks need BTF func_info, which the assembly corpus does not carry";
+
 const RESERVE: &str = "r1 = map_idx(2) ll\nr2 = 16\nr3 = 0\ncall bpf_ringbuf_reserve\n";
 
 pub fn cases() -> Vec<Case> {
@@ -93,7 +96,9 @@ pub fn cases() -> Vec<Case> {
         rej("snprintf_fmt_on_stack", Kprobe, "*(u64 *)(r10 - 8) = 0\nr1 = r10\nr1 += -24\nr2 = 16\nr3 = r10\nr3 += -8\nr4 = 0\nr5 = 0\ncall bpf_snprintf\nr0 = 0\nexit", R::HelperArgument),
         acc("strncmp", S, "*(u64 *)(r10 - 8) = 0\nr1 = r10\nr1 += -8\nr2 = 8\nr3 = map_idx_value(4, 0) ll\ncall bpf_strncmp\nr0 = 0\nexit"),
         acc("probe_read_kernel", Kprobe, "r1 = r10\nr1 += -16\nr2 = 16\nr3 = 0\ncall bpf_probe_read_kernel\nr0 = *(u64 *)(r10 - 8)\nexit"),
-        rej("probe_read_in_xdp", Xdp, "r1 = r10\nr1 += -16\nr2 = 16\nr3 = 0\ncall bpf_probe_read_kernel\nr0 = 2\nexit", R::HelperUnavailable),
+        rej("probe_read_legacy_in_xdp", Xdp, "r1 = r10\nr1 += -16\nr2 = 16\nr3 = 0\ncall bpf_probe_read\nr0 = 2\nexit", R::HelperUnavailable),
+        acc("probe_read_user_in_xdp", Xdp, "r1 = r10\nr1 += -16\nr2 = 16\nr3 = 0\ncall bpf_probe_read_user\nr0 = 2\nexit"),
+        acc("probe_read_kernel_in_xdp", Xdp, "r1 = r10\nr1 += -16\nr2 = 16\nr3 = 0\ncall bpf_probe_read_kernel\nr0 = 2\nexit"),
         rej("probe_read_size_unbounded", Kprobe, "r2 = *(u64 *)(r1 + 112)\nr1 = r10\nr1 += -16\nr3 = 0\ncall bpf_probe_read_kernel\nr0 = 0\nexit", R::HelperArgument),
         rej("probe_read_past_stack", Kprobe, "r1 = r10\nr1 += -16\nr2 = 32\nr3 = 0\ncall bpf_probe_read_kernel\nr0 = 0\nexit", R::OutOfBounds),
         acc("get_current_comm", Kprobe, "r1 = r10\nr1 += -16\nr2 = 16\ncall bpf_get_current_comm\nr0 = 0\nexit"),
@@ -106,16 +111,26 @@ pub fn cases() -> Vec<Case> {
         rej("xdp_adjust_head_in_tc", Tc, "r2 = 0\ncall bpf_xdp_adjust_head\nr0 = 0\nexit", R::HelperUnavailable),
         rej("unknown_helper", S, "call 9999\nr0 = 0\nexit", R::UnknownHelper),
         rej("unimplemented_helper", Tc, "call bpf_skb_store_bytes\nr0 = 0\nexit", R::UnknownHelper),
-        acc("bpf_loop", S, "r1 = 4\nr2 = code_addr(+6) ll\nr3 = 0\nr4 = 0\ncall bpf_loop\nr0 = 0\nexit\nr0 = 0\nexit"),
-        acc("bpf_loop_ctx_stack", S, "*(u64 *)(r10 - 8) = 0\nr1 = 4\nr2 = code_addr(+7) ll\nr3 = r10\nr3 += -8\nr4 = 0\ncall bpf_loop\nr0 = *(u64 *)(r10 - 8)\nexit\nr3 = *(u64 *)(r2 + 0)\nr3 += r1\n*(u64 *)(r2 + 0) = r3\nr0 = 0\nexit"),
-        rej("bpf_loop_callback_ret_2", S, "r1 = 4\nr2 = code_addr(+6) ll\nr3 = 0\nr4 = 0\ncall bpf_loop\nr0 = 0\nexit\nr0 = 2\nexit", R::ReturnValue),
-        rej("bpf_loop_callback_uninit_r3", S, "r1 = 4\nr2 = code_addr(+6) ll\nr3 = 0\nr4 = 0\ncall bpf_loop\nr0 = 0\nexit\nr0 = r3\nexit", R::UninitRegister),
-        rej("bpf_loop_not_func", S, "r1 = 4\nr2 = 0\nr3 = 0\nr4 = 0\ncall bpf_loop\nr0 = 0\nexit", R::HelperArgument),
-        rej("bpf_loop_ctx_scalar", S, "r1 = 4\nr2 = code_addr(+6) ll\nr3 = 1\nr4 = 0\ncall bpf_loop\nr0 = 0\nexit\nr0 = 0\nexit", R::HelperArgument),
-        rej("bpf_loop_callback_bad_access", S, "r1 = 4\nr2 = code_addr(+6) ll\nr3 = 0\nr4 = 0\ncall bpf_loop\nr0 = 0\nexit\nr0 = *(u64 *)(r2 + 0)\nr0 = 0\nexit", R::InvalidMemAccess),
-        acc("for_each_map_elem", S, "r1 = map_idx(1) ll\nr2 = code_addr(+6) ll\nr3 = 0\nr4 = 0\ncall bpf_for_each_map_elem\nr0 = 0\nexit\nr0 = *(u32 *)(r2 + 0)\nr0 = *(u64 *)(r3 + 8)\nr0 = 0\nexit"),
-        rej("for_each_value_past_end", S, "r1 = map_idx(1) ll\nr2 = code_addr(+6) ll\nr3 = 0\nr4 = 0\ncall bpf_for_each_map_elem\nr0 = 0\nexit\nr0 = *(u64 *)(r3 + 16)\nr0 = 0\nexit", R::OutOfBounds),
-        rej("for_each_key_write", S, "r1 = map_idx(1) ll\nr2 = code_addr(+6) ll\nr3 = 0\nr4 = 0\ncall bpf_for_each_map_elem\nr0 = 0\nexit\n*(u32 *)(r2 + 0) = 1\nr0 = 0\nexit", R::ReadOnly),
+        acc("bpf_loop", S, "r1 = 4\nr2 = code_addr(+6) ll\nr3 = 0\nr4 = 0\ncall bpf_loop\nr0 = 0\nexit\nr0 = 0\nexit")
+            .no_kernel(CALLBACK),
+        acc("bpf_loop_ctx_stack", S, "*(u64 *)(r10 - 8) = 0\nr1 = 4\nr2 = code_addr(+7) ll\nr3 = r10\nr3 += -8\nr4 = 0\ncall bpf_loop\nr0 = *(u64 *)(r10 - 8)\nexit\nr3 = *(u64 *)(r2 + 0)\nr3 += r1\n*(u64 *)(r2 + 0) = r3\nr0 = 0\nexit")
+            .no_kernel(CALLBACK),
+        rej("bpf_loop_callback_ret_2", S, "r1 = 4\nr2 = code_addr(+6) ll\nr3 = 0\nr4 = 0\ncall bpf_loop\nr0 = 0\nexit\nr0 = 2\nexit", R::ReturnValue)
+            .no_kernel(CALLBACK),
+        rej("bpf_loop_callback_uninit_r3", S, "r1 = 4\nr2 = code_addr(+6) ll\nr3 = 0\nr4 = 0\ncall bpf_loop\nr0 = 0\nexit\nr0 = r3\nexit", R::UninitRegister)
+            .no_kernel(CALLBACK),
+        rej("bpf_loop_not_func", S, "r1 = 4\nr2 = 0\nr3 = 0\nr4 = 0\ncall bpf_loop\nr0 = 0\nexit", R::HelperArgument)
+            .no_kernel(CALLBACK),
+        rej("bpf_loop_ctx_scalar", S, "r1 = 4\nr2 = code_addr(+6) ll\nr3 = 1\nr4 = 0\ncall bpf_loop\nr0 = 0\nexit\nr0 = 0\nexit", R::HelperArgument)
+            .no_kernel(CALLBACK),
+        rej("bpf_loop_callback_bad_access", S, "r1 = 4\nr2 = code_addr(+6) ll\nr3 = 0\nr4 = 0\ncall bpf_loop\nr0 = 0\nexit\nr0 = *(u64 *)(r2 + 0)\nr0 = 0\nexit", R::InvalidMemAccess)
+            .no_kernel(CALLBACK),
+        acc("for_each_map_elem", S, "r1 = map_idx(1) ll\nr2 = code_addr(+6) ll\nr3 = 0\nr4 = 0\ncall bpf_for_each_map_elem\nr0 = 0\nexit\nr0 = *(u32 *)(r2 + 0)\nr0 = *(u64 *)(r3 + 8)\nr0 = 0\nexit")
+            .no_kernel(CALLBACK),
+        rej("for_each_value_past_end", S, "r1 = map_idx(1) ll\nr2 = code_addr(+6) ll\nr3 = 0\nr4 = 0\ncall bpf_for_each_map_elem\nr0 = 0\nexit\nr0 = *(u64 *)(r3 + 16)\nr0 = 0\nexit", R::OutOfBounds)
+            .no_kernel(CALLBACK),
+        rej("for_each_key_write", S, "r1 = map_idx(1) ll\nr2 = code_addr(+6) ll\nr3 = 0\nr4 = 0\ncall bpf_for_each_map_elem\nr0 = 0\nexit\n*(u32 *)(r2 + 0) = 1\nr0 = 0\nexit", R::ReadOnly)
+            .no_kernel(CALLBACK),
     ]);
     v
 }
