@@ -458,38 +458,14 @@ impl<'a> Checker<'a> {
             }
             Insn::Neg { width, dst } => {
                 let d = self.read(&path.state, dst)?;
-                if d.kind != Kind::Scalar {
-                    return fail(
-                        Reason::PointerArithmetic,
-                        format!(
-                            "R{} is a pointer ({}); negating it is not allowed",
-                            dst.num(),
-                            d.kind.name()
-                        ),
-                        "only numbers can be negated",
-                    );
-                }
-                Self::write(&mut path.state, dst, Reg::scalar(d.val.neg(width)))?;
+                let v = self.number_of(d, dst, "negating")?;
+                Self::write(&mut path.state, dst, Reg::scalar(v.neg(width)))?;
                 path.pc = next;
             }
             Insn::End { order, bits, dst } => {
                 let d = self.read(&path.state, dst)?;
-                if d.kind != Kind::Scalar {
-                    return fail(
-                        Reason::PointerArithmetic,
-                        format!(
-                            "R{} is a pointer ({}); byte-swapping it is not allowed",
-                            dst.num(),
-                            d.kind.name()
-                        ),
-                        "only numbers can be byte-swapped",
-                    );
-                }
-                Self::write(
-                    &mut path.state,
-                    dst,
-                    Reg::scalar(d.val.byte_order(order, bits)),
-                )?;
+                let v = self.number_of(d, dst, "byte-swapping")?;
+                Self::write(&mut path.state, dst, Reg::scalar(v.byte_order(order, bits)))?;
                 path.pc = next;
             }
             Insn::Ja { .. } | Insn::Ja32 { .. } => {
