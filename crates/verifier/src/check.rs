@@ -1207,6 +1207,19 @@ impl<'a> Checker<'a> {
             }
             _ => return Self::not_pointer(&base, dst.num()),
         }
+        let at = base.off + off as i64;
+        let sz = size.bytes() as i64;
+        if at % sz != 0 || base.val.var.value % sz as u64 != 0 || base.val.var.mask % sz as u64 != 0
+        {
+            return fail(
+                Reason::InvalidMemAccess,
+                format!(
+                    "the {sz}-byte atomic access at offset {at} (+{}) may be misaligned",
+                    base.val
+                ),
+                format!("atomic operations need an address that is a multiple of {sz}"),
+            );
+        }
         // Read, then write, with the read's rules (the stack must be initialized).
         let old = self.load(st, dst, base, off, size, 0)?;
         if old.kind != Kind::Scalar {
