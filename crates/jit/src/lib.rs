@@ -47,7 +47,8 @@ pub enum Mode {
     /// Every access checked against the run's regions; budget and call depth enforced.
     #[default]
     Checked,
-    /// No run-time checks: only for programs a verifier has approved.
+    /// No run-time checks: only for programs a verifier has approved. Registers
+    /// the program reads before writing (other than r1, r2 and r10) are undefined.
     Unchecked,
 }
 

@@ -170,7 +170,19 @@ fn build(specs: &[Spec]) -> Vec<Insn> {
     let exit_slot = slot;
     slot_of.push(exit_slot);
     let sub_slot = exit_slot + 1;
-    let mut out = Vec::new();
+    // Unchecked code (for verified programs) leaves registers a program never
+    // writes undefined: give r0 and r3..r9 values first, as a verified program
+    // would, so every engine starts from the same state.
+    let init: Vec<Insn> = [0u8, 3, 4, 5, 6, 7, 8, 9]
+        .into_iter()
+        .map(|n| Insn::Alu {
+            width: Width::W64,
+            op: AluOp::Mov,
+            dst: r(n),
+            src: Operand::Imm(0),
+        })
+        .collect();
+    let mut out = init;
     for (i, s) in specs.iter().enumerate() {
         let here = slot_of[i];
         let target = |ahead: usize| {

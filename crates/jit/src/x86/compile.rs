@@ -367,20 +367,16 @@ impl Compiler<'_> {
         a.push_m(mem(CTX, cx::OFF_SAVED_RSP));
         a.mov_mr(mem(CTX, cx::OFF_SAVED_RSP), Gpr::Rsp);
         a.movabs(Gpr::Rbp, fixed.stack_top + FRAME);
-        for r in [
-            Gpr::Rdx,
-            Gpr::Rcx,
-            Gpr::R8,
-            Gpr::Rax,
-            Gpr::Rbx,
-            Gpr::R13,
-            Gpr::R14,
-            Gpr::R15,
-        ] {
-            a.alu_rr(Alu::Xor, false, r, r);
-        }
+        // Only unchecked (verified) programs use this entry, and they never read
+        // a register before writing it, so r0 and r3..r9 are left as they are.
         a.call(main);
-        a.jmp(self.fault_exit);
+        // The trampoline's return path, inline.
+        a.mov_rm(Gpr::Rsp, mem(CTX, cx::OFF_SAVED_RSP));
+        a.pop_m(mem(CTX, cx::OFF_SAVED_RSP));
+        for r in [Gpr::R15, Gpr::R14, Gpr::R13, Gpr::R12, Gpr::Rbx, Gpr::Rbp] {
+            a.pop(r);
+        }
+        a.ret();
     }
 
     /// A BPF function's prologue: save r6..r10, give it a fresh 512-byte frame.
