@@ -363,14 +363,20 @@ fn call_resolved(ctx: *mut JitContext, args: [u64; 5], callx: bool) -> u64 {
     }
 }
 
-/// The slow memory check: whether `len` bytes at `addr` lie in any region.
-/// `info` packs `len | kind << 8 | pc << 32`. Returns 1 when allowed; on a
-/// fault records it and returns 0.
+/// The memory-check description compiled code passes in r10: `len | kind << 4
+/// | pc << 8` (lengths are at most 8, kinds at most 3, programs at most 2^24 slots).
+pub(crate) fn check_info(len: u64, kind: u64, pc: usize) -> u32 {
+    (len as u32) | (kind as u32) << 4 | (pc as u32) << 8
+}
+
+/// The slow memory check: whether `len` bytes at `addr` lie in any region;
+/// `info` is a [`check_info`]. Returns 1 when allowed; on a fault records it
+/// and returns 0.
 pub(crate) unsafe extern "sysv64" fn host_check(ctx: *mut JitContext, addr: u64, info: u64) -> u64 {
     // SAFETY: compiled code passes its own context, valid for the run.
     let ctx = unsafe { &mut *ctx };
-    let len = info & 0xff;
-    let kind = (info >> 8) & 0xff;
+    let len = info & 0xf;
+    let kind = (info >> 4) & 0xf;
     let write = kind != 0;
     if ctx.map().translate(addr, len, write).is_some() {
         let hit = ctx.map().regions().iter().copied().find(|r| {
@@ -383,7 +389,7 @@ pub(crate) unsafe extern "sysv64" fn host_check(ctx: *mut JitContext, addr: u64,
     ctx.fault_addr = addr;
     ctx.fault_len = len;
     ctx.fault_aux = kind;
-    ctx.fault(Status::OutOfBounds, info >> 32);
+    ctx.fault(Status::OutOfBounds, (info >> 8) & 0xff_ffff);
     0
 }
 

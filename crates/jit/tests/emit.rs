@@ -127,7 +127,7 @@ fn emits_checked_memory_accesses() {
             ("r0 = *(u32 *)(r1 + 4)", "4c 8d 57 04 4d 2b 14 24 4d 3b 54 24 18 0f 83 29 00 00 00 8b 47 04", "lea r10, [rdi+4]; sub r10, [r12]; cmp r10, [r12+0x18]; jae 0x000000000000003C; mov eax, [rdi+4]"),
             ("*(u64 *)(r10 - 8) = r1", "48 89 7d f8", "mov [rbp-8], rdi"),
             ("r0 = *(u64 *)(r10 + 8)", "4c 8d 55 08 4d 2b 14 24 4d 3b 54 24 20 0f 83 2a 00 00 00 48 8b 45 08", "lea r10, [rbp+8]; sub r10, [r12]; cmp r10, [r12+0x20]; jae 0x000000000000003D; mov rax, [rbp+8]"),
-            ("lock *(u32 *)(r1 + 0) += r2", "4c 8d 17 4d 2b 14 24 4d 3b 54 24 38 0f 83 3a 00 00 00 4c 8d 1f 41 f7 c3 03 00 00 00 0f 85 61 00 00 00 f0 41 01 33", "lea r10, [rdi]; sub r10, [r12]; cmp r10, [r12+0x38]; jae 0x000000000000004C; lea r11, [rdi]; test r11d, 3; jne 0x0000000000000083; lock add [r11], esi"),
+            ("lock *(u32 *)(r1 + 0) += r2", "4c 8d 17 4d 2b 14 24 4d 3b 54 24 38 0f 83 3a 00 00 00 4c 8d 1f 41 f7 c3 03 00 00 00 0f 85 3a 00 00 00 f0 41 01 33", "lea r10, [rdi]; sub r10, [r12]; cmp r10, [r12+0x38]; jae 0x000000000000004C; lea r11, [rdi]; test r11d, 3; jne 0x000000000000005C; lock add [r11], esi"),
         ],
     );
 }

@@ -36,12 +36,12 @@ pub(crate) struct Fixed {
 /// Out-of-line code gathered while the body is emitted.
 enum Cold {
     /// Secondary (stack, cached region) and slow memory checks for an access
-    /// at `pc` of `[base + off]`; the slow path wants the address in r11.
+    /// at `pc` of `[base + off]`, through the shared routine for its size and kind.
     Check {
         label: Label,
         back: Label,
         lim_index: i32,
-        info: u64,
+        info: u32,
         base: Gpr,
         off: i32,
     },
@@ -69,6 +69,9 @@ struct Compiler<'p> {
     cold: Vec<Cold>,
     fault_exit: Label,
     slow_check: Label,
+    /// Per access size and kind (`size_index + 4 * write`): the shared routine
+    /// that tests the stack and the cached region, then takes the slow path.
+    region_checks: [Label; 8],
     /// Maps whose lookups (and updates) are inlined or called directly.
     maps: KnownMaps<'p>,
     /// Slots that start a basic block (jump, call and callback targets).
@@ -205,10 +208,15 @@ pub(crate) fn compile(
     maps: KnownMaps<'_>,
 ) -> Result<Compiled, JitError> {
     let len = prog.len();
+    if len >= 1 << 24 {
+        // Slot numbers travel in 24 bits of the memory checks' reports.
+        return Err(JitError::TooLarge { bytes: len * 8 });
+    }
     let mut a = Asm::with_capacity(len * 24 + 512, len * 2 + 16);
     let slot_labels = (0..len).map(|_| a.label()).collect();
     let fault_exit = a.label();
     let slow_check = a.label();
+    let region_checks = [(); 8].map(|()| a.label());
     let mut c = Compiler {
         a,
         prog,
@@ -220,6 +228,7 @@ pub(crate) fn compile(
         cold: Vec::with_capacity(len),
         fault_exit,
         slow_check,
+        region_checks,
         maps,
         leaders: leaders(prog),
         r1_const: None,
@@ -287,6 +296,7 @@ pub(crate) fn compile(
     // Falling off the end.
     c.fault_inline(Status::FellOffEnd, len);
     c.emit_cold();
+    c.emit_region_checks();
     c.emit_slow_check();
     let mut entries = vec![u32::MAX; len];
     for (slot, l) in c.entry_labels.iter().enumerate() {
@@ -432,20 +442,12 @@ impl Compiler<'_> {
                     base,
                     off,
                 } => {
+                    let shared = self.region_checks[lim_index as usize];
                     let a = &mut self.a;
                     a.bind(label);
-                    for (start, lim) in [
-                        (cx::OFF_STACK_START, cx::OFF_STACK_LIM),
-                        (cx::OFF_CACHE_START, cx::OFF_CACHE_LIM),
-                    ] {
-                        a.lea(TMP2, mem(base, off));
-                        a.alu_rm(Alu::Sub, true, TMP2, mem(CTX, start));
-                        a.alu_rm(Alu::Cmp, true, TMP2, mem(CTX, lim + 8 * lim_index));
-                        a.jcc(Cond::B, back);
-                    }
                     a.lea(TMP1, mem(base, off));
-                    a.mov_imm64(TMP2, info);
-                    a.call(self.slow_check);
+                    a.mov_ri32(TMP2, info);
+                    a.call(shared);
                     a.jmp(back);
                 }
                 Cold::Fault { label, status, pc } => {
@@ -466,6 +468,30 @@ impl Compiler<'_> {
                     self.a.jmp(body);
                 }
             }
+        }
+    }
+
+    /// The shared second tier of memory checks, one routine per access size
+    /// and kind: r11 = address, r10 = info. Returns when the stack or the
+    /// cached region holds the access; otherwise the slow path decides.
+    fn emit_region_checks(&mut self) {
+        for (k, label) in self.region_checks.into_iter().enumerate() {
+            let k = k as i32;
+            let a = &mut self.a;
+            a.bind(label);
+            let ok = a.label();
+            for (start, lim) in [
+                (cx::OFF_STACK_START, cx::OFF_STACK_LIM),
+                (cx::OFF_CACHE_START, cx::OFF_CACHE_LIM),
+            ] {
+                a.mov_rr(true, TMP3, TMP1);
+                a.alu_rm(Alu::Sub, true, TMP3, mem(CTX, start));
+                a.alu_rm(Alu::Cmp, true, TMP3, mem(CTX, lim + 8 * k));
+                a.jcc(Cond::B, ok);
+            }
+            a.jmp(self.slow_check);
+            a.bind(ok);
+            a.ret();
         }
     }
 
@@ -523,7 +549,7 @@ impl Compiler<'_> {
             label,
             back,
             lim_index,
-            info: len | kind << 8 | (pc as u64) << 32,
+            info: cx::check_info(len, kind, pc),
             base,
             off,
         });
