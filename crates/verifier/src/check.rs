@@ -1,7 +1,6 @@
 //! Path exploration: abstract interpretation of every instruction along every
 //! path, with pruning of states already proven safe.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
@@ -108,8 +107,51 @@ pub(crate) struct Checker<'a> {
     calls: Vec<(usize, usize)>,
 }
 
+/// A fast non-cryptographic hasher (multiply and rotate per word): states are
+/// hashed at every prune point, and only compared for equality on a match.
+#[derive(Default)]
+struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(v as u64);
+    }
+
+    fn write_u8(&mut self, v: u8) {
+        self.write_u64(v as u64);
+    }
+
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+
+    fn write_i64(&mut self, v: i64) {
+        self.write_u64(v as u64);
+    }
+
+    fn write_i32(&mut self, v: i32) {
+        self.write_u64(v as u32 as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 fn hash_state(s: &State) -> u64 {
-    let mut h = DefaultHasher::new();
+    let mut h = FastHasher::default();
     s.hash(&mut h);
     h.finish()
 }
