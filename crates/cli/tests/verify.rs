@@ -1,0 +1,105 @@
+//! `oxbpf verify`: verdicts, output forms and exit statuses.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn oxbpf(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_oxbpf"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn fixture(name: &str) -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(name);
+    p.to_string_lossy().into_owned()
+}
+
+fn temp(name: &str, text: &str) -> String {
+    let p = std::env::temp_dir().join(format!("oxbpf-verify-{}-{name}", std::process::id()));
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn accepted_object_exits_zero_with_statistics() {
+    let o = oxbpf(&["verify", &fixture("elf/packet.o")]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("xdp_parse: accepted:"), "{out}");
+    assert!(out.contains("instructions processed"), "{out}");
+    assert!(out.contains("peak"), "{out}");
+}
+
+#[test]
+fn rejected_bytecode_exits_one_with_place_hint_and_dot() {
+    let src = temp("uninit.s", "r0 = *(u64 *)(r10 - 8)\nexit\n");
+    let dot = std::env::temp_dir().join(format!("oxbpf-verify-{}.dot", std::process::id()));
+    let o = oxbpf(&[
+        "verify",
+        &src,
+        "--type",
+        "xdp",
+        "--dot",
+        dot.to_str().unwrap(),
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("rejected at instruction 0: 0: (79) r0 = *(u64 *)(r10 -8)"),
+        "{out}"
+    );
+    assert!(out.contains("hint:"), "{out}");
+    let graph = std::fs::read_to_string(&dot).unwrap();
+    assert!(graph.starts_with("digraph cfg"), "{graph}");
+    assert!(graph.contains("color=red"), "{graph}");
+}
+
+#[test]
+fn json_and_log_outputs() {
+    let src = temp("ok.s", "r0 = 2\nexit\n");
+    let o = oxbpf(&["verify", &src, "--type", "xdp", "--json", "--log"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("0: (b7) r0 = 2"), "{out}");
+    let json = out
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .expect("a JSON line");
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(v["accepted"], true);
+    assert_eq!(v["insns_processed"], 2);
+}
+
+#[test]
+fn unprivileged_mode_is_stricter() {
+    let src = temp(
+        "loop.s",
+        "r0 = 0\nr1 = 0\nl:\nr1 += 1\nif r1 < 4 goto l\nexit\n",
+    );
+    assert_eq!(
+        oxbpf(&["verify", &src, "--type", "socket_filter"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let o = oxbpf(&["verify", &src, "--type", "socket_filter", "--unprivileged"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("back-edge"));
+}
+
+#[test]
+fn unusable_input_exits_two() {
+    let o = oxbpf(&["verify", "/nonexistent/prog.o"]);
+    assert_eq!(o.status.code(), Some(2));
+    let src = temp("notype.s", "r0 = 0\nexit\n");
+    let o = oxbpf(&["verify", &src]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--type"));
+    let o = oxbpf(&["verify", &src, "--type", "bogus"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = oxbpf(&["verify", &fixture("elf/packet.o"), "--prog", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+}
