@@ -263,6 +263,7 @@ impl<'a> Checker<'a> {
     /// Checks the stored states at the path's slot. `Ok(true)` when one covers the path.
     fn visit(&mut self, path: &mut Path, callback_entry: bool) -> Res<bool> {
         let pc = path.pc;
+        path.state.clear_singular_ids();
         let hash = hash_state(&path.state);
         if !callback_entry {
             // A state still being explored below (a loop's earlier iteration)
@@ -2146,7 +2147,6 @@ impl<'a> Checker<'a> {
                 null: false,
             } => Self::bounds(r, regno8, r.off, size, limit as i64, "memory"),
             Kind::Packet | Kind::PacketMeta => self.packet_access(r, regno8, 0, size, write),
-            Kind::Ctx if !write => Ok(()),
             k if k.maybe_null() => Self::null_fail(r, regno8),
             _ => fail(
                 Reason::HelperArgument,

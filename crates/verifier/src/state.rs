@@ -130,18 +130,23 @@ impl Reg {
     }
 
     /// Whether `self`, a state already proven safe, covers every value of `cur`.
-    pub fn subsumes(&self, cur: &Reg) -> bool {
+    /// Ids (links between registers) must correspond one to one, through `ids`.
+    pub fn subsumes(&self, cur: &Reg, ids: &mut IdMap) -> bool {
         match (self.kind, cur.kind) {
             (Kind::Uninit, _) => true,
-            (Kind::Scalar, Kind::Scalar) => self.val.includes(&cur.val),
+            // A link to another register (same id) in the old state may have
+            // refined both on a later comparison: the new one must share it.
+            (Kind::Scalar, Kind::Scalar) => {
+                self.val.includes(&cur.val) && (self.id == 0 || ids.check(self.id, cur.id))
+            }
             (a, b) if a == b => {
                 self.off == cur.off
                     && self.val.includes(&cur.val)
-                    && self.ref_id == cur.ref_id
-                    && (!a.maybe_null() || self.id == cur.id)
+                    && ids.check(self.ref_id, cur.ref_id)
+                    && (!a.maybe_null() || ids.check(self.id, cur.id))
                     && match a {
                         Kind::Packet | Kind::PacketMeta => {
-                            self.range <= cur.range && self.id == cur.id
+                            self.range <= cur.range && ids.check(self.id, cur.id)
                         }
                         _ => true,
                     }
@@ -190,6 +195,26 @@ impl fmt::Display for Reg {
     }
 }
 
+/// A correspondence between the ids of an old state and a new one.
+#[derive(Default)]
+pub struct IdMap(Vec<(u32, u32)>);
+
+impl IdMap {
+    /// Whether old id `a` may stand for new id `b` given the pairs seen so far.
+    pub fn check(&mut self, a: u32, b: u32) -> bool {
+        if a == 0 || b == 0 {
+            return a == b;
+        }
+        for &(x, y) in &self.0 {
+            if x == a || y == b {
+                return x == a && y == b;
+            }
+        }
+        self.0.push((a, b));
+        true
+    }
+}
+
 /// What one stack byte holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Byte {
@@ -218,7 +243,7 @@ impl Slot {
         spill: None,
     };
 
-    fn subsumes(&self, cur: &Slot) -> bool {
+    fn subsumes(&self, cur: &Slot, ids: &mut IdMap) -> bool {
         for k in 0..8 {
             let ok = match (self.bytes[k], cur.bytes[k]) {
                 (Byte::Invalid, _) => true,
@@ -236,7 +261,7 @@ impl Slot {
             }
         }
         match (&self.spill, &cur.spill) {
-            (Some(a), Some(b)) => a.subsumes(b),
+            (Some(a), Some(b)) => a.subsumes(b, ids),
             (Some(_), None) => false,
             _ => true,
         }
@@ -284,15 +309,20 @@ impl Frame {
         self.stack.get(spi).copied().unwrap_or(Slot::EMPTY)
     }
 
-    fn subsumes(&self, cur: &Frame) -> bool {
+    fn subsumes(&self, cur: &Frame, ids: &mut IdMap) -> bool {
         if self.func != cur.func || self.return_to != cur.return_to {
             return false;
         }
-        if !self.regs.iter().zip(&cur.regs).all(|(a, b)| a.subsumes(b)) {
+        if !self
+            .regs
+            .iter()
+            .zip(&cur.regs)
+            .all(|(a, b)| a.subsumes(b, ids))
+        {
             return false;
         }
         let n = self.stack.len().max(cur.stack.len());
-        (0..n).all(|k| self.slot(k).subsumes(&cur.slot(k)))
+        (0..n).all(|k| self.slot(k).subsumes(&cur.slot(k), ids))
     }
 }
 
@@ -318,13 +348,41 @@ impl State {
 
     /// Whether `self`, proven safe, covers every execution from `cur`.
     pub fn subsumes(&self, cur: &State) -> bool {
+        let mut ids = IdMap::default();
         self.frames.len() == cur.frames.len()
-            && self.refs == cur.refs
+            && self.refs.len() == cur.refs.len()
+            && self
+                .refs
+                .iter()
+                .zip(&cur.refs)
+                .all(|(a, b)| a.1 == b.1 && ids.check(a.0, b.0))
             && self
                 .frames
                 .iter()
                 .zip(&cur.frames)
-                .all(|(a, b)| a.subsumes(b))
+                .all(|(a, b)| a.subsumes(b, &mut ids))
+    }
+
+    /// Forgets scalar links (ids) that only one register carries: they can no
+    /// longer refine anything, and would only stop pruning.
+    pub fn clear_singular_ids(&mut self) {
+        let mut seen: Vec<(u32, u32)> = Vec::new();
+        self.for_each_reg(|r| {
+            if r.kind == Kind::Scalar && r.id != 0 {
+                match seen.iter_mut().find(|(id, _)| *id == r.id) {
+                    Some((_, n)) => *n += 1,
+                    None => seen.push((r.id, 1)),
+                }
+            }
+        });
+        self.for_each_reg(|r| {
+            if r.kind == Kind::Scalar
+                && r.id != 0
+                && seen.iter().any(|&(id, n)| id == r.id && n == 1)
+            {
+                r.id = 0;
+            }
+        });
     }
 
     /// Every register and spilled register, in every frame, mutably.
