@@ -12,7 +12,7 @@
 //! ```
 //!
 //! The pipeline: [`lexer`] → [`parser`] (to [`ast`]) → [`codegen`] (to the
-//! block graph of [`cfg`]) → [`optimize`] → [`emit`].
+//! block graph of [`cfg`](mod@cfg)) → [`optimize`] → [`emit`].
 
 pub mod ast;
 pub mod cfg;
