@@ -152,7 +152,10 @@ fn run_corpus(link: LinkType, pcap: &str, name: &str) -> (usize, usize, usize) {
          {plain_total} instructions unoptimized",
         goldens.len()
     );
-    assert!(ours_total <= theirs_total, "{name}: {ours_total} instructions in all, tcpdump {theirs_total}");
+    assert!(
+        ours_total <= theirs_total,
+        "{name}: {ours_total} instructions in all, tcpdump {theirs_total}"
+    );
     (goldens.len(), ours_total, theirs_total)
 }
 

@@ -6,6 +6,7 @@ use oxbpf_cbpf::{check, interp};
 use oxbpf_filter::{compile, compile_unoptimized, FilterError, LinkType};
 use proptest::prelude::*;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 const LINKS: [LinkType; 3] = [LinkType::Ethernet, LinkType::RawIp, LinkType::LinuxSll];
 
@@ -158,23 +159,31 @@ fn expr_strategy() -> impl Strategy<Value = String> {
     })
 }
 
-/// The golden corpus's Ethernet packets, padded so that no load of the
+/// The golden corpus's packets for a link type, padded so that no load of the
 /// generated expressions falls off the end (loads are treated as pure by the
 /// optimizer, as by libpcap's).
-fn packets() -> Vec<Vec<u8>> {
-    let data =
-        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/goldens/eth.pcap"))
-            .unwrap();
-    let mut out = Vec::new();
-    let mut off = 24;
-    while off + 16 <= data.len() {
-        let incl = u32::from_le_bytes(data[off + 8..off + 12].try_into().unwrap()) as usize;
-        let mut p = data[off + 16..off + 16 + incl].to_vec();
-        p.resize(1600, 0);
-        out.push(p);
-        off += 16 + incl;
-    }
-    out
+fn packets(link: LinkType) -> &'static [Vec<u8>] {
+    static CACHE: [OnceLock<Vec<Vec<u8>>>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let (slot, name) = match link {
+        LinkType::Ethernet => (0, "eth"),
+        LinkType::RawIp => (1, "raw"),
+        LinkType::LinuxSll => (2, "sll"),
+    };
+    CACHE[slot].get_or_init(|| {
+        let path =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/goldens/{name}.pcap"));
+        let data = std::fs::read(path).unwrap();
+        let mut out = Vec::new();
+        let mut off = 24;
+        while off + 16 <= data.len() {
+            let incl = u32::from_le_bytes(data[off + 8..off + 12].try_into().unwrap()) as usize;
+            let mut p = data[off + 16..off + 16 + incl].to_vec();
+            p.resize(1600, 0);
+            out.push(p);
+            off += 16 + incl;
+        }
+        out
+    })
 }
 
 fn compiles_safely(text: &str) {
@@ -206,27 +215,27 @@ proptest! {
     }
 
     #[test]
-    fn optimizer_keeps_the_meaning(expr in expr_strategy()) {
-        let opt = match compile(&expr, LinkType::Ethernet, 262144) {
+    fn optimizer_keeps_the_meaning(expr in expr_strategy(), link in proptest::sample::select(&LINKS[..])) {
+        let opt = match compile(&expr, link, 262144) {
             Ok(p) => p,
             Err(FilterError::RejectsAll) => {
                 // The optimizer proved it; the plain program must reject everything.
-                let plain = compile_unoptimized(&expr, LinkType::Ethernet, 262144).unwrap();
-                for p in packets() {
-                    prop_assert_eq!(interp::run(&plain, &p, p.len() as u32), 0, "{}", expr);
+                let plain = compile_unoptimized(&expr, link, 262144).unwrap();
+                for p in packets(link) {
+                    prop_assert_eq!(interp::run(&plain, p, p.len() as u32), 0, "{}", expr);
                 }
                 return Ok(());
             }
             // Semantic errors (such as vlan after mpls) come before optimizing.
             Err(_) => {
-                prop_assert!(compile_unoptimized(&expr, LinkType::Ethernet, 262144).is_err());
+                prop_assert!(compile_unoptimized(&expr, link, 262144).is_err());
                 return Ok(());
             }
         };
-        let plain = compile_unoptimized(&expr, LinkType::Ethernet, 262144).unwrap();
+        let plain = compile_unoptimized(&expr, link, 262144).unwrap();
         prop_assert!(opt.len() <= plain.len(), "{}: optimized {} > plain {}", expr, opt.len(), plain.len());
-        for p in packets() {
-            prop_assert_eq!(interp::run(&opt, &p, p.len() as u32), interp::run(&plain, &p, p.len() as u32), "{}", expr);
+        for p in packets(link) {
+            prop_assert_eq!(interp::run(&opt, p, p.len() as u32), interp::run(&plain, p, p.len() as u32), "{:?}: {}", link, expr);
         }
     }
 }
