@@ -609,3 +609,85 @@ pub fn optimize(g: &mut Graph, mut root: Target) -> Target {
     while intern(g, &mut root) {}
     root
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(vals: &mut Values, opc: u16, k: u32) -> TestKey {
+        let a = vals.intern(Val::Abs(op::H, 12));
+        TestKey {
+            a,
+            op: opc,
+            rhs: Operand::K(k),
+        }
+    }
+
+    #[test]
+    fn known_outcomes_follow_from_dominating_tests() {
+        let mut v = Values::default();
+        // (fact, its outcome, test, expected outcome)
+        let cases = [
+            ((op::JEQ, 0x800), true, (op::JEQ, 0x800), Some(true)),
+            ((op::JEQ, 0x800), true, (op::JEQ, 0x86dd), Some(false)),
+            ((op::JEQ, 0x800), false, (op::JEQ, 0x800), Some(false)),
+            ((op::JEQ, 0x800), false, (op::JEQ, 0x86dd), None),
+            ((op::JEQ, 0x800), true, (op::JGT, 1500), Some(true)),
+            ((op::JGT, 1500), false, (op::JEQ, 0x800), Some(false)),
+            ((op::JGT, 1500), false, (op::JGE, 1501), Some(false)),
+            ((op::JGT, 1500), true, (op::JGE, 1501), Some(true)),
+            ((op::JGE, 10), true, (op::JGT, 9), Some(true)),
+            ((op::JGE, 10), false, (op::JGT, 9), Some(false)),
+            ((op::JGE, 10), false, (op::JGT, 8), None),
+            ((op::JSET, 0x3), false, (op::JSET, 0x1), Some(false)),
+            ((op::JSET, 0x1), true, (op::JSET, 0x3), Some(true)),
+            ((op::JSET, 0x3), true, (op::JSET, 0x1), None),
+        ];
+        for ((fo, fk), fr, (to, tk), want) in cases {
+            let f = key(&mut v, fo, fk);
+            let t = key(&mut v, to, tk);
+            assert_eq!(
+                outcome(&v, &t, &[(f, fr)]),
+                want,
+                "fact {fo:#x} {fk} = {fr}, test {to:#x} {tk}"
+            );
+        }
+        // A different value tells nothing.
+        let other = TestKey {
+            a: v.intern(Val::Abs(op::H, 14)),
+            op: op::JEQ,
+            rhs: Operand::K(0x800),
+        };
+        let f = key(&mut v, op::JEQ, 0x800);
+        assert_eq!(outcome(&v, &other, &[(f, true)]), None);
+        // Constants decide by themselves.
+        let c = TestKey {
+            a: v.intern(Val::Const(7)),
+            op: op::JGT,
+            rhs: Operand::K(5),
+        };
+        assert_eq!(outcome(&v, &c, &[]), Some(true));
+    }
+
+    #[test]
+    fn value_numbering_folds_constants_and_shares_loads() {
+        let mut v = Values::default();
+        let st = State::unknown();
+        let (_, a) = step(&mut v, &st, &Insn::stmt(op::LD | op::H | op::ABS, 12));
+        let (_, b) = step(&mut v, &st, &Insn::stmt(op::LD | op::H | op::ABS, 12));
+        assert_eq!(a, b, "the same load is one value");
+        let mut st = State::unknown();
+        apply(&mut st, &Dest::A, v.intern(Val::Const(6)));
+        let (_, m) = step(&mut v, &st, &Insn::stmt(op::ALU | op::MUL | op::K, 7));
+        assert_eq!(v.konst(m), Some(42));
+        let (_, z) = step(&mut v, &st, &Insn::stmt(op::ALU | op::DIV | op::K, 0));
+        assert_eq!(v.konst(z), None, "division by zero is not folded");
+        apply(&mut st, &Dest::X, v.intern(Val::Const(4)));
+        let (_, ind) = step(&mut v, &st, &Insn::stmt(op::LD | op::W | op::IND, 10));
+        assert_eq!(
+            ind,
+            v.intern(Val::Abs(op::W, 14)),
+            "[x + 10] with x = 4 is [14]"
+        );
+    }
+}
