@@ -879,13 +879,15 @@ impl<'a> Checker<'a> {
         off: i64,
         size: usize,
     ) -> Res<(i64, i64)> {
-        let lo = reg.off + off + reg.val.smin;
-        let hi = reg.off + off + reg.val.smax + size as i64;
-        if reg.val.smin < -(1 << 29)
-            || reg.val.smax > 1 << 29
-            || lo < -(STACK_SIZE as i64)
-            || hi > 0
-        {
+        let wild = reg.val.smin < -(1 << 29) || reg.val.smax > 1 << 29;
+        let (vmin, vmax) = if wild {
+            (0, 0)
+        } else {
+            (reg.val.smin, reg.val.smax)
+        };
+        let lo = reg.off + off + vmin;
+        let hi = reg.off + off + vmax + size as i64;
+        if wild || lo < -(STACK_SIZE as i64) || hi > 0 {
             return fail(
                 Reason::OutOfBounds,
                 format!(

@@ -183,6 +183,23 @@ pub fn verify(input: &Input<'_>, opts: &Options) -> Report {
         log: None,
         cfg: None,
     };
+    if !opts.privileged
+        && !matches!(
+            input.prog_type,
+            ProgramType::SocketFilter | ProgramType::CgroupSkb
+        )
+    {
+        report.rejection = Some(Rejection::structural(
+            Reason::HelperUnavailable,
+            0,
+            format!(
+                "{} programs need privileges; without them only socket filters and cgroup skb programs load",
+                input.prog_type.name()
+            ),
+            "load with CAP_BPF (and CAP_NET_ADMIN or CAP_PERFMON), or judge in the default privileged mode",
+        ));
+        return report;
+    }
     let cfg = match structure::analyze(input.insns, opts.privileged) {
         Ok(c) => c,
         Err(mut r) => {

@@ -178,7 +178,10 @@ impl Scalar {
         let mut r = Scalar::from_tnum(self.var.cast(bytes));
         let bits = bytes * 8;
         let keep = (1u64 << bits) - 1;
-        if self.umax - self.umin <= keep && self.umin >> bits == self.umax >> bits {
+        if self.umin <= self.umax
+            && self.umax - self.umin <= keep
+            && self.umin >> bits == self.umax >> bits
+        {
             r.umin = r.umin.max(self.umin & keep);
             r.umax = r.umax.min(self.umax & keep);
         }

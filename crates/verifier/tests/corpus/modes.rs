@@ -66,6 +66,9 @@ pub fn cases() -> Vec<Case> {
     let lookup = "r1 = 0\n*(u32 *)(r10 - 4) = r1\nr2 = r10\nr2 += -4\nr1 = map_idx(0) ll\ncall bpf_map_lookup_elem\nif r0 == 0 goto out\n";
     v.extend([
         acc("unpriv_simple", S, "r0 = 0\nexit").unpriv(),
+        acc("unpriv_cgroup_skb", CgroupSkb, "r0 = 1\nexit").unpriv(),
+        rej("unpriv_xdp", Xdp, "r0 = 2\nexit", R::HelperUnavailable).unpriv(),
+        rej("unpriv_kprobe", Kprobe, "r0 = 0\nexit", R::HelperUnavailable).unpriv(),
         acc("unpriv_map_lookup", S, format!("{lookup}r1 = *(u64 *)(r0 + 0)\nout:\nr0 = 0\nexit")).unpriv(),
         acc("unpriv_null_check", S, format!("{lookup}*(u64 *)(r0 + 0) = 1\nout:\nr0 = 0\nexit")).unpriv(),
         rej("unpriv_leak_into_map", S, format!("{lookup}*(u64 *)(r0 + 0) = r10\nout:\nr0 = 0\nexit"), R::PointerLeak).unpriv(),
