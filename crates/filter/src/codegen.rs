@@ -458,12 +458,15 @@ impl Gen {
             ));
         }
         match q.addr {
-            Addr::Default | Addr::Host => Err(unknown(if q.proto == Proto::Link {
-                "ether host"
-            } else {
-                "host (names are not resolved; use an address)"
-            })),
-            Addr::Net => Err(unknown("network")),
+            Addr::Default | Addr::Host | Addr::Net => Err(FilterError::Unresolved {
+                pos,
+                kind: match (q.addr, q.proto) {
+                    (Addr::Net, _) => "network",
+                    (_, Proto::Link) => "ether host",
+                    _ => "host",
+                },
+                name: name.to_string(),
+            }),
             Addr::Port => {
                 let proto = self.port_proto(q.proto, pos)?;
                 let (port, real) = names::service(name).ok_or_else(|| unknown("port"))?;

@@ -12,13 +12,24 @@ pub enum FilterError {
         /// What was wrong.
         message: String,
     },
-    /// A host, port, protocol or service name that oxbpf does not know
-    /// (names are never looked up in DNS).
+    /// A port, service, protocol or Ethernet type name that is not in
+    /// oxbpf's built-in tables.
     #[error("column {}: unknown {kind} '{name}'", pos + 1)]
     UnknownName {
         /// Byte offset of the name.
         pos: usize,
         /// What the name should have named (host, port, protocol, ...).
+        kind: &'static str,
+        /// The name as written.
+        name: String,
+    },
+    /// A host, network or Ethernet host given by name: oxbpf never resolves
+    /// names (no DNS, no /etc/hosts, /etc/networks or /etc/ethers).
+    #[error("column {}: unknown {kind} '{name}' (names are not resolved; use an address)", pos + 1)]
+    Unresolved {
+        /// Byte offset of the name.
+        pos: usize,
+        /// host, network or ether host.
         kind: &'static str,
         /// The name as written.
         name: String,
@@ -66,6 +77,7 @@ impl FilterError {
         match self {
             FilterError::Syntax { pos, .. }
             | FilterError::UnknownName { pos, .. }
+            | FilterError::Unresolved { pos, .. }
             | FilterError::Invalid { pos, .. }
             | FilterError::TooComplex { pos, .. } => pos + 1,
             FilterError::RejectsAll => 1,
