@@ -58,10 +58,10 @@ pub enum PrimKind {
         /// Right side.
         rhs: Arith,
     },
-    /// `vlan [ID]`.
-    Vlan(Option<u32>),
-    /// `mpls [LABEL]`.
-    Mpls(Option<u32>),
+    /// `vlan [ID]` (the ID with its byte offset).
+    Vlan(Option<(u32, usize)>),
+    /// `mpls [LABEL]` (the label with its byte offset).
+    Mpls(Option<(u32, usize)>),
 }
 
 /// Protocol qualifiers (libpcap's `Q_*` protocol values that oxbpf supports).

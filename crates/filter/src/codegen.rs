@@ -791,7 +791,7 @@ impl Gen {
         }
     }
 
-    fn vlan(&mut self, id: Option<u32>, pos: usize) -> Result<Frag, FilterError> {
+    fn vlan(&mut self, id: Option<(u32, usize)>, pos: usize) -> Result<Frag, FilterError> {
         if self.mpls_depth > 0 {
             return Err(FilterError::invalid(pos, "no VLAN match after MPLS"));
         }
@@ -809,10 +809,10 @@ impl Gen {
         let ab = self.g.or(a, b);
         let c = self.cmp(op::H, off, 0x9100);
         let mut f = self.g.or(ab, c);
-        if let Some(id) = id {
+        if let Some((id, at)) = id {
             if id > 0x0fff {
                 return Err(FilterError::invalid(
-                    pos,
+                    at,
                     format!("VLAN tag {id} greater than maximum 4095"),
                 ));
             }
@@ -824,7 +824,7 @@ impl Gen {
         Ok(f)
     }
 
-    fn mpls(&mut self, label: Option<u32>, pos: usize) -> Result<Frag, FilterError> {
+    fn mpls(&mut self, label: Option<(u32, usize)>, pos: usize) -> Result<Frag, FilterError> {
         let mut f = if self.mpls_depth > 0 {
             // Inside a label stack: the previous label must not be the last.
             self.mcmp(op::B, self.off_nl - 4 + 2, 0x01, 0)
@@ -837,10 +837,10 @@ impl Gen {
             }
             self.linktype(ETHERTYPE_MPLS, pos)?
         };
-        if let Some(label) = label {
+        if let Some((label, at)) = label {
             if label > 0xfffff {
                 return Err(FilterError::invalid(
-                    pos,
+                    at,
                     format!("MPLS label {label} greater than maximum 1048575"),
                 ));
             }

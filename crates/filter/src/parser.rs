@@ -342,7 +342,8 @@ impl Parser<'_> {
                     "vlan" | "mpls" => {
                         self.i += 1;
                         let n = if matches!(self.peek(), Some(Tok::Num(_))) {
-                            Some(self.num()?)
+                            let at = self.pos();
+                            Some((self.num()?, at))
                         } else {
                             None
                         };
