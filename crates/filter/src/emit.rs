@@ -47,7 +47,6 @@ pub fn emit(g: &Graph, root: Target, snaplen: u32) -> Vec<Insn> {
         let mut grew = false;
         for (i, &b) in order.iter().enumerate() {
             let jpc = start[i] + g.blocks[b].stmts.len();
-            let after = jpc + 1 + far[i].0 as usize + far[i].1 as usize;
             if !far[i].0 && addr(g.blocks[b].jt) - (jpc + 1) > 255 {
                 far[i].0 = true;
                 grew = true;
@@ -56,7 +55,6 @@ pub fn emit(g: &Graph, root: Target, snaplen: u32) -> Vec<Insn> {
                 far[i].1 = true;
                 grew = true;
             }
-            let _ = after;
         }
         if grew {
             continue;
