@@ -263,6 +263,13 @@ impl<'a> Checker<'a> {
     /// Checks the stored states at the path's slot. `Ok(true)` when one covers the path.
     fn visit(&mut self, path: &mut Path, callback_entry: bool) -> Res<bool> {
         let pc = path.pc;
+        // Dead registers are never read again: forget them so states can match.
+        let live = self.cfg.live[pc];
+        for (r, reg) in path.state.cur_mut().regs.iter_mut().take(10).enumerate() {
+            if live & (1 << r) == 0 {
+                *reg = Reg::UNINIT;
+            }
+        }
         path.state.clear_singular_ids();
         let hash = hash_state(&path.state);
         if !callback_entry {

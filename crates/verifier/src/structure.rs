@@ -26,6 +26,9 @@ pub struct Cfg {
     pub prune: Vec<bool>,
     /// Successor slots of each slot, for the control-flow graph output.
     pub succ: Vec<Vec<usize>>,
+    /// Registers r0-r9 (bit n for rn) that some path from each slot reads
+    /// before writing: the others are dead there and ignored when pruning.
+    pub live: Vec<u16>,
 }
 
 impl Cfg {
@@ -149,6 +152,7 @@ pub fn analyze(slots: &[RawInsn], privileged: bool) -> Result<Cfg, Box<Rejection
         subprogs,
         prune: vec![false; n],
         succ: vec![Vec::new(); n],
+        live: vec![0; n],
     };
     for pc in 0..n {
         let Some(insn) = cfg.insns[pc] else { continue };
@@ -194,7 +198,85 @@ pub fn analyze(slots: &[RawInsn], privileged: bool) -> Result<Cfg, Box<Rejection
         }
     }
     check_reachable(&cfg, privileged)?;
+    cfg.live = liveness(&cfg);
     Ok(cfg)
+}
+
+/// The registers an instruction reads and the ones it writes, as bit masks.
+fn uses_defs(insn: &Insn) -> (u16, u16) {
+    use oxbpf_isa::{AluOp, AtomicOp, Operand};
+    let bit = |r: oxbpf_isa::Reg| -> u16 {
+        if r.num() < 10 {
+            1 << r.num()
+        } else {
+            0
+        }
+    };
+    let op = |o: &Operand| match o {
+        Operand::Reg(r) => bit(*r),
+        Operand::Imm(_) => 0,
+    };
+    const ARGS: u16 = 0b11_1110;
+    const CLOBBER: u16 = 0b11_1111;
+    match insn {
+        Insn::Alu {
+            op: alu, dst, src, ..
+        } => match alu {
+            AluOp::Mov | AluOp::Movsx8 | AluOp::Movsx16 | AluOp::Movsx32 => (op(src), bit(*dst)),
+            _ => (bit(*dst) | op(src), bit(*dst)),
+        },
+        Insn::Neg { dst, .. } | Insn::End { dst, .. } => (bit(*dst), bit(*dst)),
+        Insn::Ja { .. } | Insn::Ja32 { .. } => (0, 0),
+        Insn::Jmp { dst, src, .. } => (bit(*dst) | op(src), 0),
+        Insn::Ldx { dst, src, .. } => (bit(*src), bit(*dst)),
+        Insn::St { dst, .. } => (bit(*dst), 0),
+        Insn::Stx { dst, src, .. } => (bit(*dst) | bit(*src), 0),
+        Insn::Atomic {
+            op: a, dst, src, ..
+        } => match a {
+            AtomicOp::Cmpxchg => (bit(*dst) | bit(*src) | 1, 1),
+            AtomicOp::Xchg
+            | AtomicOp::Add { fetch: true }
+            | AtomicOp::Or { fetch: true }
+            | AtomicOp::And { fetch: true }
+            | AtomicOp::Xor { fetch: true } => (bit(*dst) | bit(*src), bit(*src)),
+            _ => (bit(*dst) | bit(*src), 0),
+        },
+        Insn::Lddw { dst, .. } => (0, bit(*dst)),
+        Insn::LdAbs { .. } => (1 << 6, CLOBBER),
+        Insn::LdInd { src, .. } => ((1 << 6) | bit(*src), CLOBBER),
+        Insn::Call { .. } => (ARGS, CLOBBER),
+        Insn::Callx { reg } => (ARGS | bit(*reg), CLOBBER),
+        Insn::Exit => (1, 0),
+    }
+}
+
+/// Backward liveness of r0-r9 over the control-flow graph, to a fixpoint.
+fn liveness(cfg: &Cfg) -> Vec<u16> {
+    let n = cfg.insns.len();
+    let ud: Vec<(u16, u16)> = cfg
+        .insns
+        .iter()
+        .map(|i| i.as_ref().map_or((0, 0), uses_defs))
+        .collect();
+    let mut live = vec![0u16; n];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for pc in (0..n).rev() {
+            if cfg.insns[pc].is_none() {
+                continue;
+            }
+            let out = cfg.succ[pc].iter().fold(0u16, |m, &s| m | live[s]);
+            let (uses, defs) = ud[pc];
+            let v = uses | (out & !defs);
+            if v != live[pc] {
+                live[pc] = v;
+                changed = true;
+            }
+        }
+    }
+    live
 }
 
 /// Every instruction is reachable from the entry; no back-edges unless privileged.
@@ -262,4 +344,38 @@ fn check_reachable(cfg: &Cfg, privileged: bool) -> Result<(), Box<Rejection>> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(text: &str) -> Result<Cfg, Box<Rejection>> {
+        let insns = oxbpf_isa::assemble(text).unwrap();
+        let slots = oxbpf_isa::raw_slots(&oxbpf_isa::encode_program(&insns)).unwrap();
+        analyze(&slots, true)
+    }
+
+    #[test]
+    fn liveness_follows_reads_before_writes() {
+        let c = cfg("r2 = 2\nr0 = r1\nif r3 > 0 goto +1\nr0 = r2\nexit").unwrap();
+        // Slot 0 needs r1 (read at 1) and r3 (read at 2); r2 is written first.
+        assert_eq!(c.live[0], (1 << 1) | (1 << 3));
+        // Slot 3 reads r2; r0 is written there.
+        assert_eq!(c.live[3], 1 << 2);
+        assert_eq!(c.live[4], 1);
+        // A call reads r1-r5 and clobbers r0-r5.
+        let c = cfg("r6 = 1\ncall 5\nr0 = r6\nexit").unwrap();
+        assert_eq!(c.live[1], 0b11_1110 | (1 << 6));
+    }
+
+    #[test]
+    fn subprograms_and_prune_points() {
+        let c = cfg("call local f\nexit\nf:\nr0 = 0\nif r0 == 0 goto +0\nexit").unwrap();
+        assert_eq!(c.subprogs.len(), 2);
+        assert_eq!(c.subprogs[1].start, 2);
+        assert_eq!(c.subprog_of(3), 1);
+        assert!(c.prune[4]);
+        assert!(c.prune[0]);
+    }
 }
