@@ -55,6 +55,7 @@ pub fn cases() -> Vec<Case> {
         acc("loop_with_break", S, "r0 = 0\nr1 = 0\nl:\nr1 += 1\nif r1 == 50 goto done\nif r1 < 100 goto l\ndone:\nexit"),
         acc("nested_loops", S, "r0 = 0\nr1 = 0\no:\nr2 = 0\ni:\nr0 += 1\nr2 += 1\nif r2 < 10 goto i\nr1 += 1\nif r1 < 10 goto o\nexit"),
         acc("diamond_chain_10", S, &*diamonds(10)),
+        acc("dead_temp_diamonds_40", S, &*dead_temp_diamonds(40)),
         rej("diamond_chain_20", S, &*diamonds(20), R::TooComplex).kernel_differs(
             "the kernel prunes the 2^20 paths because r0 and r6 are not precise (never used in a safety check); oxbpf has no precision tracking yet and explores them until the limit",
         ),
@@ -64,6 +65,20 @@ pub fn cases() -> Vec<Case> {
             .no_kernel("callbacks need BTF func_info, which the assembly corpus does not carry"),
     ]);
     v
+}
+
+/// `n` diamonds deciding on a temporary that is dead at the join: liveness
+/// makes both arms' states equal there, so the 2^n paths collapse to 2n.
+fn dead_temp_diamonds(n: usize) -> String {
+    let mut s = String::from("r6 = *(u32 *)(r1 + 0)\nr0 = 0\n");
+    for k in 0..n {
+        s.push_str(&format!(
+            "r8 = r6\nr8 &= {}\nif r8 != 0 goto +2\nr7 = 1\ngoto +1\nr7 = 2\nr0 += 1\n",
+            1u32 << (k % 31)
+        ));
+    }
+    s.push_str("exit");
+    s
 }
 
 /// `n` sequential if/else diamonds on an unknown value: 2^n paths, which
