@@ -124,6 +124,16 @@ pub struct JitProgram {
 /// The direct entry: r1, r2 in, r0 out.
 type DirectFn = unsafe extern "sysv64" fn(u64, u64) -> u64;
 
+/// Whether execution can run past the last slot (its last instruction is not
+/// an `exit` or an unconditional jump).
+fn falls_off_the_end(program: &Program) -> bool {
+    let last = (0..program.len()).rev().find_map(|s| program.insn(s));
+    !matches!(
+        last,
+        Some(oxbpf_isa::Insn::Exit | oxbpf_isa::Insn::Ja { .. } | oxbpf_isa::Insn::Ja32 { .. })
+    )
+}
+
 /// Whether running `program` needs the run's regions in the context: helper
 /// calls (their memory views, callbacks) and legacy packet loads do.
 fn needs_run_state(program: &Program) -> bool {
@@ -202,15 +212,17 @@ impl JitProgram {
     ) -> Result<JitProgram, JitError> {
         let mut ctx = Box::new(JitContext::new());
         let mut stack = Box::new([0u64; STACK_SIZE / 8]);
+        let unchecked_leaf = options.mode == Mode::Unchecked && !needs_run_state(&program);
         let fixed = x86::compile::Fixed {
             ctx: &mut *ctx as *mut JitContext as u64,
             stack_top: stack.as_mut_ptr() as u64 + STACK_SIZE as u64,
+            lean: unchecked_leaf && !falls_off_the_end(&program),
         };
         let compiled = x86::compile::compile(&program, options, fixed, maps)?;
         let code = ExecMemory::seal(&compiled.code)?;
         // Programs that need no per-run state beyond r1, r2 and the stack (no
         // helpers, no legacy packet loads) run unchecked through the direct entry.
-        let direct = (options.mode == Mode::Unchecked && !needs_run_state(&program)).then(|| {
+        let direct = unchecked_leaf.then(|| {
             // SAFETY: the direct entry was compiled with the System V signature
             // `fn(u64, u64) -> u64`, for this context and stack.
             unsafe {
@@ -295,21 +307,37 @@ impl JitProgram {
     }
 
     /// Runs with r1 = the address of `mem` and r2 = its length (both 0 when `mem` is empty).
+    #[inline]
     pub fn run(&mut self, mem: &mut [u8]) -> Result<u64, VmError> {
         let (r1, r2) = if mem.is_empty() {
             (0, 0)
         } else {
             (mem.as_ptr() as u64, mem.len() as u64)
         };
-        if let Some(direct) = self.direct {
-            // SAFETY: unchecked code, which the caller of `compile_with_mode`
-            // vouched for; the context and stack it names are owned by `self`.
-            let r0 = unsafe { direct(r1, r2) };
-            if self.ctx.status != Status::Running as u32 {
-                return Err(self.ctx.error().unwrap_or(VmError::FellOffEnd { pc: 0 }));
+        match self.direct {
+            Some(direct) => {
+                // SAFETY: unchecked code, which the caller of `compile_with_mode`
+                // vouched for; the context and stack it names are owned by `self`.
+                let r0 = unsafe { direct(r1, r2) };
+                if self.ctx.status != Status::Running as u32 {
+                    return Err(self.direct_fault());
+                }
+                Ok(r0)
             }
-            return Ok(r0);
+            None => self.run_in_regions(mem, r1, r2),
         }
+    }
+
+    /// The error of a direct-entry run that faulted.
+    #[cold]
+    #[inline(never)]
+    fn direct_fault(&mut self) -> VmError {
+        self.ctx.error().unwrap_or(VmError::FellOffEnd { pc: 0 })
+    }
+
+    /// [`JitProgram::run`] through the context, with `mem` as the one region.
+    #[inline(never)]
+    fn run_in_regions(&mut self, mem: &mut [u8], r1: u64, r2: u64) -> Result<u64, VmError> {
         let region = Region::writable(mem);
         self.run_with(&[r1, r2, 0, 0, 0], &[region])
     }

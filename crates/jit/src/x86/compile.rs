@@ -31,6 +31,10 @@ pub(crate) struct Compiled {
 pub(crate) struct Fixed {
     pub ctx: u64,
     pub stack_top: u64,
+    /// The program can neither fault nor call the host (unchecked, no helpers,
+    /// no legacy packet loads, no way to fall off the end): the direct entry
+    /// then needs no context and no unwind point.
+    pub lean: bool,
 }
 
 /// Out-of-line code gathered while the body is emitted.
@@ -78,6 +82,8 @@ struct Compiler<'p> {
     leaders: Vec<bool>,
     /// The constant r1 holds here, when an lddw in this block set it.
     r1_const: Option<u64>,
+    /// The host registers of r6..r9 that functions save (see `prologue`).
+    saved: Vec<Gpr>,
 }
 
 /// A splitmix64 step, for blinding keys.
@@ -129,6 +135,28 @@ fn writes_reg(insn: &Insn, r: Reg) -> bool {
         }
         _ => false,
     }
+}
+
+/// The host registers of r6..r9 that some instruction writes, padded to an
+/// even number so that, with rbp and the return address, a prologue keeps the
+/// stack 16-byte aligned for host calls.
+fn saved_registers(prog: &Program) -> Vec<Gpr> {
+    let mut out: Vec<Gpr> = (6u8..=9)
+        .filter(|&n| {
+            let r = Reg::new(n).expect("r6..r9");
+            (0..prog.len()).any(|s| prog.insn(s).is_some_and(|i| writes_reg(i, r)))
+        })
+        .map(bpf)
+        .collect();
+    if out.len() % 2 == 1 {
+        let order = [Gpr::Rbx, Gpr::R13, Gpr::R14, Gpr::R15];
+        if let Some(&pad) = order.iter().find(|r| !out.contains(r)) {
+            out.push(pad);
+        }
+        // Keep the order r6..r9 so that listings read naturally.
+        out.sort_by_key(|r| order.iter().position(|x| x == r));
+    }
+    out
 }
 
 /// Slots where control can arrive other than from the slot before.
@@ -232,6 +260,7 @@ pub(crate) fn compile(
         maps,
         leaders: leaders(prog),
         r1_const: None,
+        saved: saved_registers(prog),
     };
     // Function entries: slot 0, every local-call target and every code address.
     for slot in 0..len {
@@ -369,6 +398,18 @@ impl Compiler<'_> {
     /// trampoline, but with the context and stack addresses built in and r1, r2
     /// already in place, so a call costs no loads from the context.
     fn direct_entry(&mut self, fixed: Fixed, main: Label) {
+        if fixed.lean {
+            // Slot 0's own prologue, with r10 set to the stack's top instead of
+            // moved down a frame: its `exit` then returns straight to the host.
+            for r in self.saved.clone() {
+                self.a.push(r);
+            }
+            self.a.push(Gpr::Rbp);
+            self.a.movabs(Gpr::Rbp, fixed.stack_top);
+            let body = self.slot_labels[0];
+            self.a.jmp(body);
+            return;
+        }
         let a = &mut self.a;
         for r in [Gpr::Rbp, Gpr::Rbx, Gpr::R12, Gpr::R13, Gpr::R14, Gpr::R15] {
             a.push(r);
@@ -390,15 +431,20 @@ impl Compiler<'_> {
     }
 
     /// A BPF function's prologue: save r6..r10, give it a fresh 512-byte frame.
+    /// Only the registers of r6..r9 that some instruction writes are saved
+    /// (one that is never written keeps the caller's value anyway), plus rbx
+    /// when needed to keep the stack 16-byte aligned for host calls.
     fn prologue(&mut self) {
-        for r in [Gpr::Rbx, Gpr::R13, Gpr::R14, Gpr::R15, Gpr::Rbp] {
+        for r in self.saved.clone() {
             self.a.push(r);
         }
+        self.a.push(Gpr::Rbp);
         self.a.alu_ri(Alu::Sub, true, Gpr::Rbp, FRAME as i32);
     }
 
     fn epilogue(&mut self) {
-        for r in [Gpr::Rbp, Gpr::R15, Gpr::R14, Gpr::R13, Gpr::Rbx] {
+        self.a.pop(Gpr::Rbp);
+        for r in self.saved.clone().into_iter().rev() {
             self.a.pop(r);
         }
         self.a.ret();
