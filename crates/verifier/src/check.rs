@@ -690,13 +690,16 @@ impl<'a> Checker<'a> {
             return Self::write(st, dst, v);
         }
         let d = self.read(st, dst)?;
-        let opname = oxbpf_isa::Insn::Alu {
-            width,
-            op,
-            dst,
-            src,
-        }
-        .to_string();
+        // Only formatted for an error message.
+        let opname = || {
+            oxbpf_isa::Insn::Alu {
+                width,
+                op,
+                dst,
+                src,
+            }
+            .to_string()
+        };
         match (d.kind, s.kind) {
             (Kind::Scalar, Kind::Scalar) => {
                 let v = d.val.alu(op, width, &s.val);
@@ -728,7 +731,8 @@ impl<'a> Checker<'a> {
             (a, b) => fail(
                 Reason::PointerArithmetic,
                 format!(
-                    "`{opname}` mixes a {} and a {}; only pointer += number and pointer -= number are allowed",
+                    "`{}` mixes a {} and a {}; only pointer += number and pointer -= number are allowed",
+                    opname(),
                     a.name(),
                     b.name()
                 ),
@@ -745,7 +749,7 @@ impl<'a> Checker<'a> {
         op: AluOp,
         width: Width,
         dst: u8,
-        opname: &str,
+        opname: &dyn Fn() -> String,
         swapped: bool,
     ) -> Res<Reg> {
         let name = p.kind.name();
@@ -755,7 +759,10 @@ impl<'a> Checker<'a> {
         {
             return fail(
                 Reason::PointerArithmetic,
-                format!("`{opname}` on R{dst}, a pointer ({name}): only 64-bit += and -= are allowed on pointers"),
+                format!(
+                    "`{}` on R{dst}, a pointer ({name}): only 64-bit += and -= are allowed on pointers",
+                    opname()
+                ),
                 "do the arithmetic on a number, then add it to the pointer",
             );
         }
@@ -821,7 +828,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Checks that `[off + var, +size)` lies in `0..limit`.
-    fn bounds(reg: &Reg, regno: u8, off: i64, size: usize, limit: i64, what: &str) -> Res<()> {
+    fn bounds(reg: &Reg, regno: u8, off: i64, size: usize, limit: i64, what: What<'_>) -> Res<()> {
         let lo = reg.val.smin.saturating_add(off);
         if reg.val.umax > 1 << 29 || reg.val.smin < -(1 << 29) {
             return fail(
@@ -958,7 +965,7 @@ impl<'a> Checker<'a> {
             }
             Kind::MapValue { map, .. } => {
                 let m = self.map(map);
-                Self::bounds(&base, regno, base.off + off, sz, m.value_size as i64, &format!("value of map `{}`", m.name))?;
+                Self::bounds(&base, regno, base.off + off, sz, m.value_size as i64, What::MapValue(&m.name))?;
                 // Values of frozen read-only maps are known.
                 if let (Some(data), Some(0)) = (&m.frozen, base.val.as_const()) {
                     let at = (base.off + off) as usize;
@@ -972,11 +979,11 @@ impl<'a> Checker<'a> {
             }
             Kind::MapKey { map } => {
                 let m = self.map(map);
-                Self::bounds(&base, regno, base.off + off, sz, m.key_size as i64, "map key")?;
+                Self::bounds(&base, regno, base.off + off, sz, m.key_size as i64, What::MapKey)?;
                 Ok(unknown)
             }
             Kind::Mem { size: limit, .. } => {
-                Self::bounds(&base, regno, base.off + off, sz, limit as i64, "memory")?;
+                Self::bounds(&base, regno, base.off + off, sz, limit as i64, What::Memory)?;
                 Ok(unknown)
             }
             Kind::Packet | Kind::PacketMeta => {
@@ -1189,11 +1196,17 @@ impl<'a> Checker<'a> {
                         "write to a map that is not .rodata or BPF_F_RDONLY_PROG",
                     );
                 }
-                let name = format!("value of map `{}`", m.name);
-                Self::bounds(&base, regno, base.off + off, sz, m.value_size as i64, &name)
+                Self::bounds(
+                    &base,
+                    regno,
+                    base.off + off,
+                    sz,
+                    m.value_size as i64,
+                    What::MapValue(&m.name),
+                )
             }
             Kind::Mem { size: limit, .. } => {
-                Self::bounds(&base, regno, base.off + off, sz, limit as i64, "memory")
+                Self::bounds(&base, regno, base.off + off, sz, limit as i64, What::Memory)
             }
             Kind::Packet | Kind::PacketMeta => self.packet_access(&base, regno, off, sz, true),
             Kind::MapKey { .. } => fail(
@@ -1437,8 +1450,23 @@ impl<'a> Checker<'a> {
             Operand::Reg(r) => Some(r),
             Operand::Imm(_) => None,
         };
+        // A comparison the ranges decide continues on one side, without copies.
+        if a.kind == Kind::Scalar && b.kind == Kind::Scalar {
+            match scalar::branch_taken(cond, width, &a.val, &b.val) {
+                Branch::Taken => {
+                    Self::goto(path, target);
+                    return Ok(true);
+                }
+                Branch::NotTaken => {
+                    Self::goto(path, next);
+                    return Ok(true);
+                }
+                Branch::Unknown => {}
+            }
+        }
         let mut taken = path.state.clone();
-        let mut fall = path.state.clone();
+        // The fall-through side is refined in place.
+        let fall = &mut path.state;
         let mut feasible = (true, true);
         match (a.kind, b.kind) {
             (Kind::Scalar, Kind::Scalar) => match scalar::branch_taken(cond, width, &a.val, &b.val)
@@ -1451,7 +1479,7 @@ impl<'a> Checker<'a> {
                         Some(c) => (c, false),
                         None => (JmpCond::Set, true),
                     };
-                    feasible.1 = refine_regs(&mut fall, neg, set_false, width, dst, src_reg, a, b);
+                    feasible.1 = refine_regs(&mut *fall, neg, set_false, width, dst, src_reg, a, b);
                 }
             },
             (k, Kind::Scalar) | (Kind::Scalar, k) if k.is_pointer() => {
@@ -1465,9 +1493,9 @@ impl<'a> Checker<'a> {
                     && width == Width::W64;
                 if zero && p.kind.maybe_null() {
                     let (null_side, ok_side) = if cond == JmpCond::Eq {
-                        (&mut taken, &mut fall)
+                        (&mut taken, &mut *fall)
                     } else {
-                        (&mut fall, &mut taken)
+                        (&mut *fall, &mut taken)
                     };
                     mark_null(null_side, p, preg, true);
                     mark_null(ok_side, p, preg, false);
@@ -1487,7 +1515,7 @@ impl<'a> Checker<'a> {
                 }
             }
             (ka, kb) => {
-                let pkt = self.packet_compare(&mut taken, &mut fall, cond, width, a, b);
+                let pkt = self.packet_compare(&mut taken, &mut *fall, cond, width, a, b);
                 if !pkt && !self.opts.privileged {
                     return fail(
                         Reason::PointerComparison,
@@ -1504,17 +1532,13 @@ impl<'a> Checker<'a> {
         match feasible {
             (true, true) => {
                 self.fork(path, taken, target);
-                path.state = fall;
                 Self::goto(path, next);
             }
             (true, false) => {
                 path.state = taken;
                 Self::goto(path, target);
             }
-            (false, true) => {
-                path.state = fall;
-                Self::goto(path, next);
-            }
+            (false, true) => Self::goto(path, next),
             // Neither side is possible: this path cannot happen.
             (false, false) => return Ok(false),
         }
@@ -2131,7 +2155,7 @@ impl<'a> Checker<'a> {
                     r.off,
                     size,
                     m.value_size as i64,
-                    &format!("value of map `{}`", m.name),
+                    What::MapValue(&m.name),
                 )
             }
             Kind::MapKey { map } => {
@@ -2148,13 +2172,13 @@ impl<'a> Checker<'a> {
                     r.off,
                     size,
                     self.map(map).key_size as i64,
-                    "map key",
+                    What::MapKey,
                 )
             }
             Kind::Mem {
                 size: limit,
                 null: false,
-            } => Self::bounds(r, regno8, r.off, size, limit as i64, "memory"),
+            } => Self::bounds(r, regno8, r.off, size, limit as i64, What::Memory),
             Kind::Packet | Kind::PacketMeta => self.packet_access(r, regno8, 0, size, write),
             k if k.maybe_null() => Self::null_fail(r, regno8),
             _ => fail(
@@ -2203,6 +2227,24 @@ fn const_stack_key(st: &State, key: &Reg) -> Option<u64> {
             r.val.as_const().map(|v| v & 0xffff_ffff)
         }
         _ => None,
+    }
+}
+
+/// What a bounded access is into, for messages.
+#[derive(Clone, Copy)]
+enum What<'a> {
+    MapValue(&'a str),
+    MapKey,
+    Memory,
+}
+
+impl std::fmt::Display for What<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            What::MapValue(name) => write!(f, "value of map `{name}`"),
+            What::MapKey => write!(f, "map key"),
+            What::Memory => write!(f, "memory"),
+        }
     }
 }
 
