@@ -1764,7 +1764,14 @@ impl<'a> Checker<'a> {
             return fail(
                 Reason::UnknownHelper,
                 format!("helper {id} (bpf_{name}) is not implemented by oxbpf"),
-                "use one of the helpers oxbpf implements (see `oxbpf verify --help`)",
+                format!(
+                    "use one of the helpers oxbpf implements: {}",
+                    helpers::PROTOS
+                        .iter()
+                        .map(|p| p.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             );
         };
         if !helpers::available(proto.avail, self.prog_type) {
