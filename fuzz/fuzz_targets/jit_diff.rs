@@ -49,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
         .unwrap_or(true);
     let mut vm = Vm::from_program(program);
     vm.set_budget(Some(100_000));
-    jit.set_budget(Some(100_000));
+    if jit.set_budget(Some(100_000)).is_err() { return }
     let mut mem = mem_init.to_vec();
     let want = vm.run(&mut mem);
     let want_mem = mem.clone();

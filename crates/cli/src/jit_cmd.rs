@@ -17,7 +17,7 @@ pub fn run(
     let program = Program::new(bytecode, helpers)?;
     let mut jit = JitProgram::compile(program, &Options::default())?;
     let compiled = start.elapsed();
-    jit.set_budget(budget);
+    jit.set_budget(budget)?;
     let start = std::time::Instant::now();
     let r0 = jit.run(memory)?;
     let ran = start.elapsed();

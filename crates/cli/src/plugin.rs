@@ -44,7 +44,7 @@ pub fn run(args: &[String]) -> Result<String, CliError> {
     let r0 = if jit {
         let program = Program::new(&code, &Helpers::conformance())?;
         let mut jit = JitProgram::compile(program, &Options::default())?;
-        jit.set_budget(Some(BUDGET));
+        jit.set_budget(Some(BUDGET))?;
         jit.run(&mut mem)?
     } else {
         let mut vm = Vm::new(&code, &Helpers::conformance())?;

@@ -1,7 +1,7 @@
-//! JIT benchmarks, side by side in one run: oxbpf's JIT (unchecked and
-//! checked), the `rbpf` crate's JIT, and native code built from the same C
-//! (`fixtures/bench/*.c`, gcc -O2, loaded with dlopen). Also compile time and
-//! the overhead of one call into compiled code.
+//! JIT benchmarks, side by side in one run: oxbpf's JIT (unchecked, checked,
+//! and checked with an instruction budget), the `rbpf` crate's JIT, and native
+//! code built from the same C (`fixtures/bench/*.c`, gcc -O2, loaded with
+//! dlopen). Also compile time and the overhead of one call into compiled code.
 //!
 //! Run with `cargo bench -p oxbpf-jit --bench jit`. Before measuring, every
 //! engine runs each workload once and must return the same r0; the
@@ -75,6 +75,12 @@ fn bench_workloads(c: &mut Criterion) {
         let got_checked = checked
             .run(&mut w.mem.clone())
             .expect("checked JIT runs it");
+        let mut budgeted = JitProgram::compile(program.clone(), &Options::default()).unwrap();
+        budgeted.set_budget(Some(u64::MAX)).unwrap();
+        let got_budgeted = budgeted
+            .run(&mut w.mem.clone())
+            .expect("budgeted JIT runs it");
+        assert_eq!(got_budgeted, want, "{}: budgeted JIT disagrees", w.name);
         let mut fast = unchecked(program.clone());
         let got_fast = fast.run(&mut w.mem.clone()).expect("unchecked JIT runs it");
         assert_eq!(
@@ -105,6 +111,10 @@ fn bench_workloads(c: &mut Criterion) {
         let mut mem = w.mem.clone();
         group.bench_function("oxbpf-jit-checked", |b| {
             b.iter(|| checked.run(&mut mem).unwrap())
+        });
+        let mut mem = w.mem.clone();
+        group.bench_function("oxbpf-jit-checked-budget", |b| {
+            b.iter(|| budgeted.run(&mut mem).unwrap())
         });
         if rbpf_r0 == Some(want) {
             let mut mem = w.mem.clone();

@@ -119,6 +119,12 @@ pub struct JitProgram {
     mode: Mode,
     budget: Option<u64>,
     direct: Option<DirectFn>,
+    /// Whether the code charges back-edges to the budget.
+    budget_code: bool,
+    /// What it was compiled with, to compile it again with budget checks.
+    options: Options,
+    arrays: Vec<ArrayMap>,
+    direct_maps: Vec<DirectMap>,
 }
 
 /// The direct entry: r1, r2 in, r0 out.
@@ -210,6 +216,16 @@ impl JitProgram {
         options: &Options,
         maps: KnownMaps<'_>,
     ) -> Result<JitProgram, JitError> {
+        Self::build_with(program, options, maps, false)
+    }
+
+    /// `budget`: emit the back-edge budget checks (checked mode only).
+    fn build_with(
+        program: Program,
+        options: &Options,
+        maps: KnownMaps<'_>,
+        budget: bool,
+    ) -> Result<JitProgram, JitError> {
         let mut ctx = Box::new(JitContext::new());
         let mut stack = Box::new([0u64; STACK_SIZE / 8]);
         let unchecked_leaf = options.mode == Mode::Unchecked && !needs_run_state(&program);
@@ -217,6 +233,7 @@ impl JitProgram {
             ctx: &mut *ctx as *mut JitContext as u64,
             stack_top: stack.as_mut_ptr() as u64 + STACK_SIZE as u64,
             lean: unchecked_leaf && !falls_off_the_end(&program),
+            budget: budget && options.mode == Mode::Checked,
         };
         let compiled = x86::compile::compile(&program, options, fixed, maps)?;
         let code = ExecMemory::seal(&compiled.code)?;
@@ -252,6 +269,10 @@ impl JitProgram {
             direct,
             mode: options.mode,
             budget: None,
+            budget_code: budget && options.mode == Mode::Checked,
+            options: *options,
+            arrays: maps.arrays.to_vec(),
+            direct_maps: maps.direct.to_vec(),
         })
     }
 
@@ -302,8 +323,19 @@ impl JitProgram {
 
     /// Limits each run (checked mode): every back-edge taken draws the number of
     /// slots it jumps back over; running out stops the program.
-    pub fn set_budget(&mut self, budget: Option<u64>) {
+    ///
+    /// Code compiles without budget checks (they cost up to a third in tight
+    /// loops); the first budget set recompiles the program with them.
+    pub fn set_budget(&mut self, budget: Option<u64>) -> Result<(), JitError> {
+        if budget.is_some() && self.mode == Mode::Checked && !self.budget_code {
+            let maps = KnownMaps {
+                arrays: &self.arrays,
+                direct: &self.direct_maps,
+            };
+            *self = Self::build_with((*self.program).clone(), &self.options, maps, true)?;
+        }
         self.budget = budget;
+        Ok(())
     }
 
     /// Runs with r1 = the address of `mem` and r2 = its length (both 0 when `mem` is empty).

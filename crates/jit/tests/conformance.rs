@@ -23,7 +23,8 @@ fn run_one(text: &str, options: &Options) -> Result<(), String> {
     // checked-mode run of the same programs proves it in this test).
     let mut jit = unsafe { JitProgram::compile_with_mode(program, options) }
         .map_err(|e| format!("compile: {e}"))?;
-    jit.set_budget(Some(10_000_000));
+    jit.set_budget(Some(10_000_000))
+        .map_err(|e| format!("budget: {e}"))?;
     let mut mem = test.mem.clone();
     match (jit.run(&mut mem), test.result, &test.error) {
         (Ok(r0), Some(want), _) if r0 == want => Ok(()),

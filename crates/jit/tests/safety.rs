@@ -214,7 +214,7 @@ fn atomics_fetch_exchange_and_compare() {
 fn budget_stops_infinite_loops() {
     let code = oxbpf_isa::assemble_bytes("r0 = 0\nloop:\nr0 += 1\ngoto loop\nexit").unwrap();
     let mut jit = jit_of(&code);
-    jit.set_budget(Some(1000));
+    jit.set_budget(Some(1000)).unwrap();
     let err = jit.run(&mut []).unwrap_err();
     assert!(
         matches!(
@@ -229,9 +229,9 @@ fn budget_stops_infinite_loops() {
     let code =
         oxbpf_isa::assemble_bytes("r0 = 0\nloop:\nr0 += 1\nif r0 < 500 goto loop\nexit").unwrap();
     let mut jit = jit_of(&code);
-    jit.set_budget(Some(2000));
+    jit.set_budget(Some(2000)).unwrap();
     assert_eq!(jit.run(&mut []), Ok(500));
-    jit.set_budget(Some(900));
+    jit.set_budget(Some(900)).unwrap();
     assert!(
         jit.run(&mut []).is_err(),
         "499 back-edges of 2 slots exceed 900"

@@ -351,7 +351,10 @@ impl Runtime {
                     program: name.to_string(),
                     source: Box::new(e),
                 })?;
-                jit.set_budget(self.budget);
+                jit.set_budget(self.budget).map_err(|e| RuntimeError::Jit {
+                    program: name.to_string(),
+                    source: Box::new(e),
+                })?;
                 Exec::Jit(Box::new(jit))
             }
         };

@@ -35,6 +35,8 @@ pub(crate) struct Fixed {
     /// no legacy packet loads, no way to fall off the end): the direct entry
     /// then needs no context and no unwind point.
     pub lean: bool,
+    /// Charge back-edges to the budget.
+    pub budget: bool,
 }
 
 /// Out-of-line code gathered while the body is emitted.
@@ -65,6 +67,8 @@ struct Compiler<'p> {
     a: Asm,
     prog: &'p Program,
     checked: bool,
+    /// Back-edges charge the budget.
+    budget: bool,
     blind: Option<u64>,
     /// Whether some instruction writes r10 (then r10-based accesses are checked too).
     writes_r10: bool,
@@ -249,6 +253,7 @@ pub(crate) fn compile(
         a,
         prog,
         checked: options.mode == Mode::Checked,
+        budget: fixed.budget,
         blind: options.constant_blinding.then(seed),
         writes_r10: (0..len).filter_map(|s| prog.insn(s)).any(writes_r10),
         slot_labels,
@@ -913,7 +918,7 @@ impl Compiler<'_> {
     fn jump(&mut self, pc: usize, off: i64, cond: Option<Cond>) {
         let target = (pc as i64 + 1 + off) as usize;
         let label = self.slot_labels[target];
-        if self.checked && target <= pc {
+        if self.budget && target <= pc {
             // `sub` changes the flags, so a conditional jump re-tests them after.
             let stub = self.fault_label(Status::Budget, pc);
             let cost = (pc - target + 1) as i32;
