@@ -651,4 +651,25 @@ impl Asm {
     pub fn int3(&mut self) {
         self.b(0xcc);
     }
+
+    /// Multi-byte `nop`s up to the next multiple of `align` bytes.
+    pub fn align(&mut self, align: usize) {
+        // The recommended nop forms of 1 to 8 bytes.
+        const NOPS: [&[u8]; 8] = [
+            &[0x90],
+            &[0x66, 0x90],
+            &[0x0f, 0x1f, 0x00],
+            &[0x0f, 0x1f, 0x40, 0x00],
+            &[0x0f, 0x1f, 0x44, 0x00, 0x00],
+            &[0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00],
+            &[0x0f, 0x1f, 0x80, 0x00, 0x00, 0x00, 0x00],
+            &[0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
+        ];
+        let mut gap = (align - self.pos() % align) % align;
+        while gap > 0 {
+            let n = gap.min(8);
+            self.code.extend_from_slice(NOPS[n - 1]);
+            gap -= n;
+        }
+    }
 }

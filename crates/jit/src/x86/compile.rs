@@ -88,6 +88,8 @@ struct Compiler<'p> {
     r1_const: Option<u64>,
     /// The host registers of r6..r9 that functions save (see `prologue`).
     saved: Vec<Gpr>,
+    /// Targets of backward jumps: aligned to 16 bytes, as loop heads.
+    loop_heads: Vec<bool>,
 }
 
 /// A splitmix64 step, for blinding keys.
@@ -159,6 +161,24 @@ fn saved_registers(prog: &Program) -> Vec<Gpr> {
         }
         // Keep the order r6..r9 so that listings read naturally.
         out.sort_by_key(|r| order.iter().position(|x| x == r));
+    }
+    out
+}
+
+/// Slots that a jump from a later (or the same) slot targets.
+fn loop_heads(prog: &Program) -> Vec<bool> {
+    let len = prog.len();
+    let mut out = vec![false; len];
+    for slot in 0..len {
+        let off = match prog.insn(slot) {
+            Some(Insn::Ja { off }) | Some(Insn::Jmp { off, .. }) => *off as i64,
+            Some(Insn::Ja32 { imm }) => *imm as i64,
+            _ => continue,
+        };
+        let t = slot as i64 + 1 + off;
+        if (0..=slot as i64).contains(&t) {
+            out[t as usize] = true;
+        }
     }
     out
 }
@@ -266,6 +286,7 @@ pub(crate) fn compile(
         leaders: leaders(prog),
         r1_const: None,
         saved: saved_registers(prog),
+        loop_heads: loop_heads(prog),
     };
     // Function entries: slot 0, every local-call target and every code address.
     for slot in 0..len {
@@ -298,6 +319,9 @@ pub(crate) fn compile(
     let mut slot_offsets = vec![0u32; len];
     let mut slot = 0;
     while slot < len {
+        if c.loop_heads[slot] {
+            c.a.align(16);
+        }
         let label = c.slot_labels[slot];
         c.a.bind(label);
         slot_offsets[slot] = c.a.pos() as u32;
