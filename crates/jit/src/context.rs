@@ -1,5 +1,5 @@
 //! The run context that compiled code reaches through r12, and the host
-//! functions it calls: helpers, callx, the slow memory check and legacy packet loads.
+//! functions it calls: helpers, callx and the slow memory check.
 
 use std::mem::offset_of;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -75,8 +75,9 @@ pub(crate) struct JitContext {
     pub entries: *const [u32],
     /// The trampoline, for callbacks.
     pub trampoline: Option<Trampoline>,
-    /// The packet of legacy ld_abs/ld_ind: (address, length).
-    pub packet: (u64, u64),
+    /// The packet of legacy ld_abs/ld_ind: its address and length.
+    pub packet_start: u64,
+    pub packet_len: u64,
     pub budget_total: u64,
     pub helper_message: String,
 }
@@ -103,6 +104,8 @@ pub(crate) const OFF_ARGS: i32 = offset_of!(JitContext, args) as i32;
 pub(crate) const OFF_CUR_PC: i32 = offset_of!(JitContext, cur_pc) as i32;
 pub(crate) const OFF_CUR_FP: i32 = offset_of!(JitContext, cur_fp) as i32;
 pub(crate) const OFF_CALLX_VALUE: i32 = offset_of!(JitContext, callx_value) as i32;
+pub(crate) const OFF_PACKET_START: i32 = offset_of!(JitContext, packet_start) as i32;
+pub(crate) const OFF_PACKET_LEN: i32 = offset_of!(JitContext, packet_len) as i32;
 
 impl JitContext {
     pub(crate) fn new() -> JitContext {
@@ -132,7 +135,8 @@ impl JitContext {
             code_base: 0,
             entries: &[],
             trampoline: None,
-            packet: (0, 0),
+            packet_start: 0,
+            packet_len: 0,
             budget_total: 0,
             helper_message: String::new(),
         }
@@ -391,48 +395,6 @@ pub(crate) unsafe extern "sysv64" fn host_check(ctx: *mut JitContext, addr: u64,
     ctx.fault_aux = kind;
     ctx.fault(Status::OutOfBounds, (info >> 8) & 0xff_ffff);
     0
-}
-
-/// A legacy ld_abs/ld_ind: `off` is the packet offset (imm, plus the 32-bit
-/// index register for ld_ind, as a signed 64-bit sum); `info` packs
-/// `len | pc << 32`. Returns the big-endian value; when the bytes lie outside
-/// the packet, sets [`Status::ExitZero`].
-pub(crate) unsafe extern "sysv64" fn host_packet_load(
-    ctx: *mut JitContext,
-    off: i64,
-    info: u64,
-) -> u64 {
-    // SAFETY: compiled code passes its own context, valid for the run.
-    let ctx = unsafe { &mut *ctx };
-    let len = info & 0xff;
-    let (pkt, pkt_len) = ctx.packet;
-    if off < 0 || off as u64 + len > pkt_len {
-        ctx.status = Status::ExitZero as u32;
-        return 0;
-    }
-    let start = pkt + off as u64;
-    if let Some(p) = ctx.map().translate(start, len, false) {
-        // SAFETY: `translate` checked that the `len` bytes lie in a live region.
-        let bytes = unsafe { std::slice::from_raw_parts(p, len as usize) };
-        return bytes.iter().fold(0, |v, &b| v << 8 | b as u64);
-    }
-    // Not in one region: byte by byte, so a fault names the first bad byte.
-    let mut v = 0u64;
-    for i in 0..len {
-        let addr = start + i;
-        match ctx.map().translate(addr, 1, false) {
-            // SAFETY: `translate` checked the byte lies in a live region.
-            Some(p) => v = (v << 8) | unsafe { *p } as u64,
-            None => {
-                ctx.fault_addr = addr;
-                ctx.fault_len = 1;
-                ctx.fault_aux = 3;
-                ctx.fault(Status::OutOfBounds, info >> 32);
-                return 0;
-            }
-        }
-    }
-    v
 }
 
 /// The frame-pointer step of each call, for callers computing r10.

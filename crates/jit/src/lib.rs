@@ -405,7 +405,7 @@ impl JitProgram {
         let ctx = &mut *self.ctx;
         ctx.map = &*self.map;
         ctx.set_fast_regions();
-        ctx.packet = regions
+        (ctx.packet_start, ctx.packet_len) = regions
             .first()
             .map_or((0, 0), |r| (r.addr(), r.len() as u64));
         ctx.budget = self.budget.unwrap_or(u64::MAX);

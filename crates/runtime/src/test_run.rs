@@ -88,23 +88,29 @@ impl Instance<'_> {
         ctx_in: Option<&[u8]>,
     ) -> Result<TestRun, RuntimeError> {
         match Convention::of(self.prog_type) {
+            // The input gets a mapping of its own, so that an access past its end
+            // faults the same way whatever else the allocator placed nearby.
             Convention::Plain => {
-                let mut data = data_in.to_vec();
-                let retval = self.run(&mut data)?;
+                let mut mem = LowMem::new(data_in.len()).map_err(io)?;
+                let data = &mut mem.bytes()[..data_in.len()];
+                data.copy_from_slice(data_in);
+                let retval = self.run(data)?;
                 Ok(TestRun {
                     retval,
-                    data_out: data,
+                    data_out: data.to_vec(),
                 })
             }
             Convention::Context => {
-                let mut ctx = ctx_in.unwrap_or(data_in).to_vec();
+                let input = ctx_in.unwrap_or(data_in);
+                let mut mem = LowMem::new(input.len()).map_err(io)?;
+                let ctx = &mut mem.bytes()[..input.len()];
+                ctx.copy_from_slice(input);
                 let ptr = if ctx.is_empty() {
                     0
                 } else {
                     ctx.as_mut_ptr() as u64
                 };
-                let retval =
-                    self.run_regions([ptr, 0, 0, 0, 0], vec![Region::writable(&mut ctx)])?;
+                let retval = self.run_regions([ptr, 0, 0, 0, 0], vec![Region::writable(ctx)])?;
                 Ok(TestRun {
                     retval,
                     data_out: data_in.to_vec(),

@@ -364,7 +364,7 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
             }
             K::Atomic32 | K::Atomic64 => atomic(&mut reg, op, map, here)?,
             K::LdAbsB | K::LdAbsH | K::LdAbsW | K::LdIndB | K::LdIndH | K::LdIndW => {
-                match packet_load(&reg, op, map, args.packet, here)? {
+                match packet_load(&reg, op, args.packet) {
                     Some(v) => reg[0] = v,
                     None => {
                         // As in the kernel: an out-of-bounds packet load ends the program with 0.
@@ -585,13 +585,7 @@ fn atomic(reg: &mut [u64; 16], op: &Op, map: &MemoryMap, pc: usize) -> Result<()
 /// A legacy ld_abs/ld_ind: the big-endian value, or `None` when the bytes lie
 /// outside the packet.
 #[inline(never)]
-fn packet_load(
-    reg: &[u64; 16],
-    op: &Op,
-    map: &MemoryMap,
-    (pkt, pkt_len): (u64, u64),
-    pc: usize,
-) -> Result<Option<u64>, Fault> {
+fn packet_load(reg: &[u64; 16], op: &Op, (pkt, pkt_len): (u64, u64)) -> Option<u64> {
     let (len, ind) = match op.kind {
         K::LdAbsB => (1, false),
         K::LdAbsH => (2, false),
@@ -607,28 +601,13 @@ fn packet_load(
     };
     let off = base.wrapping_add(op.imm as i64);
     if off < 0 || off as u64 + len > pkt_len {
-        return Ok(None);
+        return None;
     }
-    let start = pkt + off as u64;
-    if let Some(p) = map.translate(start, len, false) {
-        // SAFETY: `translate` checked that the `len` bytes lie in a live region.
-        let bytes = unsafe { std::slice::from_raw_parts(p, len as usize) };
-        return Ok(Some(bytes.iter().fold(0, |v, &b| v << 8 | b as u64)));
-    }
-    // Not in one region: byte by byte, so a fault names the first bad byte.
-    let mut v = 0u64;
-    for i in 0..len {
-        let addr = start + i;
-        let p = map.translate(addr, 1, false).ok_or(Fault::OutOfBounds {
-            pc,
-            addr,
-            len: 1,
-            kind: "packet read",
-        })?;
-        // SAFETY: checked by `translate` just above.
-        v = (v << 8) | unsafe { *p } as u64;
-    }
-    Ok(Some(v))
+    // SAFETY: the packet is the run's first region, lent for the whole run,
+    // and the `len` bytes at `off` lie inside it (checked just above).
+    let bytes =
+        unsafe { std::slice::from_raw_parts((pkt + off as u64) as *const u8, len as usize) };
+    Some(bytes.iter().fold(0, |v, &b| v << 8 | b as u64))
 }
 
 /// Defines `$name(atomic, op, src, r0)`: applies the operation and returns the

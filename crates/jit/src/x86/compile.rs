@@ -1202,30 +1202,39 @@ impl Compiler<'_> {
         }
     }
 
-    /// Legacy ld_abs/ld_ind through the host, keeping r1..r5.
+    /// Legacy ld_abs/ld_ind, inline: r0 = the big-endian bytes at the offset,
+    /// or the run ends with 0 when they lie outside the packet (the run's
+    /// first region, so no other check is needed, in either mode).
     fn packet_load(&mut self, pc: usize, size: Size, index: Option<Reg>, imm: i32) {
         let (_, len, _) = width_of(size);
         let len = len.min(4);
-        let arg_regs = [Gpr::Rdi, Gpr::Rsi, Gpr::Rdx, Gpr::Rcx, Gpr::R8];
+        let outside = self.fault_label(Status::ExitZero, pc);
         let a = &mut self.a;
+        // r11 = the offset: imm, plus the index register's low 32 bits.
         match index {
-            Some(r) => a.mov_rr(false, TMP1, bpf(r.num())),
-            None => a.alu_rr(Alu::Xor, false, TMP1, TMP1),
+            Some(r) => {
+                a.mov_rr(false, TMP1, bpf(r.num()));
+                a.alu_ri(Alu::Add, true, TMP1, imm);
+            }
+            None => a.mov_imm64(TMP1, imm as i64 as u64),
         }
-        for r in arg_regs {
-            a.push(r);
+        a.test_rr(true, TMP1, TMP1);
+        a.jcc(Cond::L, outside);
+        a.lea(TMP2, mem(TMP1, len as i32));
+        a.alu_rm(Alu::Cmp, true, TMP2, mem(CTX, cx::OFF_PACKET_LEN));
+        a.jcc(Cond::A, outside);
+        a.alu_rm(Alu::Add, true, TMP1, mem(CTX, cx::OFF_PACKET_START));
+        match len {
+            1 => a.load(W::B, false, Gpr::Rax, mem(TMP1, 0)),
+            2 => {
+                a.load(W::H, false, Gpr::Rax, mem(TMP1, 0));
+                a.ror16_8(Gpr::Rax);
+                a.movzx_rr(16, Gpr::Rax, Gpr::Rax);
+            }
+            _ => {
+                a.load(W::W, false, Gpr::Rax, mem(TMP1, 0));
+                a.bswap(false, Gpr::Rax);
+            }
         }
-        a.alu_ri(Alu::Sub, true, Gpr::Rsp, 8);
-        a.lea(Gpr::Rsi, mem(TMP1, imm));
-        a.mov_rr(true, Gpr::Rdi, CTX);
-        a.mov_imm64(Gpr::Rdx, len | (pc as u64) << 32);
-        a.mov_imm64(Gpr::Rax, cx::host_packet_load as *const () as u64);
-        a.call_r(Gpr::Rax);
-        a.alu_ri(Alu::Add, true, Gpr::Rsp, 8);
-        for r in arg_regs.into_iter().rev() {
-            a.pop(r);
-        }
-        a.alu_mi(Alu::Cmp, W::W, mem(CTX, cx::OFF_STATUS), 0);
-        a.jcc(Cond::Ne, self.fault_exit);
     }
 }
