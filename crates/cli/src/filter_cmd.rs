@@ -57,13 +57,15 @@ pub struct FilterArgs {
     /// Print the program's eBPF translation (llvm syntax) and exit.
     #[arg(long)]
     ebpf: bool,
-    /// Run the classic interpreter instead of the eBPF translation on the VM.
-    #[arg(long, conflicts_with = "jit")]
+    /// Run the classic interpreter instead of the eBPF translation.
+    #[arg(long, conflicts_with_all = ["jit", "vm"])]
     cbpf_interp: bool,
-    /// Compile the eBPF translation with oxbpf's x86-64 JIT instead of
-    /// interpreting it.
-    #[arg(long)]
+    /// Compile the eBPF translation with oxbpf's x86-64 JIT (the default on x86-64).
+    #[arg(long, conflicts_with = "vm")]
     jit: bool,
+    /// Run the eBPF translation on oxbpf's interpreter (the default elsewhere).
+    #[arg(long)]
+    vm: bool,
     /// Use a classic program from a file (tcpdump's -ddd or -dd output)
     /// instead of compiling an expression.
     #[arg(long, value_name = "FILE", conflicts_with = "expr")]
@@ -146,10 +148,12 @@ impl FilterArgs {
             oxbpf_cbpf::check(&prog).map_err(bad)?;
             return Ok(Runner::Classic(prog));
         }
-        if self.jit {
-            #[cfg(target_arch = "x86_64")]
+        #[cfg(target_arch = "x86_64")]
+        if !self.vm {
             return Ok(Runner::Jit(JitFilter::new(&prog).map_err(bad)?));
-            #[cfg(not(target_arch = "x86_64"))]
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        if self.jit {
             return Err(input_error("--jit: the JIT compiles for x86-64 only"));
         }
         Ok(Runner::Vm(EbpfFilter::new(&prog).map_err(bad)?))

@@ -111,7 +111,7 @@ fn counts_and_written_packets_match_tcpdump() {
         let want = packets(&theirs);
         assert!(!want.is_empty(), "{expr} matches nothing");
         for source in [vec!["--program", &prog], vec![expr]] {
-            for engine in [None, Some("--cbpf-interp"), Some("--jit")] {
+            for engine in [None, Some("--cbpf-interp"), Some("--jit"), Some("--vm")] {
                 let mut args = vec!["-r", input.as_str(), "--count"];
                 args.extend(engine);
                 args.extend(source.iter().copied());
