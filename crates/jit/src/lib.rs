@@ -404,7 +404,9 @@ impl JitProgram {
         }
         let ctx = &mut *self.ctx;
         ctx.map = &*self.map;
-        ctx.set_fast_regions();
+        if self.mode == Mode::Checked {
+            ctx.set_fast_regions();
+        }
         (ctx.packet_start, ctx.packet_len) = regions
             .first()
             .map_or((0, 0), |r| (r.addr(), r.len() as u64));
