@@ -121,6 +121,8 @@ pub struct JitProgram {
     direct: Option<DirectFn>,
     /// Whether the code charges back-edges to the budget.
     budget_code: bool,
+    /// Whether the program calls helpers (which see the run's regions).
+    calls_helpers: bool,
     /// What it was compiled with, to compile it again with budget checks.
     options: Options,
     arrays: Vec<ArrayMap>,
@@ -138,6 +140,21 @@ fn falls_off_the_end(program: &Program) -> bool {
         last,
         Some(oxbpf_isa::Insn::Exit | oxbpf_isa::Insn::Ja { .. } | oxbpf_isa::Insn::Ja32 { .. })
     )
+}
+
+/// Whether `program` calls helpers (by id or with callx).
+fn calls_helpers(program: &Program) -> bool {
+    (0..program.len()).any(|slot| {
+        matches!(
+            program.insn(slot),
+            Some(
+                oxbpf_isa::Insn::Call {
+                    kind: oxbpf_isa::CallKind::Helper | oxbpf_isa::CallKind::Kfunc,
+                    ..
+                } | oxbpf_isa::Insn::Callx { .. }
+            )
+        )
+    })
 }
 
 /// Whether running `program` needs the run's regions in the context: helper
@@ -248,6 +265,7 @@ impl JitProgram {
                 )
             }
         });
+        let calls_helpers = calls_helpers(&program);
         let program = Box::new(program);
         let entries = compiled.entries;
         ctx.program = &*program;
@@ -270,6 +288,7 @@ impl JitProgram {
             mode: options.mode,
             budget: None,
             budget_code: budget && options.mode == Mode::Checked,
+            calls_helpers,
             options: *options,
             arrays: maps.arrays.to_vec(),
             direct_maps: maps.direct.to_vec(),
@@ -392,15 +411,19 @@ impl JitProgram {
             stack.fill(0);
         }
         let stack_start = stack.as_mut_ptr() as u64;
-        let map = &mut *self.map;
-        map.clear();
-        map.push(RawRegion {
-            start: stack_start,
-            len: stack_size as u64,
-            writable: true,
-        });
-        for r in regions {
-            map.push(r.raw());
+        // Only checks and helpers read the region table; unchecked code without
+        // helpers needs the packet (the first region) at most.
+        if self.mode == Mode::Checked || self.calls_helpers {
+            let map = &mut *self.map;
+            map.clear();
+            map.push(RawRegion {
+                start: stack_start,
+                len: stack_size as u64,
+                writable: true,
+            });
+            for r in regions {
+                map.push(r.raw());
+            }
         }
         let ctx = &mut *self.ctx;
         ctx.map = &*self.map;
