@@ -175,6 +175,12 @@ fn needs_run_state(program: &Program) -> bool {
     })
 }
 
+// SAFETY: the raw pointers inside (the context's) point into memory the
+// program owns and moves with it (its boxes and code mapping), or at map data
+// that `compile_with_maps`' caller vouched for from any thread; running needs
+// `&mut self`, so one thread at a time uses the context and stack.
+unsafe impl Send for JitProgram {}
+
 impl std::fmt::Debug for JitProgram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JitProgram")
@@ -201,8 +207,9 @@ impl JitProgram {
     /// Helpers 1 and 2 must be `bpf_map_lookup_elem` and `bpf_map_update_elem`
     /// over these maps; array storage must outlive the compiled program and be
     /// among every run's regions; each `DirectMap`'s functions must be sound to
-    /// call with its `data` and stack pointers to `key_size`/`value_size`
-    /// bytes, and return addresses only inside the run's regions.
+    /// call, from any thread, with its `data` and stack pointers to
+    /// `key_size`/`value_size` bytes, and return addresses only inside the
+    /// run's regions.
     pub unsafe fn compile_with_maps(
         program: Program,
         options: &Options,

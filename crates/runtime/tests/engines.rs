@@ -138,3 +138,18 @@ fn interpreter_and_jit_agree_on_every_fixture() {
     println!("interpreter and JIT agree on {runs} test runs over every fixture");
     assert!(runs > 100, "only {runs} runs succeeded");
 }
+
+#[test]
+fn jit_instances_move_between_threads() {
+    fn is_send<T: Send>(_: &T) {}
+    let rt = runtime(&root().join("fixtures/elf/packet.o"), Engine::Jit).unwrap();
+    let inst = rt.instance("xdp_parse").unwrap();
+    is_send(&inst);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let mut inst = inst;
+            let pkt = std::fs::read(root().join("fixtures/elf/packets/dns.bin")).unwrap();
+            assert_eq!(inst.test_run(&pkt, None).unwrap().retval, 1);
+        });
+    });
+}
