@@ -35,6 +35,9 @@ struct Positions {
     producer: u64,
     consumer: u64,
     records: VecDeque<Record>,
+    /// Consumers waiting in `poll`: submits wake them only when there are any
+    /// (a wake-up is a system call).
+    waiters: usize,
 }
 
 /// A ring buffer of `size` bytes (a power of two).
@@ -113,12 +116,16 @@ impl RingBuf {
         let base = self.data.ptr(0) as u64;
         let offset = data.wrapping_sub(base).wrapping_sub(RECORD_HEADER as u64) as usize;
         let mut p = self.lock();
+        // Newest first: a program usually submits the record it reserved last,
+        // while older committed ones wait for the consumer.
         let rec = p
             .records
             .iter_mut()
+            .rev()
             .find(|r| r.offset == offset && r.state == State::Busy)
             .ok_or_else(|| MapError::Invalid(format!("{data:#x} is not a reserved record")))?;
         rec.state = state;
+        let wake = wake && p.waiters > 0;
         drop(p);
         if wake {
             self.ready.notify_all();
@@ -183,11 +190,14 @@ impl RingBuf {
     /// Waits up to `timeout` for a committed record, then consumes; returns the count.
     pub fn poll(&self, timeout: Duration, f: impl FnMut(&[u8])) -> usize {
         let ready = |p: &mut Positions| p.records.front().is_some_and(|r| r.state != State::Busy);
-        let guard = self
+        let mut p = self.lock();
+        p.waiters += 1;
+        let (mut p, _) = self
             .ready
-            .wait_timeout_while(self.lock(), timeout, |p| !ready(p))
+            .wait_timeout_while(p, timeout, |p| !ready(p))
             .unwrap_or_else(|e| e.into_inner());
-        drop(guard);
+        p.waiters -= 1;
+        drop(p);
         self.consume(f)
     }
 }
