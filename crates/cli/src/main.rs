@@ -110,6 +110,10 @@ enum Command {
         /// the interpreter.
         #[arg(long, conflicts_with = "trace")]
         jit: bool,
+        /// With an ELF object and --jit: verify the program with oxbpf's
+        /// verifier, refuse it if rejected, and run it without run-time checks.
+        #[arg(long, requires = "jit")]
+        verified: bool,
         /// Stop after this many executed instructions.
         #[arg(long)]
         budget: Option<u64>,
@@ -273,6 +277,7 @@ fn dispatch(command: Command) -> Result<(), CliError> {
             json,
             ctx_in,
             jit,
+            verified,
         } => {
             let given = match (mem, mem_hex) {
                 (Some(path), _) if path.extension().is_some_and(|e| e == "hex") => {
@@ -312,7 +317,11 @@ fn dispatch(command: Command) -> Result<(), CliError> {
                     budget,
                     repeat,
                     json,
-                    jit,
+                    match (jit, verified) {
+                        (true, true) => oxbpf::Engine::JitVerified,
+                        (true, false) => oxbpf::Engine::Jit,
+                        _ => oxbpf::Engine::Interpreter,
+                    },
                 )?;
                 return out(&report);
             }
@@ -323,6 +332,11 @@ fn dispatch(command: Command) -> Result<(), CliError> {
             } else {
                 Helpers::new()
             };
+            if verified {
+                return Err(CliError::Input(
+                    "--verified needs an ELF object: its program type gives the context the verifier checks against".into(),
+                ));
+            }
             if jit {
                 return out(&jit_cmd::run(
                     &loaded.bytecode,

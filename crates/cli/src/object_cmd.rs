@@ -371,16 +371,12 @@ pub fn run_object(
     budget: Option<u64>,
     repeat: u64,
     json: bool,
-    jit: bool,
+    engine: oxbpf::Engine,
 ) -> Result<String, CliError> {
     let rt_err = |e: oxbpf::RuntimeError| CliError::Input(e.to_string());
     let options = oxbpf::Options {
         budget,
-        engine: if jit {
-            oxbpf::Engine::Jit
-        } else {
-            oxbpf::Engine::Interpreter
-        },
+        engine,
         ..oxbpf::Options::default()
     };
     let rt = oxbpf::Runtime::with_options(obj, options).map_err(rt_err)?;

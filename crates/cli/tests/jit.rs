@@ -99,3 +99,27 @@ fn run_jit_runs_objects_with_their_maps_as_the_interpreter_does() {
     assert!(jit.starts_with("r0 = 0x1 (1)\n"), "{jit}");
     assert!(jit.contains("map classes (array)"), "{jit}");
 }
+
+#[test]
+fn run_verified_runs_accepted_objects_unchecked_and_refuses_the_rest() {
+    let args = [
+        "run",
+        "fixtures/elf/packet.o",
+        "--prog",
+        "xdp_parse",
+        "--data-in",
+        "fixtures/elf/packets/dns.bin",
+    ];
+    let (ok, interp, _) = oxbpf(&args);
+    assert!(ok);
+    let (ok, verified, err) = oxbpf(&[&args[..], &["--jit", "--verified"]].concat());
+    assert!(ok, "{err}");
+    assert_eq!(verified, interp);
+    let (ok, _, err) = oxbpf(&["run", "fixtures/object/noopt.o", "--jit", "--verified"]);
+    assert!(!ok);
+    assert!(err.contains("rejected at instruction"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    let (ok, _, err) = oxbpf(&["run", "examples/ip_checksum.s", "--jit", "--verified"]);
+    assert!(!ok);
+    assert!(err.contains("--verified needs an ELF object"), "{err}");
+}

@@ -200,10 +200,12 @@ impl JitProgram {
         Self::build(program, &options, KnownMaps::default())
     }
 
-    /// Like [`JitProgram::compile`], with lookups in `maps.arrays` inlined and
-    /// lookups and updates of `maps.direct` called directly.
+    /// Like [`JitProgram::compile_with_mode`], with lookups in `maps.arrays`
+    /// inlined and lookups and updates of `maps.direct` called directly.
     ///
     /// # Safety
+    /// As for [`JitProgram::compile_with_mode`] when `options.mode` is
+    /// [`Mode::Unchecked`]. And:
     /// Helpers 1 and 2 must be `bpf_map_lookup_elem` and `bpf_map_update_elem`
     /// over these maps; array storage must outlive the compiled program and be
     /// among every run's regions; each `DirectMap`'s functions must be sound to
@@ -215,11 +217,7 @@ impl JitProgram {
         options: &Options,
         maps: KnownMaps<'_>,
     ) -> Result<JitProgram, JitError> {
-        let options = Options {
-            mode: Mode::Checked,
-            ..*options
-        };
-        Self::build(program, &options, maps)
+        Self::build(program, options, maps)
     }
 
     /// Compiles `program` with the mode in `options`.

@@ -24,6 +24,9 @@ pub enum RuntimeError {
         program: String,
         source: Box<oxbpf_jit::JitError>,
     },
+    /// oxbpf's verifier rejected a program (with `Engine::JitVerified`).
+    #[error("program `{program}`: {reason}")]
+    Rejected { program: String, reason: String },
     /// A program refers to a map whose type is not implemented yet.
     #[error("program `{program}` uses map `{map}` of type {map_type}, which oxbpf does not implement yet")]
     UnsupportedMap {

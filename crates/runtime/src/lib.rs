@@ -77,6 +77,11 @@ pub enum Engine {
     Interpreter,
     /// The x86-64 JIT in checked mode: every memory access is checked, as in the interpreter.
     Jit,
+    /// The JIT without run-time memory checks for programs oxbpf's verifier
+    /// accepts (as a privileged loader); `Runtime::instance` refuses the
+    /// others. Program types whose test-run context the runtime cannot size
+    /// to the verifier's layout run checked instead.
+    JitVerified,
 }
 
 impl Default for Options {
@@ -329,7 +334,20 @@ impl Runtime {
                 vm.set_budget(self.budget);
                 Exec::Interpreter(vm)
             }
-            Engine::Jit => {
+            Engine::Jit | Engine::JitVerified => {
+                let unchecked = self.engine == Engine::JitVerified
+                    && test_run::verified_contexts_fit(prog.prog_type);
+                if self.engine == Engine::JitVerified {
+                    let maps = oxbpf_verifier::object_maps(&self.object);
+                    let input = oxbpf_verifier::Input::program(prog, &maps);
+                    let report = oxbpf_verifier::verify(&input, &Default::default());
+                    if let Some(r) = report.rejection {
+                        return Err(RuntimeError::Rejected {
+                            program: name.to_string(),
+                            reason: r.to_string().trim_end().to_string(),
+                        });
+                    }
+                }
                 let (arrays, direct) = if self.own_map_helpers {
                     self.known_maps()
                 } else {
@@ -339,23 +357,39 @@ impl Runtime {
                     arrays: &arrays,
                     direct: &direct,
                 };
-                // SAFETY: helpers 1 and 2 are the runtime's own map helpers over
-                // these maps (`own_map_helpers`), whose storage lives as long as
-                // the runtime, which the instance borrows, and is among every
-                // run's regions (`run_regions`); the direct functions read only
-                // the key and value lengths of their map.
-                let mut jit = unsafe {
-                    oxbpf_jit::JitProgram::compile_with_maps(program, &Default::default(), maps)
+                let jit_err = |e| RuntimeError::Jit {
+                    program: name.to_string(),
+                    source: Box::new(e),
+                };
+                let compile = |mode| {
+                    let options = oxbpf_jit::Options {
+                        mode,
+                        constant_blinding: false,
+                    };
+                    // SAFETY: helpers 1 and 2 are the runtime's own map helpers
+                    // over these maps (`own_map_helpers`), whose storage lives as
+                    // long as the runtime, which the instance borrows, and is
+                    // among every run's regions (`run_regions`); the direct
+                    // functions read only the key and value lengths of their map.
+                    // Unchecked code is built only for programs the verifier
+                    // accepted, and runs only on contexts `test_run` builds at
+                    // least as large as the verifier's layouts.
+                    let mut jit = unsafe {
+                        oxbpf_jit::JitProgram::compile_with_maps(program.clone(), &options, maps)
+                    }
+                    .map_err(jit_err)?;
+                    jit.set_budget(self.budget).map_err(jit_err)?;
+                    Ok::<_, RuntimeError>(Box::new(jit))
+                };
+                let checked = compile(oxbpf_jit::Mode::Checked)?;
+                if unchecked {
+                    Exec::Verified {
+                        fast: compile(oxbpf_jit::Mode::Unchecked)?,
+                        checked,
+                    }
+                } else {
+                    Exec::Jit(checked)
                 }
-                .map_err(|e| RuntimeError::Jit {
-                    program: name.to_string(),
-                    source: Box::new(e),
-                })?;
-                jit.set_budget(self.budget).map_err(|e| RuntimeError::Jit {
-                    program: name.to_string(),
-                    source: Box::new(e),
-                })?;
-                Exec::Jit(Box::new(jit))
             }
         };
         Ok(Instance {
@@ -363,6 +397,10 @@ impl Runtime {
             name: name.to_string(),
             prog_type: prog.prog_type,
             cpu: self.shared.cpu,
+            min_context: match vm {
+                Exec::Verified { .. } => test_run::verified_context_size(prog.prog_type),
+                _ => 0,
+            },
             vm,
             tail_targets: std::collections::HashMap::new(),
         })
@@ -473,6 +511,9 @@ pub struct Instance<'r> {
     /// The CPU id this instance's programs see (per-CPU maps, BPF_F_CURRENT_CPU).
     cpu: usize,
     vm: Exec,
+    /// Bytes a test run's plain or context input is padded to: the verifier's
+    /// layout size when unchecked code runs on it, else 0.
+    min_context: usize,
     /// Engines for the programs this one tail-calls, made on first use.
     tail_targets: std::collections::HashMap<String, Exec>,
 }
@@ -481,17 +522,28 @@ pub struct Instance<'r> {
 enum Exec {
     Interpreter(Vm),
     Jit(Box<oxbpf_jit::JitProgram>),
+    /// A verified program: unchecked code for contexts the runtime builds,
+    /// checked code for memory the host hands in.
+    Verified {
+        fast: Box<oxbpf_jit::JitProgram>,
+        checked: Box<oxbpf_jit::JitProgram>,
+    },
 }
 
 impl Exec {
+    /// `built`: the first region is a context `test_run` built (so verified,
+    /// unchecked code may run on it).
     fn run_with(
         &mut self,
         args: &[u64; 5],
         regions: &[Region<'_>],
+        built: bool,
     ) -> Result<u64, oxbpf_vm::VmError> {
         match self {
             Exec::Interpreter(vm) => vm.run_with(args, regions, &mut NoTrace),
             Exec::Jit(jit) => jit.run_with(args, regions),
+            Exec::Verified { fast, .. } if built => fast.run_with(args, regions),
+            Exec::Verified { checked, .. } => checked.run_with(args, regions),
         }
     }
 }
@@ -504,14 +556,16 @@ impl Instance<'_> {
         } else {
             (data.as_mut_ptr() as u64, data.len() as u64)
         };
-        self.run_regions([r1, r2, 0, 0, 0], vec![Region::writable(data)])
+        self.run_regions([r1, r2, 0, 0, 0], vec![Region::writable(data)], false)
     }
 
-    /// Runs with the given r1..r5 and regions, plus every map's storage.
+    /// Runs with the given r1..r5 and regions, plus every map's storage;
+    /// `built`: the first region is a context the runtime built (see `Exec`).
     pub(crate) fn run_regions(
         &mut self,
         args: [u64; 5],
         mut regions: Vec<Region<'_>>,
+        built: bool,
     ) -> Result<u64, RuntimeError> {
         for (def, map) in self
             .runtime
@@ -551,7 +605,7 @@ impl Instance<'_> {
                 }
                 self.tail_targets.get_mut(&current).expect("inserted above")
             };
-            match vm.run_with(&args, &regions) {
+            match vm.run_with(&args, &regions, built) {
                 Err(oxbpf_vm::VmError::Helper { message, .. }) if message == TAIL_CALL => {
                     // The tail call replaces the program: same context, fresh stack.
                     current = TAIL
@@ -579,7 +633,7 @@ impl Instance<'_> {
     pub fn executed(&self) -> Option<u64> {
         match &self.vm {
             Exec::Interpreter(vm) => vm.executed(),
-            Exec::Jit(_) => None,
+            Exec::Jit(_) | Exec::Verified { .. } => None,
         }
     }
 }

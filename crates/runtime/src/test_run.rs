@@ -43,6 +43,26 @@ pub enum Convention {
     Plain,
 }
 
+/// Whether the runtime builds, for program type `t`, contexts at least as
+/// large as the verifier's layout for it, so verified code can run unchecked.
+pub(crate) fn verified_contexts_fit(t: ProgramType) -> bool {
+    use oxbpf_verifier::context::{layout, Layout};
+    match Convention::of(t) {
+        Convention::Xdp | Convention::Skb { .. } | Convention::FlowDissector => true,
+        // The input is padded to a numbers-only layout; layouts with pointers
+        // (sk_msg_md) would take the host's bytes for addresses.
+        Convention::Context | Convention::Plain => matches!(layout(t), Layout::ReadOnly { .. }),
+    }
+}
+
+/// The size of the verifier's numbers-only context layout for `t`, or 0.
+pub(crate) fn verified_context_size(t: ProgramType) -> usize {
+    match oxbpf_verifier::context::layout(t) {
+        oxbpf_verifier::context::Layout::ReadOnly { size, .. } => size.max(0) as usize,
+        _ => 0,
+    }
+}
+
 impl Convention {
     /// The convention of a program type.
     pub fn of(t: ProgramType) -> Convention {
@@ -90,27 +110,38 @@ impl Instance<'_> {
         match Convention::of(self.prog_type) {
             // The input gets a mapping of its own, so that an access past its end
             // faults the same way whatever else the allocator placed nearby.
+            // Verified unchecked code may read the whole layout the verifier
+            // checked it against: the input is zero-padded to that size.
             Convention::Plain => {
-                let mut mem = LowMem::new(data_in.len()).map_err(io)?;
-                let data = &mut mem.bytes()[..data_in.len()];
-                data.copy_from_slice(data_in);
-                let retval = self.run(data)?;
+                let len = data_in.len().max(self.min_context);
+                let mut mem = LowMem::new(len).map_err(io)?;
+                let data = &mut mem.bytes()[..len];
+                data[..data_in.len()].copy_from_slice(data_in);
+                let ptr = if len == 0 {
+                    0
+                } else {
+                    data.as_mut_ptr() as u64
+                };
+                let args = [ptr, data_in.len() as u64, 0, 0, 0];
+                let retval = self.run_regions(args, vec![Region::writable(data)], true)?;
                 Ok(TestRun {
                     retval,
-                    data_out: data.to_vec(),
+                    data_out: mem.bytes()[..data_in.len()].to_vec(),
                 })
             }
             Convention::Context => {
                 let input = ctx_in.unwrap_or(data_in);
-                let mut mem = LowMem::new(input.len()).map_err(io)?;
-                let ctx = &mut mem.bytes()[..input.len()];
-                ctx.copy_from_slice(input);
+                let len = input.len().max(self.min_context);
+                let mut mem = LowMem::new(len).map_err(io)?;
+                let ctx = &mut mem.bytes()[..len];
+                ctx[..input.len()].copy_from_slice(input);
                 let ptr = if ctx.is_empty() {
                     0
                 } else {
                     ctx.as_mut_ptr() as u64
                 };
-                let retval = self.run_regions([ptr, 0, 0, 0, 0], vec![Region::writable(ctx)])?;
+                let retval =
+                    self.run_regions([ptr, 0, 0, 0, 0], vec![Region::writable(ctx)], true)?;
                 Ok(TestRun {
                     retval,
                     data_out: data_in.to_vec(),
@@ -159,6 +190,7 @@ impl Instance<'_> {
         let retval = self.run_regions(
             [ctx_addr, 0, 0, 0, 0],
             vec![ctx_region, Region::writable(rest)],
+            true,
         )?;
         let b = mem.bytes();
         // The program may have written xdp_md (the kernel's verifier forbids it;
@@ -217,7 +249,7 @@ impl Instance<'_> {
             Region::readable(ctx),
             Region::writable(keys),
         ];
-        let retval = self.run_regions([base, 0, 0, 0, 0], regions)?;
+        let retval = self.run_regions([base, 0, 0, 0, 0], regions, true)?;
         let b = mem.bytes();
         let k = &mut b[keys_at..keys_at + KEYS];
         // The kernel clamps the offsets the program left into the packet.
@@ -275,7 +307,7 @@ impl Instance<'_> {
             Region::writable(pkt),
             Region::writable(&mut ctx[..SK_BUFF_SIZE]),
         ];
-        let retval = self.run_regions([ctx_addr, 0, 0, 0, 0], regions)?;
+        let retval = self.run_regions([ctx_addr, 0, 0, 0, 0], regions, true)?;
         let mut out = mem.bytes()[SK_BUFF_SIZE + 64..][..data_in.len()].to_vec();
         if !l2 {
             // The kernel hands back the frame with the link-layer header it

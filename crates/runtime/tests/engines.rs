@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use oxbpf::object::Object;
-use oxbpf::{Engine, Options, Runtime};
+use oxbpf::{Convention, Engine, Options, Runtime};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -86,6 +86,11 @@ fn runtime(path: &Path, engine: Engine) -> Option<Runtime> {
 
 /// Everything one engine did with the object: one line per run, then the maps.
 fn transcript(path: &Path, engine: Engine) -> Vec<String> {
+    transcript_of(path, engine, None)
+}
+
+/// [`transcript`] of the programs in `only` (all when `None`).
+fn transcript_of(path: &Path, engine: Engine, only: Option<&[String]>) -> Vec<String> {
     let Some(rt) = runtime(path, engine) else {
         return vec!["object does not load".into()];
     };
@@ -95,6 +100,7 @@ fn transcript(path: &Path, engine: Engine) -> Vec<String> {
         .programs
         .iter()
         .map(|p| p.name.clone())
+        .filter(|n| only.is_none_or(|o| o.contains(n)))
         .collect();
     for name in &programs {
         let mut inst = match rt.instance(name) {
@@ -104,7 +110,21 @@ fn transcript(path: &Path, engine: Engine) -> Vec<String> {
                 continue;
             }
         };
-        for (input, data) in inputs() {
+        let prog_type = rt.object().program(name).unwrap().prog_type;
+        for (input, mut data) in inputs() {
+            // Inputs that stand for a whole context get at least the size the
+            // verifier assumes for it, so that verified, unchecked runs (which
+            // pad shorter ones) and checked runs see the same bytes.
+            if matches!(
+                Convention::of(prog_type),
+                Convention::Context | Convention::Plain
+            ) {
+                if let oxbpf_verifier::context::Layout::ReadOnly { size, .. } =
+                    oxbpf_verifier::context::layout(prog_type)
+                {
+                    data.resize(data.len().max(size as usize), 0);
+                }
+            }
             let line = match inst.test_run(&data, None) {
                 Ok(r) => format!(
                     "{name} {input}: r0 = {:#x}, data_out = {:02x?}",
@@ -137,6 +157,41 @@ fn interpreter_and_jit_agree_on_every_fixture() {
     }
     println!("interpreter and JIT agree on {runs} test runs over every fixture");
     assert!(runs > 100, "only {runs} runs succeeded");
+}
+
+#[test]
+fn verified_programs_run_unchecked_with_the_interpreters_results() {
+    let (mut accepted, mut rejected) = (0, 0);
+    for path in objects() {
+        let Some(rt) = runtime(&path, Engine::JitVerified) else {
+            continue;
+        };
+        let names: Vec<String> = rt
+            .object()
+            .programs
+            .iter()
+            .map(|p| p.name.clone())
+            .filter(|n| match rt.instance(n) {
+                Ok(_) => true,
+                Err(e) => {
+                    // Rejections are the verifier's, in its words.
+                    let text = e.to_string();
+                    assert!(
+                        text.contains("rejected at instruction") || !text.contains("panicked"),
+                        "{text}"
+                    );
+                    rejected += 1;
+                    false
+                }
+            })
+            .collect();
+        accepted += names.len();
+        let want = transcript_of(&path, Engine::Interpreter, Some(&names));
+        let got = transcript_of(&path, Engine::JitVerified, Some(&names));
+        assert_eq!(got, want, "{}", path.display());
+    }
+    println!("verified and unchecked: {accepted} programs agree with the interpreter; {rejected} refused");
+    assert!(accepted > 60, "only {accepted} programs were accepted");
 }
 
 #[test]
