@@ -1,12 +1,13 @@
 //! The eBPF translation on oxbpf's VM against the classic interpreter, over
 //! random valid classic programs and random packets.
 
-use oxbpf_cbpf::check::check;
+mod common;
+
 use oxbpf_cbpf::insn::{code, op::*};
 use oxbpf_cbpf::interp;
 use oxbpf_cbpf::listing::parse_ddd;
 use oxbpf_cbpf::to_ebpf::EbpfFilter;
-use oxbpf_cbpf::{CbpfError, Insn};
+use oxbpf_cbpf::Insn;
 use proptest::prelude::*;
 
 /// Every opcode the checker admits.
@@ -27,48 +28,11 @@ fn raw_insn() -> impl Strategy<Value = Insn> {
         .prop_map(|(code, jt, jf, k)| Insn { code, jt, jf, k })
 }
 
-/// Turns arbitrary instructions into a program the kernel's checker accepts.
-fn make_valid(mut prog: Vec<Insn>, ret_a: bool) -> Vec<Insn> {
-    prog.push(Insn::stmt(if ret_a { RET | A } else { RET | K }, 0x1234));
-    let len = prog.len();
-    for (i, insn) in prog.iter_mut().enumerate().take(len - 1) {
-        let c = insn.code;
-        let room = (len - i - 2) as u32; // largest forward offset that stays inside
-        if c == ALU | DIV | K || c == ALU | MOD | K {
-            insn.k = insn.k.max(1);
-        } else if c == ALU | LSH | K || c == ALU | RSH | K {
-            insn.k %= 32;
-        } else if matches!(
-            c,
-            code::LD_MEM | code::LDX_MEM | code::ST_MEM | code::STX_MEM
-        ) {
-            insn.k %= 16;
-        } else if c == code::JMP_JA {
-            insn.k %= room + 1;
-        } else if c & 7 == JMP {
-            insn.jt = (insn.jt as u32 % (room + 1)) as u8;
-            insn.jf = (insn.jf as u32 % (room + 1)) as u8;
-        } else if matches!(c, code::LD_W_ABS | code::LD_H_ABS | code::LD_B_ABS)
-            && insn.k >= oxbpf_cbpf::check::SKF_AD_OFF
-        {
-            insn.k = 0x10;
-        }
-    }
-    loop {
-        match check(&prog) {
-            Ok(()) => return prog,
-            Err(CbpfError::UninitializedMem { index, slot }) => {
-                // Turn the read into a write of the same slot.
-                prog[index] = Insn::stmt(if index % 2 == 0 { ST } else { STX }, slot);
-            }
-            Err(e) => panic!("generator made an invalid program: {e}\n{prog:?}"),
-        }
-    }
-}
-
 fn program() -> impl Strategy<Value = Vec<Insn>> {
-    (prop::collection::vec(raw_insn(), 0..40), any::<bool>())
-        .prop_map(|(p, ret_a)| make_valid(p, ret_a))
+    (prop::collection::vec(raw_insn(), 0..40), any::<bool>()).prop_map(|(p, ret_a)| {
+        let ret = Insn::stmt(if ret_a { RET | A } else { RET | K }, 0x1234);
+        common::make_valid(p, ret)
+    })
 }
 
 fn packet() -> impl Strategy<Value = (Vec<u8>, u32)> {

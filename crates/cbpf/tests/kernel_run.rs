@@ -10,10 +10,11 @@
 
 use std::time::{Duration, Instant};
 
-use oxbpf_cbpf::check::check;
+mod common;
+
 use oxbpf_cbpf::insn::{code, op::*};
 use oxbpf_cbpf::interp;
-use oxbpf_cbpf::{CbpfError, Insn};
+use oxbpf_cbpf::Insn;
 use oxbpf_kernel::packet_socket::PacketSocket;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -51,41 +52,13 @@ fn case() -> impl Strategy<Value = (Vec<Insn>, Vec<u8>)> {
         any::<bool>(),
         body,
     )
-        .prop_map(|(mut prog, ret, ret_a, body)| {
-            prog.push(if ret_a {
+        .prop_map(|(prog, ret, ret_a, body)| {
+            let ret = if ret_a {
                 Insn::stmt(RET | A, 0)
             } else {
                 Insn::stmt(RET | K, ret)
-            });
-            let len = prog.len();
-            for (i, insn) in prog.iter_mut().enumerate().take(len - 1) {
-                let c = insn.code;
-                let room = (len - i - 2) as u32;
-                if c == ALU | DIV | K || c == ALU | MOD | K {
-                    insn.k = insn.k.max(1);
-                } else if c == ALU | LSH | K || c == ALU | RSH | K {
-                    insn.k %= 32;
-                } else if matches!(
-                    c,
-                    code::LD_MEM | code::LDX_MEM | code::ST_MEM | code::STX_MEM
-                ) {
-                    insn.k %= 16;
-                } else if c == code::JMP_JA {
-                    insn.k %= room + 1;
-                } else if c & 7 == JMP {
-                    insn.jt = (insn.jt as u32 % (room + 1)) as u8;
-                    insn.jf = (insn.jf as u32 % (room + 1)) as u8;
-                }
-            }
-            loop {
-                match check(&prog) {
-                    Ok(()) => break,
-                    Err(CbpfError::UninitializedMem { index, slot }) => {
-                        prog[index] = Insn::stmt(ST, slot);
-                    }
-                    Err(e) => panic!("{e}: {prog:?}"),
-                }
-            }
+            };
+            let prog = common::make_valid(prog, ret);
             (prog, body)
         })
 }

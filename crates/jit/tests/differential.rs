@@ -69,40 +69,11 @@ fn base() -> impl Strategy<Value = Base> {
 }
 
 fn alu_op() -> impl Strategy<Value = AluOp> {
-    prop::sample::select(vec![
-        AluOp::Add,
-        AluOp::Sub,
-        AluOp::Mul,
-        AluOp::Div,
-        AluOp::Sdiv,
-        AluOp::Or,
-        AluOp::And,
-        AluOp::Lsh,
-        AluOp::Rsh,
-        AluOp::Mod,
-        AluOp::Smod,
-        AluOp::Xor,
-        AluOp::Mov,
-        AluOp::Arsh,
-        AluOp::Movsx8,
-        AluOp::Movsx16,
-        AluOp::Movsx32,
-    ])
+    prop::sample::select(AluOp::ALL.to_vec())
 }
 
 fn atomic_op() -> impl Strategy<Value = AtomicOp> {
-    prop::sample::select(vec![
-        AtomicOp::Add { fetch: false },
-        AtomicOp::Add { fetch: true },
-        AtomicOp::Or { fetch: false },
-        AtomicOp::Or { fetch: true },
-        AtomicOp::And { fetch: false },
-        AtomicOp::And { fetch: true },
-        AtomicOp::Xor { fetch: false },
-        AtomicOp::Xor { fetch: true },
-        AtomicOp::Xchg,
-        AtomicOp::Cmpxchg,
-    ])
+    prop::sample::select(AtomicOp::ALL.to_vec())
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
