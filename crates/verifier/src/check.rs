@@ -1585,16 +1585,17 @@ impl<'a> Checker<'a> {
 
     // ---- calls ----
 
-    fn local_call(&mut self, path: &mut Path, target: usize, ret: usize) -> Res<()> {
-        let st = &mut path.state;
+    /// Checks that one more frame fits (`what` is a call or a callback) and
+    /// records the call edge for the combined stack-depth check.
+    fn enter_frame(&mut self, st: &State, target: usize, what: &str, hint: &str) -> Res<()> {
         if st.frames.len() >= MAX_FRAMES {
             return fail(
                 Reason::CallDepth,
                 format!(
-                    "the call would nest {} frames; at most {MAX_FRAMES} are allowed",
+                    "the {what} would nest {} frames; at most {MAX_FRAMES} are allowed",
                     st.frames.len() + 1
                 ),
-                "reduce recursion-like call chains or inline functions",
+                hint,
             );
         }
         let caller = self.cfg.subprog_of(st.cur().func);
@@ -1602,6 +1603,17 @@ impl<'a> Checker<'a> {
         if !self.calls.contains(&(caller, callee)) {
             self.calls.push((caller, callee));
         }
+        Ok(())
+    }
+
+    fn local_call(&mut self, path: &mut Path, target: usize, ret: usize) -> Res<()> {
+        let st = &mut path.state;
+        self.enter_frame(
+            st,
+            target,
+            "call",
+            "reduce recursion-like call chains or inline functions",
+        )?;
         let mut f = Frame::new(st.frames.len() as u8, target, Some(ret));
         for r in 1..=5 {
             f.regs[r] = st.cur().regs[r];
@@ -1724,21 +1736,12 @@ impl<'a> Checker<'a> {
         args: [Reg; 5],
     ) -> Res<bool> {
         let st = &mut path.state;
-        if st.frames.len() >= MAX_FRAMES {
-            return fail(
-                Reason::CallDepth,
-                format!(
-                    "the callback would nest {} frames; at most {MAX_FRAMES} are allowed",
-                    st.frames.len() + 1
-                ),
-                "call bpf_loop from a shallower function",
-            );
-        }
-        let caller = self.cfg.subprog_of(st.cur().func);
-        let callee = self.cfg.subprog_of(func);
-        if !self.calls.contains(&(caller, callee)) {
-            self.calls.push((caller, callee));
-        }
+        self.enter_frame(
+            st,
+            func,
+            "callback",
+            "call bpf_loop from a shallower function",
+        )?;
         let mut f = Frame::new(st.frames.len() as u8, func, Some(call_pc + 1));
         f.regs[1..6].copy_from_slice(&args);
         f.callback = Some((call_pc, args));
