@@ -14,6 +14,7 @@ use oxbpf_object::ProgramType;
 
 use crate::context::{self, Field};
 use crate::helpers::{self, Arg, Ret};
+use crate::precision::{self, Marks, ARG_REGS, CALLER_SAVED};
 use crate::report::{Reason, Rejection, Stats};
 use crate::scalar::{self, Branch, Scalar};
 use crate::state::{Byte, Frame, Kind, Reg, Slot, State, MAX_FRAMES, STACK_SIZE};
@@ -37,11 +38,34 @@ fn fail<T>(reason: Reason, message: impl Into<String>, hint: impl Into<String>) 
     })
 }
 
-/// The jumps a path took: a shared linked list, cheap to fork.
+/// What a step of a path's history records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Note {
+    /// A jump, call or return from `from` to `to`.
+    Jump,
+    /// A jump into or out of a callback (`bpf_loop`, `for_each_map_elem`).
+    Callback,
+    /// Instruction `from` accessed stack slot (frame, slot) through a register
+    /// other than r10, at a constant offset.
+    Stack(u8, u8),
+}
+
+/// The jumps a path took, and its stack accesses through copies of r10: a
+/// shared linked list, cheap to fork. Precision tracking walks it backwards.
 struct Trail {
     from: usize,
     to: usize,
+    note: Note,
     prev: Option<Rc<Trail>>,
+}
+
+/// Whether two history positions are the same node.
+fn same_trail(a: Option<&Rc<Trail>>, b: Option<&Rc<Trail>>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => Rc::ptr_eq(x, y),
+        _ => false,
+    }
 }
 
 impl Drop for Trail {
@@ -82,6 +106,12 @@ struct Stored {
     branches: u32,
     hits: u32,
     misses: u32,
+    /// The scalars whose values later checks depended on.
+    marks: Marks,
+    /// Every scalar counts as precise (precision could not be traced).
+    exact: bool,
+    /// The path's history when the state was stored.
+    trail: Option<Rc<Trail>>,
 }
 
 /// The exploration of one program.
@@ -105,6 +135,8 @@ pub(crate) struct Checker<'a> {
     depth: Vec<usize>,
     /// Calls between functions seen: (caller, callee).
     calls: Vec<(usize, usize)>,
+    /// Precision the current instruction asks for (flushed by `precise`).
+    want: Marks,
 }
 
 /// A fast non-cryptographic hasher (multiply and rotate per word): states are
@@ -182,6 +214,7 @@ impl<'a> Checker<'a> {
             log: opts.log.then(String::new),
             depth: vec![0; cfg.subprogs.len()],
             calls: Vec::new(),
+            want: Marks::default(),
         }
     }
 
@@ -287,21 +320,30 @@ impl<'a> Checker<'a> {
         } else {
             // A callback runs a bounded number of times: an earlier entry still
             // being explored covers this one.
-            for list in self.live[pc].values() {
-                if list
-                    .iter()
-                    .any(|&i| self.stored[i].state.subsumes(&path.state))
-                {
-                    return Ok(true);
-                }
+            // Its precision marks are not complete yet: compare exactly, and
+            // let this path's ancestors count every scalar as precise.
+            let covered = self.live[pc].values().any(|list| {
+                list.iter()
+                    .any(|&i| self.stored[i].state.subsumes(&path.state, None))
+            });
+            if covered {
+                self.all_precise(path.parent);
+                return Ok(true);
             }
         }
         let mut k = 0;
         while k < self.done[pc].len() {
             let idx = self.done[pc][k];
             let s = &mut self.stored[idx];
-            if s.state.subsumes(&path.state) {
+            let marks = (!s.exact).then_some(s.marks);
+            if s.state.subsumes(&path.state, marks.as_ref()) {
                 s.hits += 1;
+                // This path is safe because the stored state was: its
+                // ancestors need the same values precise.
+                match marks {
+                    Some(m) => self.precise(path, m),
+                    None => self.all_precise(path.parent),
+                }
                 return Ok(true);
             }
             s.misses += 1;
@@ -322,6 +364,9 @@ impl<'a> Checker<'a> {
                 branches: 1,
                 hits: 0,
                 misses: 0,
+                marks: Marks::default(),
+                exact: false,
+                trail: path.trail.clone(),
             });
             self.live[pc].entry(hash).or_default().push(idx);
             self.last_at[pc] = Some(idx);
@@ -356,13 +401,14 @@ impl<'a> Checker<'a> {
     }
 
     /// Queues `state` at `pc` as another branch of `path`.
-    fn fork(&mut self, path: &Path, state: State, pc: usize) {
+    fn fork(&mut self, path: &Path, state: State, pc: usize, note: Note) {
         if let Some(p) = path.parent {
             self.stored[p].branches += 1;
         }
         let trail = Some(Rc::new(Trail {
             from: path.pc,
             to: pc,
+            note,
             prev: path.trail.clone(),
         }));
         self.pending.push(Path {
@@ -376,12 +422,166 @@ impl<'a> Checker<'a> {
     }
 
     fn goto(path: &mut Path, to: usize) {
+        Self::goto_noted(path, to, Note::Jump);
+    }
+
+    fn goto_noted(path: &mut Path, to: usize, note: Note) {
         path.trail = Some(Rc::new(Trail {
             from: path.pc,
             to,
+            note,
             prev: path.trail.take(),
         }));
         path.pc = to;
+    }
+
+    /// Records that the instruction at `path.pc` accessed the stack through
+    /// `reg` (not r10) as `base + off`, when the slot is known.
+    fn note_stack(path: &mut Path, reg: R, base: &Reg, off: i16) {
+        let Kind::Stack { frame } = base.kind else {
+            return;
+        };
+        if reg == R::R10 {
+            return;
+        }
+        let Some(c) = base.val.as_const() else {
+            return;
+        };
+        let Some(spi) = precision::slot_of(base.off + c as i64 + off as i64) else {
+            return;
+        };
+        path.trail = Some(Rc::new(Trail {
+            from: path.pc,
+            to: path.pc,
+            note: Note::Stack(frame, spi as u8),
+            prev: path.trail.take(),
+        }));
+    }
+
+    /// Asks for register `r` of the innermost frame to be precise.
+    fn want_reg(&mut self, st: &State, r: u8) {
+        self.want.set_reg(st.frames.len() - 1, r);
+    }
+
+    /// Marks what the current instruction asked for (`want`) as precise.
+    fn flush_want(&mut self, path: &Path) {
+        if !self.want.is_empty() {
+            let m = std::mem::take(&mut self.want);
+            self.precise(path, m);
+        }
+    }
+
+    /// Every stored state from `parent` up counts every scalar as precise.
+    fn all_precise(&mut self, mut parent: Option<usize>) {
+        while let Some(p) = parent {
+            let s = &mut self.stored[p];
+            if s.exact {
+                break;
+            }
+            s.exact = true;
+            self.stats.precision_fallbacks += 1;
+            parent = s.parent;
+        }
+    }
+
+    /// Marks `m`, precision the state before `path.pc` needs, in the stored
+    /// states of the path: walks the path's history backwards, carrying the
+    /// marks to the registers and stack slots the values came from, and adds
+    /// them to each stored state it passes. Stops where nothing new is marked.
+    fn precise(&mut self, path: &Path, mut m: Marks) {
+        let Some(mut b) = path.parent else {
+            return;
+        };
+        let mut pc = path.pc;
+        let mut head = path.trail.as_ref();
+        let mut f = path.state.frames.len() - 1;
+        loop {
+            let s = &mut self.stored[b];
+            if s.pc == pc && same_trail(s.trail.as_ref(), head) {
+                if s.exact {
+                    return;
+                }
+                let new = m.minus(&s.marks);
+                if new.is_empty() {
+                    return;
+                }
+                s.marks.add(&new);
+                m = new;
+                match s.parent {
+                    Some(p) => b = p,
+                    None => return,
+                }
+            }
+            if m.is_empty() {
+                return;
+            }
+            self.stats.precision_steps += 1;
+            // One instruction back.
+            match head {
+                Some(t) if t.to == pc && !matches!(t.note, Note::Stack(..)) => {
+                    let from = t.from;
+                    head = t.prev.as_ref();
+                    let insn = self.cfg.insns.get(from).copied().flatten();
+                    match (t.note, insn) {
+                        (
+                            Note::Jump,
+                            Some(Insn::Call {
+                                kind: CallKind::Local,
+                                ..
+                            }),
+                        ) if f > 0 => {
+                            // Into the caller: the callee's r1-r5 were its arguments.
+                            m.move_frame(f, f - 1, ARG_REGS);
+                            f -= 1;
+                        }
+                        (Note::Jump, Some(Insn::Exit)) if f + 1 < MAX_FRAMES => {
+                            // Back into the callee: the caller's r0 is its result.
+                            let r0 = m.has_reg(f, 0);
+                            m.regs[f] &= !CALLER_SAVED;
+                            m.regs[f + 1] = 0;
+                            m.stack[f + 1] = 0;
+                            if r0 {
+                                m.set_reg(f + 1, 0);
+                            }
+                            f += 1;
+                        }
+                        (
+                            Note::Jump,
+                            Some(
+                                Insn::Jmp { .. }
+                                | Insn::Ja { .. }
+                                | Insn::Ja32 { .. }
+                                | Insn::Call {
+                                    kind: CallKind::Helper,
+                                    ..
+                                },
+                            ),
+                        ) => {}
+                        _ => return self.all_precise(Some(b)),
+                    }
+                    pc = from;
+                }
+                _ => {
+                    if pc == 0 {
+                        return self.all_precise(Some(b));
+                    }
+                    pc -= 1;
+                    if pc > 0 && self.cfg.insns[pc].is_none() {
+                        pc -= 1;
+                    }
+                }
+            }
+            let mut note = None;
+            if let Some(t) = head {
+                if let (Note::Stack(fr, spi), true) = (t.note, t.from == pc) {
+                    note = Some((fr, spi));
+                    head = t.prev.as_ref();
+                }
+            }
+            if let Some(insn) = &self.cfg.insns[pc] {
+                precision::transfer(insn, f, note, &mut m);
+            }
+        }
     }
 
     fn reject(&self, path: &Path, f: Fail) -> Box<Rejection> {
@@ -401,7 +601,9 @@ impl<'a> Checker<'a> {
             if trail.len() == MAX_TRAIL {
                 break;
             }
-            trail.push((node.from, node.to));
+            if !matches!(node.note, Note::Stack(..)) {
+                trail.push((node.from, node.to));
+            }
             t = node.prev.as_ref();
         }
         trail.reverse();
@@ -504,6 +706,7 @@ impl<'a> Checker<'a> {
                 src,
             } => {
                 self.alu(&mut path.state, width, op, dst, src)?;
+                self.flush_want(path);
                 path.pc = next;
             }
             Insn::Neg { width, dst } => {
@@ -541,6 +744,7 @@ impl<'a> Checker<'a> {
             } => {
                 let base = self.read(&path.state, src)?;
                 let v = self.load(&mut path.state, src, base, off, size, pc)?;
+                Self::note_stack(path, src, &base, off);
                 let v = if signed && v.kind == Kind::Scalar {
                     Reg::scalar(v.val.sign_extend(size.bytes()))
                 } else {
@@ -558,6 +762,7 @@ impl<'a> Checker<'a> {
                 let base = self.read(&path.state, dst)?;
                 let v = Reg::scalar(Scalar::constant(imm as i64 as u64).truncate(size.bytes()));
                 self.store(&mut path.state, dst, base, off, size, v, false)?;
+                Self::note_stack(path, dst, &base, off);
                 path.pc = next;
             }
             Insn::Stx {
@@ -569,6 +774,7 @@ impl<'a> Checker<'a> {
                 let base = self.read(&path.state, dst)?;
                 let v = self.read(&path.state, src)?;
                 self.store(&mut path.state, dst, base, off, size, v, true)?;
+                Self::note_stack(path, dst, &base, off);
                 path.pc = next;
             }
             Insn::Atomic {
@@ -706,6 +912,10 @@ impl<'a> Checker<'a> {
                 Self::write(st, dst, Reg::scalar(v))
             }
             (k, Kind::Scalar) if k.is_pointer() => {
+                // The offset's value becomes part of the pointer.
+                if let Operand::Reg(r) = src {
+                    self.want_reg(st, r.num());
+                }
                 let v = self.ptr_arith(d, s.val, op, width, dst.num(), &opname, false)?;
                 Self::write(st, dst, v)
             }
@@ -714,6 +924,7 @@ impl<'a> Checker<'a> {
                 Self::write(st, dst, Reg::unknown().truncated(width))
             }
             (Kind::Scalar, k) if k.is_pointer() && op == AluOp::Add && width == Width::W64 => {
+                self.want_reg(st, dst.num());
                 let v = self.ptr_arith(s, d.val, op, width, dst.num(), &opname, true)?;
                 Self::write(st, dst, v)
             }
@@ -1450,14 +1661,23 @@ impl<'a> Checker<'a> {
             Operand::Reg(r) => Some(r),
             Operand::Imm(_) => None,
         };
-        // A comparison the ranges decide continues on one side, without copies.
+        let frame = path.state.frames.len() - 1;
+        // Both sides of a scalar comparison, for precision marks.
+        let mut operands = Marks::reg(frame, dst.num());
+        if let Some(r) = src_reg {
+            operands.set_reg(frame, r.num());
+        }
+        // A comparison the ranges decide continues on one side, without copies;
+        // the decision depends on the values, which become precise.
         if a.kind == Kind::Scalar && b.kind == Kind::Scalar {
             match scalar::branch_taken(cond, width, &a.val, &b.val) {
                 Branch::Taken => {
+                    self.precise(path, operands);
                     Self::goto(path, target);
                     return Ok(true);
                 }
                 Branch::NotTaken => {
+                    self.precise(path, operands);
                     Self::goto(path, next);
                     return Ok(true);
                 }
@@ -1488,6 +1708,8 @@ impl<'a> Checker<'a> {
                 } else {
                     (b, a, src_reg.unwrap_or(dst))
                 };
+                // Whether the number is 0 decides what the comparison means.
+                self.want = operands;
                 let zero = n.val.as_const() == Some(0)
                     && matches!(cond, JmpCond::Eq | JmpCond::Ne)
                     && width == Width::W64;
@@ -1529,9 +1751,14 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        if feasible != (true, true) && a.kind == Kind::Scalar && b.kind == Kind::Scalar {
+            // The ranges ruled a side out.
+            self.want = operands;
+        }
+        self.flush_want(path);
         match feasible {
             (true, true) => {
-                self.fork(path, taken, target);
+                self.fork(path, taken, target, Note::Jump);
                 Self::goto(path, next);
             }
             (true, false) => {
@@ -1630,6 +1857,15 @@ impl<'a> Checker<'a> {
             hint: "set the return value (r0 = ...) on every path to exit".into(),
         })?;
         let depth = path.state.frames.len();
+        // A checked return value (a callback's, or a program type's range) is precise.
+        let checked = if depth > 1 {
+            path.state.cur().callback.is_some()
+        } else {
+            return_range(self.prog_type).is_some()
+        };
+        if checked && r0.kind == Kind::Scalar {
+            self.precise(path, Marks::reg(depth - 1, 0));
+        }
         if depth > 1 {
             let frame = path.state.frames.pop().expect("depth > 1");
             if let Kind::Stack { frame: f } = r0.kind {
@@ -1664,7 +1900,7 @@ impl<'a> Checker<'a> {
                 for r in 1..=5 {
                     after.cur_mut().regs[r] = Reg::UNINIT;
                 }
-                self.fork(path, after, call_pc + 1);
+                self.fork(path, after, call_pc + 1, Note::Callback);
                 return self.enter_callback(path, call_pc, frame.func, args);
             }
             let ret = frame.return_to.expect("callee frames return");
@@ -1746,7 +1982,7 @@ impl<'a> Checker<'a> {
         f.regs[1..6].copy_from_slice(&args);
         f.callback = Some((call_pc, args));
         st.frames.push(f);
-        Self::goto(path, func);
+        Self::goto_noted(path, func, Note::Callback);
         // The callback may run any number of times: widen the numbers that changed
         // since the last entry (so the states converge), then prune against every
         // state seen here.
@@ -1801,12 +2037,28 @@ impl<'a> Checker<'a> {
         let mut ret_size: Option<u64> = None;
         let mut callback: Option<usize> = None;
         let mut release: Option<u32> = None;
+        let frame = st.frames.len() - 1;
         for (k, arg) in proto.args.iter().enumerate() {
             let regno = k + 1;
             if *arg == Arg::Unused {
                 continue;
             }
             let r = self.read(st, R::new(regno as u8).expect("r1-r5"))?;
+            // Sizes, constants, and numbers standing for NULL are checked by value.
+            if r.kind == Kind::Scalar
+                && matches!(
+                    arg,
+                    Arg::Mem
+                        | Arg::MemOut
+                        | Arg::MemOrNull
+                        | Arg::Size
+                        | Arg::SizeOrZero
+                        | Arg::ConstSize
+                        | Arg::StackOrNull
+                )
+            {
+                self.want.set_reg(frame, regno as u8);
+            }
             let bad = |what: &str| -> Res<()> {
                 fail(
                     Reason::HelperArgument,
@@ -1985,11 +2237,12 @@ impl<'a> Checker<'a> {
                 let m = map.expect("lookup takes a map");
                 let info = self.map(m);
                 // An array lookup with a constant in-range key cannot fail.
-                let never_null = matches!(info.map_type, 2 | 6)
-                    && info.key_size == 4
+                let array = matches!(info.map_type, 2 | 6) && info.key_size == 4;
+                let never_null = array
                     && info.inner.is_none()
                     && const_stack_key(&path.state, &args[1])
                         .is_some_and(|k| k < info.max_entries as u64);
+
                 let mut r = if let Some(inner) = info.inner {
                     Reg::pointer(Kind::MapPtrOrNull { map: inner })
                 } else {
@@ -2014,6 +2267,18 @@ impl<'a> Checker<'a> {
             }
         };
         path.state.cur_mut().regs[0] = r0;
+        if let (Some(m), Kind::Stack { frame: kf }, Some(c)) =
+            (map, args[1].kind, args[1].val.as_const())
+        {
+            let info = self.map(m);
+            if proto.ret == Ret::MapValueOrNull && matches!(info.map_type, 2 | 6) {
+                // Whether the key is a constant in range decides NULL or not.
+                if let Some(spi) = precision::slot_of(args[1].off + c as i64) {
+                    self.want.set_slot(kf as usize, spi);
+                }
+            }
+        }
+        self.flush_want(path);
         if let (Some(func), Some(k)) = (callback, proto.callback) {
             let _ = k;
             let cb_args = match id {
@@ -2041,7 +2306,7 @@ impl<'a> Checker<'a> {
             // Zero iterations: the call simply returns.
             let mut after = path.state.clone();
             after.cur_mut().regs[0] = Reg::unknown();
-            self.fork(path, after, next);
+            self.fork(path, after, next, Note::Jump);
             return self.enter_callback(path, pc, func, cb_args);
         }
         path.pc = next;

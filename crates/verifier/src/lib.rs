@@ -28,6 +28,7 @@ pub mod check;
 pub mod context;
 pub mod error;
 pub mod helpers;
+pub mod precision;
 pub mod report;
 pub mod scalar;
 pub mod state;

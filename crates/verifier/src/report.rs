@@ -188,6 +188,10 @@ pub struct Stats {
     pub peak_states: u64,
     /// Stack bytes of the deepest call chain.
     pub stack_depth: u64,
+    /// Instructions walked back to mark precise scalars.
+    pub precision_steps: u64,
+    /// Stored states whose scalars all had to count as precise.
+    pub precision_fallbacks: u64,
     /// Wall time.
     pub time: Duration,
 }

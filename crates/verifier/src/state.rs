@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::precision::Marks;
 use crate::scalar::Scalar;
 
 /// Bytes of stack per frame.
@@ -131,13 +132,18 @@ impl Reg {
 
     /// Whether `self`, a state already proven safe, covers every value of `cur`.
     /// Ids (links between registers) must correspond one to one, through `ids`.
-    pub fn subsumes(&self, cur: &Reg, ids: &mut IdMap) -> bool {
+    /// An imprecise scalar (`precise` false: no safety check used its value)
+    /// covers any scalar.
+    pub fn subsumes(&self, cur: &Reg, ids: &mut IdMap, precise: bool) -> bool {
         match (self.kind, cur.kind) {
             (Kind::Uninit, _) => true,
             // A link to another register (same id) in the old state may have
-            // refined both on a later comparison: the new one must share it.
+            // refined both on a later comparison: the new one must share it,
+            // even when imprecise (linked registers hold the same value, so a
+            // precise partner's range then bounds this one too).
             (Kind::Scalar, Kind::Scalar) => {
-                self.val.includes(&cur.val) && (self.id == 0 || ids.check(self.id, cur.id))
+                (self.id == 0 || ids.check(self.id, cur.id))
+                    && (!precise || self.val.includes(&cur.val))
             }
             (a, b) if a == b => {
                 self.off == cur.off
@@ -243,9 +249,15 @@ impl Slot {
         spill: None,
     };
 
-    fn subsumes(&self, cur: &Slot, ids: &mut IdMap) -> bool {
+    fn subsumes(&self, cur: &Slot, ids: &mut IdMap, precise: bool) -> bool {
+        // An imprecise spilled scalar is only some number: its bytes count as Misc.
+        let loose = !precise && self.spill.is_some_and(|r| r.kind == Kind::Scalar);
         for k in 0..8 {
-            let ok = match (self.bytes[k], cur.bytes[k]) {
+            let old = match self.bytes[k] {
+                Byte::Spill if loose => Byte::Misc,
+                b => b,
+            };
+            let ok = match (old, cur.bytes[k]) {
                 (Byte::Invalid, _) => true,
                 (Byte::Misc, Byte::Misc | Byte::Zero) => true,
                 (Byte::Misc, Byte::Spill) => cur.spill.is_some_and(|r| r.kind == Kind::Scalar),
@@ -261,7 +273,10 @@ impl Slot {
             }
         }
         match (&self.spill, &cur.spill) {
-            (Some(a), Some(b)) => a.subsumes(b, ids),
+            (Some(a), b) if loose => {
+                a.id == 0 || b.is_some_and(|b| b.kind == Kind::Scalar && ids.check(a.id, b.id))
+            }
+            (Some(a), Some(b)) => a.subsumes(b, ids, true),
             (Some(_), None) => false,
             _ => true,
         }
@@ -309,7 +324,8 @@ impl Frame {
         self.stack.get(spi).copied().unwrap_or(Slot::EMPTY)
     }
 
-    fn subsumes(&self, cur: &Frame, ids: &mut IdMap) -> bool {
+    /// `regs` and `stack` are the precision marks of this frame (all set: exact).
+    fn subsumes(&self, cur: &Frame, ids: &mut IdMap, regs: u16, stack: u64) -> bool {
         if self.func != cur.func || self.return_to != cur.return_to {
             return false;
         }
@@ -317,12 +333,16 @@ impl Frame {
             .regs
             .iter()
             .zip(&cur.regs)
-            .all(|(a, b)| a.subsumes(b, ids))
+            .enumerate()
+            .all(|(r, (a, b))| a.subsumes(b, ids, regs & (1 << r) != 0))
         {
             return false;
         }
         let n = self.stack.len().max(cur.stack.len());
-        (0..n).all(|k| self.slot(k).subsumes(&cur.slot(k), ids))
+        (0..n).all(|k| {
+            let precise = k >= 64 || stack & (1 << k) != 0;
+            self.slot(k).subsumes(&cur.slot(k), ids, precise)
+        })
     }
 }
 
@@ -346,8 +366,9 @@ impl State {
         self.frames.last_mut().expect("at least one frame")
     }
 
-    /// Whether `self`, proven safe, covers every execution from `cur`.
-    pub fn subsumes(&self, cur: &State) -> bool {
+    /// Whether `self`, proven safe, covers every execution from `cur`, given
+    /// the precision marks of `self` (`None`: every scalar is precise).
+    pub fn subsumes(&self, cur: &State, marks: Option<&Marks>) -> bool {
         let mut ids = IdMap::default();
         self.frames.len() == cur.frames.len()
             && self.refs.len() == cur.refs.len()
@@ -360,7 +381,11 @@ impl State {
                 .frames
                 .iter()
                 .zip(&cur.frames)
-                .all(|(a, b)| a.subsumes(b, &mut ids))
+                .enumerate()
+                .all(|(f, (a, b))| match marks {
+                    Some(m) => a.subsumes(b, &mut ids, m.regs[f], m.stack[f]),
+                    None => a.subsumes(b, &mut ids, u16::MAX, u64::MAX),
+                })
     }
 
     /// Forgets scalar links (ids) that only one register carries: they can no

@@ -9,6 +9,7 @@ pub mod loops;
 pub mod memory;
 pub mod modes;
 pub mod packet;
+pub mod precision;
 pub mod registers;
 pub mod structure;
 
@@ -176,5 +177,6 @@ pub fn all() -> Vec<Case> {
     v.extend(helpers::cases());
     v.extend(loops::cases());
     v.extend(modes::cases());
+    v.extend(precision::cases());
     v
 }
