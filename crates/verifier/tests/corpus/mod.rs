@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod helpers;
+pub mod kernel;
 pub mod loops;
 pub mod memory;
 pub mod modes;
