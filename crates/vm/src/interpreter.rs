@@ -19,6 +19,9 @@ pub const STACK_SIZE: usize = STACK_FRAME * MAX_FRAMES;
 
 /// Observes execution one instruction at a time (for `--trace`).
 pub trait Tracer {
+    /// Whether [`Tracer::step`] does anything. An inactive tracer lets the
+    /// loop run fused instruction pairs as one.
+    const ACTIVE: bool = true;
     /// Called before the instruction at `pc` runs, with the registers at that point.
     fn step(&mut self, pc: usize, regs: &[u64; 11]);
     /// Called once when the program exits, with the final registers.
@@ -29,6 +32,7 @@ pub trait Tracer {
 pub(crate) struct NoTrace;
 
 impl Tracer for NoTrace {
+    const ACTIVE: bool = false;
     #[inline(always)]
     fn step(&mut self, _: usize, _: &[u64; 11]) {}
     #[inline(always)]
@@ -143,7 +147,21 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
     let ops = &prog.ops[..];
     let map = args.map;
     // Sixteen entries so `& 15` indexing needs no bounds check; r11..r15 are never named.
-    let mut reg = [0u64; 16];
+    // The registers live where a store to them cannot be mistaken for the
+    // op loads of the program's first 248 slots: a load whose address matches
+    // a recent store's in the low 12 bits waits for it. They go 128 bytes
+    // below the ops, modulo 4 KiB, inside a 4 KiB + 128 window of this frame.
+    let mut window = [const { std::mem::MaybeUninit::<u64>::uninit() }; 512 + 16];
+    let want = (ops.as_ptr() as usize).wrapping_sub(128) & 4095;
+    let have = window.as_ptr() as usize & 4095;
+    let at = (want.wrapping_sub(have) & 4095) / 8;
+    let slots = &mut window[at..at + 16];
+    for slot in slots.iter_mut() {
+        slot.write(0);
+    }
+    // SAFETY: the sixteen slots were just initialised, and `MaybeUninit<u64>`
+    // has the layout of `u64`.
+    let reg: &mut [u64; 16] = unsafe { &mut *(slots.as_mut_ptr() as *mut [u64; 16]) };
     reg[1..6].copy_from_slice(&args.regs);
     reg[10] = args.stack_top;
     let mut frames = [Frame::default(); MAX_FRAMES];
@@ -158,9 +176,9 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
             *unsafe { reg.get_unchecked_mut($i as usize) }
         };
     }
-    macro_rules! load {
-        ($ty:ty, $op:expr, $pc:expr) => {{
-            let addr = r!($op.src).wrapping_add($op.off as i64 as u64);
+    macro_rules! load_at {
+        ($ty:ty, $addr:expr, $pc:expr) => {{
+            let addr: u64 = $addr;
             let size = std::mem::size_of::<$ty>();
             match map.translate(addr, size as u64, false) {
                 // SAFETY: `translate` checked that the bytes lie in a live region.
@@ -176,9 +194,14 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
             }
         }};
     }
-    macro_rules! store {
-        ($ty:ty, $op:expr, $val:expr, $pc:expr) => {{
-            let addr = r!($op.dst).wrapping_add($op.off as i64 as u64);
+    macro_rules! load {
+        ($ty:ty, $op:expr, $pc:expr) => {
+            load_at!($ty, r!($op.src).wrapping_add($op.off as i64 as u64), $pc)
+        };
+    }
+    macro_rules! store_at {
+        ($ty:ty, $addr:expr, $val:expr, $pc:expr) => {{
+            let addr: u64 = $addr;
             let size = std::mem::size_of::<$ty>();
             let value = $val as $ty;
             match map.translate(addr, size as u64, true) {
@@ -195,12 +218,56 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
             }
         }};
     }
+    macro_rules! store {
+        ($ty:ty, $op:expr, $val:expr, $pc:expr) => {{
+            let value = $val;
+            store_at!(
+                $ty,
+                r!($op.dst).wrapping_add($op.off as i64 as u64),
+                value,
+                $pc
+            )
+        }};
+    }
     // Branch-free: a taken/not-taken that depends on the program's data would
     // otherwise mispredict here and again at the next dispatch.
     macro_rules! jump {
         ($cond:expr, $op:expr) => {{
             let mask = ($cond as u64).wrapping_neg();
             pc = pc.wrapping_add((($op.off as i64 as u64) & mask) as usize);
+        }};
+    }
+
+    // A fused jump over `mov dst, imm`: when the jump is not taken the mov
+    // runs; either way the next slot is the one after the mov. Branch-free.
+    macro_rules! skip_mov {
+        ($cond:expr, $op:expr) => {{
+            if COUNT || T::ACTIVE {
+                jump!($cond, $op)
+            } else {
+                let taken = $cond;
+                // SAFETY: `fuse` only marks a jump followed by a mov slot.
+                let next: &Op = unsafe { ops.get_unchecked(pc) };
+                let keep = r!(next.dst);
+                r!(next.dst) = if taken { keep } else { next.imm };
+                pc += 1;
+            }
+        }};
+    }
+
+    // A fused pair: the first op alone when counting or tracing; otherwise
+    // the pair's combined effect (`$second`, given the second op), then the
+    // slot after the pair.
+    macro_rules! fused {
+        ($first:expr, |$n:ident| $second:expr) => {{
+            if COUNT || T::ACTIVE {
+                $first;
+            } else {
+                // SAFETY: `fuse` only marks an op whose next slot holds the pair's second op.
+                let $n: Op = *unsafe { ops.get_unchecked(pc) };
+                pc += 1;
+                $second;
+            }
         }};
     }
 
@@ -225,6 +292,63 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
         let d = op.dst;
         let s = op.src;
         let imm = op.imm;
+        // `d += s`, then the next slot's load based on `d`.
+        macro_rules! add_load {
+            ($ty:ty) => {
+                fused!(r!(d) = r!(d).wrapping_add(r!(s)), |n| {
+                    let v = r!(d).wrapping_add(r!(s));
+                    let x = load_at!($ty, v.wrapping_add(n.off as i64 as u64), here + 1);
+                    r!(d) = v;
+                    r!(n.dst) = x as u64;
+                })
+            };
+        }
+        // `d += s`, then the next slot's store based on `d` of a register
+        // other than `d`.
+        macro_rules! add_store {
+            ($ty:ty) => {
+                fused!(r!(d) = r!(d).wrapping_add(r!(s)), |n| {
+                    let v = r!(d).wrapping_add(r!(s));
+                    let x = r!(n.src);
+                    r!(d) = v;
+                    store_at!($ty, v.wrapping_add(n.off as i64 as u64), x, here + 1);
+                })
+            };
+        }
+        // `mov d, imm`, then the next slot's conditional jump, which
+        // (`fuse` guarantees) does not read `d`: the jump is decided first.
+        macro_rules! mov_jump {
+            ($jump:ident, $cond:expr, |$n:ident| $rhs:expr) => {
+                fused!(r!(d) = imm, |$n| {
+                    let taken = $jump($cond, r!($n.dst), $rhs);
+                    r!(d) = imm;
+                    jump!(taken, $n)
+                })
+            };
+        }
+        // A load into `d`, then the next slot's conditional jump on `d`
+        // (whose other operand, `fuse` guarantees, is not `d`).
+        macro_rules! load_jump {
+            ($ty:ty, $jump:ident, $cond:expr, |$n:ident| $rhs:expr) => {
+                fused!(r!(d) = load!($ty, op, here) as u64, |$n| {
+                    let rhs = $rhs;
+                    let v = load!($ty, op, here) as u64;
+                    r!(d) = v;
+                    jump!($jump($cond, v, rhs), $n)
+                })
+            };
+        }
+        // `d += imm`, then the next slot's conditional jump on `d`.
+        macro_rules! add_jump {
+            ($alu:ident, $jump:ident, $cond:expr, |$n:ident| $rhs:expr) => {
+                fused!(r!(d) = $alu(AluOp::Add, r!(d), imm), |$n| {
+                    let rhs = $rhs;
+                    let v = $alu(AluOp::Add, r!(d), imm);
+                    r!(d) = v;
+                    jump!($jump($cond, v, rhs), $n)
+                })
+            };
+        }
         match op.kind {
             K::Add64I => r!(d) = alu64(AluOp::Add, r!(d), imm),
             K::Add64R => r!(d) = alu64(AluOp::Add, r!(d), r!(s)),
@@ -362,9 +486,9 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
                 r!(d) = imm;
                 pc += 1;
             }
-            K::Atomic32 | K::Atomic64 => atomic(&mut reg, op, map, here)?,
+            K::Atomic32 | K::Atomic64 => atomic(reg, op, map, here)?,
             K::LdAbsB | K::LdAbsH | K::LdAbsW | K::LdIndB | K::LdIndH | K::LdIndW => {
-                match packet_load(&reg, op, args.packet) {
+                match packet_load(reg, op, args.packet) {
                     Some(v) => reg[0] = v,
                     None => {
                         // As in the kernel: an out-of-bounds packet load ends the program with 0.
@@ -385,7 +509,7 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
                     budget: remaining,
                     pc: here,
                 };
-                let (r0, used) = call_helper::<COUNT>(f, *id, &reg, &site, helper_message)?;
+                let (r0, used) = call_helper::<COUNT>(f, *id, reg, &site, helper_message)?;
                 reg[0] = r0;
                 if COUNT {
                     remaining -= used;
@@ -406,8 +530,7 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
                     budget: remaining,
                     pc: here,
                 };
-                let (r0, used) =
-                    call_helper::<COUNT>(f, value as u32, &reg, &site, helper_message)?;
+                let (r0, used) = call_helper::<COUNT>(f, value as u32, reg, &site, helper_message)?;
                 reg[0] = r0;
                 if COUNT {
                     remaining -= used;
@@ -447,6 +570,223 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
                 })
             }
             K::End => return Err(Fault::FellOffEnd { pc: here }),
+            K::Jeq64IS => skip_mov!(jump64(JmpCond::Eq, r!(d), imm), op),
+            K::Jeq64RS => skip_mov!(jump64(JmpCond::Eq, r!(d), r!(s)), op),
+            K::Jgt64IS => skip_mov!(jump64(JmpCond::Gt, r!(d), imm), op),
+            K::Jgt64RS => skip_mov!(jump64(JmpCond::Gt, r!(d), r!(s)), op),
+            K::Jge64IS => skip_mov!(jump64(JmpCond::Ge, r!(d), imm), op),
+            K::Jge64RS => skip_mov!(jump64(JmpCond::Ge, r!(d), r!(s)), op),
+            K::Jset64IS => skip_mov!(jump64(JmpCond::Set, r!(d), imm), op),
+            K::Jset64RS => skip_mov!(jump64(JmpCond::Set, r!(d), r!(s)), op),
+            K::Jne64IS => skip_mov!(jump64(JmpCond::Ne, r!(d), imm), op),
+            K::Jne64RS => skip_mov!(jump64(JmpCond::Ne, r!(d), r!(s)), op),
+            K::Jsgt64IS => skip_mov!(jump64(JmpCond::Sgt, r!(d), imm), op),
+            K::Jsgt64RS => skip_mov!(jump64(JmpCond::Sgt, r!(d), r!(s)), op),
+            K::Jsge64IS => skip_mov!(jump64(JmpCond::Sge, r!(d), imm), op),
+            K::Jsge64RS => skip_mov!(jump64(JmpCond::Sge, r!(d), r!(s)), op),
+            K::Jlt64IS => skip_mov!(jump64(JmpCond::Lt, r!(d), imm), op),
+            K::Jlt64RS => skip_mov!(jump64(JmpCond::Lt, r!(d), r!(s)), op),
+            K::Jle64IS => skip_mov!(jump64(JmpCond::Le, r!(d), imm), op),
+            K::Jle64RS => skip_mov!(jump64(JmpCond::Le, r!(d), r!(s)), op),
+            K::Jslt64IS => skip_mov!(jump64(JmpCond::Slt, r!(d), imm), op),
+            K::Jslt64RS => skip_mov!(jump64(JmpCond::Slt, r!(d), r!(s)), op),
+            K::Jsle64IS => skip_mov!(jump64(JmpCond::Sle, r!(d), imm), op),
+            K::Jsle64RS => skip_mov!(jump64(JmpCond::Sle, r!(d), r!(s)), op),
+            K::Jeq32IS => skip_mov!(jump32(JmpCond::Eq, r!(d), imm), op),
+            K::Jeq32RS => skip_mov!(jump32(JmpCond::Eq, r!(d), r!(s)), op),
+            K::Jgt32IS => skip_mov!(jump32(JmpCond::Gt, r!(d), imm), op),
+            K::Jgt32RS => skip_mov!(jump32(JmpCond::Gt, r!(d), r!(s)), op),
+            K::Jge32IS => skip_mov!(jump32(JmpCond::Ge, r!(d), imm), op),
+            K::Jge32RS => skip_mov!(jump32(JmpCond::Ge, r!(d), r!(s)), op),
+            K::Jset32IS => skip_mov!(jump32(JmpCond::Set, r!(d), imm), op),
+            K::Jset32RS => skip_mov!(jump32(JmpCond::Set, r!(d), r!(s)), op),
+            K::Jne32IS => skip_mov!(jump32(JmpCond::Ne, r!(d), imm), op),
+            K::Jne32RS => skip_mov!(jump32(JmpCond::Ne, r!(d), r!(s)), op),
+            K::Jsgt32IS => skip_mov!(jump32(JmpCond::Sgt, r!(d), imm), op),
+            K::Jsgt32RS => skip_mov!(jump32(JmpCond::Sgt, r!(d), r!(s)), op),
+            K::Jsge32IS => skip_mov!(jump32(JmpCond::Sge, r!(d), imm), op),
+            K::Jsge32RS => skip_mov!(jump32(JmpCond::Sge, r!(d), r!(s)), op),
+            K::Jlt32IS => skip_mov!(jump32(JmpCond::Lt, r!(d), imm), op),
+            K::Jlt32RS => skip_mov!(jump32(JmpCond::Lt, r!(d), r!(s)), op),
+            K::Jle32IS => skip_mov!(jump32(JmpCond::Le, r!(d), imm), op),
+            K::Jle32RS => skip_mov!(jump32(JmpCond::Le, r!(d), r!(s)), op),
+            K::Jslt32IS => skip_mov!(jump32(JmpCond::Slt, r!(d), imm), op),
+            K::Jslt32RS => skip_mov!(jump32(JmpCond::Slt, r!(d), r!(s)), op),
+            K::Jsle32IS => skip_mov!(jump32(JmpCond::Sle, r!(d), imm), op),
+            K::Jsle32RS => skip_mov!(jump32(JmpCond::Sle, r!(d), r!(s)), op),
+            K::MovJeq64I => mov_jump!(jump64, JmpCond::Eq, |n| n.imm),
+            K::MovJeq64R => mov_jump!(jump64, JmpCond::Eq, |n| r!(n.src)),
+            K::MovJgt64I => mov_jump!(jump64, JmpCond::Gt, |n| n.imm),
+            K::MovJgt64R => mov_jump!(jump64, JmpCond::Gt, |n| r!(n.src)),
+            K::MovJge64I => mov_jump!(jump64, JmpCond::Ge, |n| n.imm),
+            K::MovJge64R => mov_jump!(jump64, JmpCond::Ge, |n| r!(n.src)),
+            K::MovJset64I => mov_jump!(jump64, JmpCond::Set, |n| n.imm),
+            K::MovJset64R => mov_jump!(jump64, JmpCond::Set, |n| r!(n.src)),
+            K::MovJne64I => mov_jump!(jump64, JmpCond::Ne, |n| n.imm),
+            K::MovJne64R => mov_jump!(jump64, JmpCond::Ne, |n| r!(n.src)),
+            K::MovJsgt64I => mov_jump!(jump64, JmpCond::Sgt, |n| n.imm),
+            K::MovJsgt64R => mov_jump!(jump64, JmpCond::Sgt, |n| r!(n.src)),
+            K::MovJsge64I => mov_jump!(jump64, JmpCond::Sge, |n| n.imm),
+            K::MovJsge64R => mov_jump!(jump64, JmpCond::Sge, |n| r!(n.src)),
+            K::MovJlt64I => mov_jump!(jump64, JmpCond::Lt, |n| n.imm),
+            K::MovJlt64R => mov_jump!(jump64, JmpCond::Lt, |n| r!(n.src)),
+            K::MovJle64I => mov_jump!(jump64, JmpCond::Le, |n| n.imm),
+            K::MovJle64R => mov_jump!(jump64, JmpCond::Le, |n| r!(n.src)),
+            K::MovJslt64I => mov_jump!(jump64, JmpCond::Slt, |n| n.imm),
+            K::MovJslt64R => mov_jump!(jump64, JmpCond::Slt, |n| r!(n.src)),
+            K::MovJsle64I => mov_jump!(jump64, JmpCond::Sle, |n| n.imm),
+            K::MovJsle64R => mov_jump!(jump64, JmpCond::Sle, |n| r!(n.src)),
+            K::MovJeq32I => mov_jump!(jump32, JmpCond::Eq, |n| n.imm),
+            K::MovJeq32R => mov_jump!(jump32, JmpCond::Eq, |n| r!(n.src)),
+            K::MovJgt32I => mov_jump!(jump32, JmpCond::Gt, |n| n.imm),
+            K::MovJgt32R => mov_jump!(jump32, JmpCond::Gt, |n| r!(n.src)),
+            K::MovJge32I => mov_jump!(jump32, JmpCond::Ge, |n| n.imm),
+            K::MovJge32R => mov_jump!(jump32, JmpCond::Ge, |n| r!(n.src)),
+            K::MovJset32I => mov_jump!(jump32, JmpCond::Set, |n| n.imm),
+            K::MovJset32R => mov_jump!(jump32, JmpCond::Set, |n| r!(n.src)),
+            K::MovJne32I => mov_jump!(jump32, JmpCond::Ne, |n| n.imm),
+            K::MovJne32R => mov_jump!(jump32, JmpCond::Ne, |n| r!(n.src)),
+            K::MovJsgt32I => mov_jump!(jump32, JmpCond::Sgt, |n| n.imm),
+            K::MovJsgt32R => mov_jump!(jump32, JmpCond::Sgt, |n| r!(n.src)),
+            K::MovJsge32I => mov_jump!(jump32, JmpCond::Sge, |n| n.imm),
+            K::MovJsge32R => mov_jump!(jump32, JmpCond::Sge, |n| r!(n.src)),
+            K::MovJlt32I => mov_jump!(jump32, JmpCond::Lt, |n| n.imm),
+            K::MovJlt32R => mov_jump!(jump32, JmpCond::Lt, |n| r!(n.src)),
+            K::MovJle32I => mov_jump!(jump32, JmpCond::Le, |n| n.imm),
+            K::MovJle32R => mov_jump!(jump32, JmpCond::Le, |n| r!(n.src)),
+            K::MovJslt32I => mov_jump!(jump32, JmpCond::Slt, |n| n.imm),
+            K::MovJslt32R => mov_jump!(jump32, JmpCond::Slt, |n| r!(n.src)),
+            K::MovJsle32I => mov_jump!(jump32, JmpCond::Sle, |n| n.imm),
+            K::MovJsle32R => mov_jump!(jump32, JmpCond::Sle, |n| r!(n.src)),
+            K::LdxBJeq64I => load_jump!(u8, jump64, JmpCond::Eq, |n| n.imm),
+            K::LdxBJeq64R => load_jump!(u8, jump64, JmpCond::Eq, |n| r!(n.src)),
+            K::LdxBJne64I => load_jump!(u8, jump64, JmpCond::Ne, |n| n.imm),
+            K::LdxBJne64R => load_jump!(u8, jump64, JmpCond::Ne, |n| r!(n.src)),
+            K::LdxBJgt64I => load_jump!(u8, jump64, JmpCond::Gt, |n| n.imm),
+            K::LdxBJgt64R => load_jump!(u8, jump64, JmpCond::Gt, |n| r!(n.src)),
+            K::LdxBJge64I => load_jump!(u8, jump64, JmpCond::Ge, |n| n.imm),
+            K::LdxBJge64R => load_jump!(u8, jump64, JmpCond::Ge, |n| r!(n.src)),
+            K::LdxBJlt64I => load_jump!(u8, jump64, JmpCond::Lt, |n| n.imm),
+            K::LdxBJlt64R => load_jump!(u8, jump64, JmpCond::Lt, |n| r!(n.src)),
+            K::LdxBJle64I => load_jump!(u8, jump64, JmpCond::Le, |n| n.imm),
+            K::LdxBJle64R => load_jump!(u8, jump64, JmpCond::Le, |n| r!(n.src)),
+            K::LdxBJeq32I => load_jump!(u8, jump32, JmpCond::Eq, |n| n.imm),
+            K::LdxBJeq32R => load_jump!(u8, jump32, JmpCond::Eq, |n| r!(n.src)),
+            K::LdxBJne32I => load_jump!(u8, jump32, JmpCond::Ne, |n| n.imm),
+            K::LdxBJne32R => load_jump!(u8, jump32, JmpCond::Ne, |n| r!(n.src)),
+            K::LdxBJgt32I => load_jump!(u8, jump32, JmpCond::Gt, |n| n.imm),
+            K::LdxBJgt32R => load_jump!(u8, jump32, JmpCond::Gt, |n| r!(n.src)),
+            K::LdxBJge32I => load_jump!(u8, jump32, JmpCond::Ge, |n| n.imm),
+            K::LdxBJge32R => load_jump!(u8, jump32, JmpCond::Ge, |n| r!(n.src)),
+            K::LdxBJlt32I => load_jump!(u8, jump32, JmpCond::Lt, |n| n.imm),
+            K::LdxBJlt32R => load_jump!(u8, jump32, JmpCond::Lt, |n| r!(n.src)),
+            K::LdxBJle32I => load_jump!(u8, jump32, JmpCond::Le, |n| n.imm),
+            K::LdxBJle32R => load_jump!(u8, jump32, JmpCond::Le, |n| r!(n.src)),
+            K::LdxHJeq64I => load_jump!(u16, jump64, JmpCond::Eq, |n| n.imm),
+            K::LdxHJeq64R => load_jump!(u16, jump64, JmpCond::Eq, |n| r!(n.src)),
+            K::LdxHJne64I => load_jump!(u16, jump64, JmpCond::Ne, |n| n.imm),
+            K::LdxHJne64R => load_jump!(u16, jump64, JmpCond::Ne, |n| r!(n.src)),
+            K::LdxHJeq32I => load_jump!(u16, jump32, JmpCond::Eq, |n| n.imm),
+            K::LdxHJeq32R => load_jump!(u16, jump32, JmpCond::Eq, |n| r!(n.src)),
+            K::LdxHJne32I => load_jump!(u16, jump32, JmpCond::Ne, |n| n.imm),
+            K::LdxHJne32R => load_jump!(u16, jump32, JmpCond::Ne, |n| r!(n.src)),
+            K::LdxWJeq64I => load_jump!(u32, jump64, JmpCond::Eq, |n| n.imm),
+            K::LdxWJeq64R => load_jump!(u32, jump64, JmpCond::Eq, |n| r!(n.src)),
+            K::LdxWJne64I => load_jump!(u32, jump64, JmpCond::Ne, |n| n.imm),
+            K::LdxWJne64R => load_jump!(u32, jump64, JmpCond::Ne, |n| r!(n.src)),
+            K::LdxWJgt64I => load_jump!(u32, jump64, JmpCond::Gt, |n| n.imm),
+            K::LdxWJgt64R => load_jump!(u32, jump64, JmpCond::Gt, |n| r!(n.src)),
+            K::LdxWJge64I => load_jump!(u32, jump64, JmpCond::Ge, |n| n.imm),
+            K::LdxWJge64R => load_jump!(u32, jump64, JmpCond::Ge, |n| r!(n.src)),
+            K::LdxWJlt64I => load_jump!(u32, jump64, JmpCond::Lt, |n| n.imm),
+            K::LdxWJlt64R => load_jump!(u32, jump64, JmpCond::Lt, |n| r!(n.src)),
+            K::LdxWJle64I => load_jump!(u32, jump64, JmpCond::Le, |n| n.imm),
+            K::LdxWJle64R => load_jump!(u32, jump64, JmpCond::Le, |n| r!(n.src)),
+            K::LdxWJeq32I => load_jump!(u32, jump32, JmpCond::Eq, |n| n.imm),
+            K::LdxWJeq32R => load_jump!(u32, jump32, JmpCond::Eq, |n| r!(n.src)),
+            K::LdxWJne32I => load_jump!(u32, jump32, JmpCond::Ne, |n| n.imm),
+            K::LdxWJne32R => load_jump!(u32, jump32, JmpCond::Ne, |n| r!(n.src)),
+            K::LdxWJgt32I => load_jump!(u32, jump32, JmpCond::Gt, |n| n.imm),
+            K::LdxWJgt32R => load_jump!(u32, jump32, JmpCond::Gt, |n| r!(n.src)),
+            K::LdxWJge32I => load_jump!(u32, jump32, JmpCond::Ge, |n| n.imm),
+            K::LdxWJge32R => load_jump!(u32, jump32, JmpCond::Ge, |n| r!(n.src)),
+            K::LdxWJlt32I => load_jump!(u32, jump32, JmpCond::Lt, |n| n.imm),
+            K::LdxWJlt32R => load_jump!(u32, jump32, JmpCond::Lt, |n| r!(n.src)),
+            K::LdxWJle32I => load_jump!(u32, jump32, JmpCond::Le, |n| n.imm),
+            K::LdxWJle32R => load_jump!(u32, jump32, JmpCond::Le, |n| r!(n.src)),
+            K::Add64IJeq64I => add_jump!(alu64, jump64, JmpCond::Eq, |n| n.imm),
+            K::Add64IJeq64R => add_jump!(alu64, jump64, JmpCond::Eq, |n| r!(n.src)),
+            K::Add64IJne64I => add_jump!(alu64, jump64, JmpCond::Ne, |n| n.imm),
+            K::Add64IJne64R => add_jump!(alu64, jump64, JmpCond::Ne, |n| r!(n.src)),
+            K::Add64IJgt64I => add_jump!(alu64, jump64, JmpCond::Gt, |n| n.imm),
+            K::Add64IJgt64R => add_jump!(alu64, jump64, JmpCond::Gt, |n| r!(n.src)),
+            K::Add64IJge64I => add_jump!(alu64, jump64, JmpCond::Ge, |n| n.imm),
+            K::Add64IJge64R => add_jump!(alu64, jump64, JmpCond::Ge, |n| r!(n.src)),
+            K::Add64IJlt64I => add_jump!(alu64, jump64, JmpCond::Lt, |n| n.imm),
+            K::Add64IJlt64R => add_jump!(alu64, jump64, JmpCond::Lt, |n| r!(n.src)),
+            K::Add64IJle64I => add_jump!(alu64, jump64, JmpCond::Le, |n| n.imm),
+            K::Add64IJle64R => add_jump!(alu64, jump64, JmpCond::Le, |n| r!(n.src)),
+            K::Add64IJsgt64I => add_jump!(alu64, jump64, JmpCond::Sgt, |n| n.imm),
+            K::Add64IJsgt64R => add_jump!(alu64, jump64, JmpCond::Sgt, |n| r!(n.src)),
+            K::Add64IJslt64I => add_jump!(alu64, jump64, JmpCond::Slt, |n| n.imm),
+            K::Add64IJslt64R => add_jump!(alu64, jump64, JmpCond::Slt, |n| r!(n.src)),
+            K::Add32IJeq32I => add_jump!(alu32, jump32, JmpCond::Eq, |n| n.imm),
+            K::Add32IJeq32R => add_jump!(alu32, jump32, JmpCond::Eq, |n| r!(n.src)),
+            K::Add32IJne32I => add_jump!(alu32, jump32, JmpCond::Ne, |n| n.imm),
+            K::Add32IJne32R => add_jump!(alu32, jump32, JmpCond::Ne, |n| r!(n.src)),
+            K::Add32IJgt32I => add_jump!(alu32, jump32, JmpCond::Gt, |n| n.imm),
+            K::Add32IJgt32R => add_jump!(alu32, jump32, JmpCond::Gt, |n| r!(n.src)),
+            K::Add32IJge32I => add_jump!(alu32, jump32, JmpCond::Ge, |n| n.imm),
+            K::Add32IJge32R => add_jump!(alu32, jump32, JmpCond::Ge, |n| r!(n.src)),
+            K::Add32IJlt32I => add_jump!(alu32, jump32, JmpCond::Lt, |n| n.imm),
+            K::Add32IJlt32R => add_jump!(alu32, jump32, JmpCond::Lt, |n| r!(n.src)),
+            K::Add32IJle32I => add_jump!(alu32, jump32, JmpCond::Le, |n| n.imm),
+            K::Add32IJle32R => add_jump!(alu32, jump32, JmpCond::Le, |n| r!(n.src)),
+            K::Add32IJsgt32I => add_jump!(alu32, jump32, JmpCond::Sgt, |n| n.imm),
+            K::Add32IJsgt32R => add_jump!(alu32, jump32, JmpCond::Sgt, |n| r!(n.src)),
+            K::Add32IJslt32I => add_jump!(alu32, jump32, JmpCond::Slt, |n| n.imm),
+            K::Add32IJslt32R => add_jump!(alu32, jump32, JmpCond::Slt, |n| r!(n.src)),
+            // The other fused pairs; the closure gives the pair's whole
+            // effect. Mov pairs: the second op writes `d` and reads it at most
+            // as its own dst.
+            K::MovAdd64R => fused!(r!(d) = r!(s), |n| r!(d) = r!(s).wrapping_add(r!(n.src))),
+            K::MovSub64R => fused!(r!(d) = r!(s), |n| r!(d) = r!(s).wrapping_sub(r!(n.src))),
+            K::MovRsh64R => fused!(r!(d) = r!(s), |n| r!(d) =
+                alu64(AluOp::Rsh, r!(s), r!(n.src))),
+            K::MovAdd64I => fused!(r!(d) = r!(s), |n| r!(d) = r!(s).wrapping_add(n.imm)),
+            K::MovLsh64I => fused!(r!(d) = r!(s), |n| r!(d) = alu64(AluOp::Lsh, r!(s), n.imm)),
+            K::MovRsh64I => fused!(r!(d) = r!(s), |n| r!(d) = alu64(AluOp::Rsh, r!(s), n.imm)),
+            K::MovAnd64I => fused!(r!(d) = r!(s), |n| r!(d) = r!(s) & n.imm),
+            K::MovAnd32I => fused!(r!(d) = r!(s) as u32 as u64, |n| {
+                r!(d) = alu32(AluOp::And, r!(s), n.imm)
+            }),
+            K::MovMod32R => fused!(r!(d) = r!(s) as u32 as u64, |n| {
+                r!(d) = alu32(AluOp::Mod, r!(s), r!(n.src))
+            }),
+            // `w_d = w_s; w_d *= w_d`.
+            K::MovMul32R => fused!(r!(d) = r!(s) as u32 as u64, |_n| {
+                r!(d) = alu32(AluOp::Mul, r!(s), r!(s))
+            }),
+            // The second op's source is not `d`.
+            K::MovMov64R => fused!(r!(d) = r!(s), |n| {
+                let (x, y) = (r!(s), r!(n.src));
+                r!(d) = x;
+                r!(n.dst) = y;
+            }),
+            K::LdxBLdxB => fused!(r!(d) = load!(u8, op, here) as u64, |n| {
+                let x = load!(u8, op, here);
+                let y = load!(u8, n, here + 1);
+                r!(d) = x as u64;
+                r!(n.dst) = y as u64;
+            }),
+            K::AddLdxB => add_load!(u8),
+            K::AddLdxH => add_load!(u16),
+            K::AddLdxW => add_load!(u32),
+            K::AddLdxDW => add_load!(u64),
+            K::AddStxB => add_store!(u8),
+            K::AddStxH => add_store!(u16),
+            K::AddStxW => add_store!(u32),
+            K::AddStxDW => add_store!(u64),
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::helpers::{HelperFn, Helpers};
 
 /// Pre-decoded operation kinds: one per (operation, width, operand kind).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
+#[repr(u16)]
 #[rustfmt::skip]
 #[allow(missing_docs)]
 pub(crate) enum K {
@@ -40,6 +40,388 @@ pub(crate) enum K {
     LddwHi,
     /// Placed after the last instruction: reaching it means falling off the end.
     End,
+    // Fused pairs (see `fuse`). The skip-mov kinds stay together, in this
+    // order, for `is_skip_mov`.
+    // A conditional jump over one `mov dst, imm`.
+    Jeq64IS, Jeq64RS, Jgt64IS, Jgt64RS, Jge64IS, Jge64RS, Jset64IS, Jset64RS,
+    Jne64IS, Jne64RS, Jsgt64IS, Jsgt64RS, Jsge64IS, Jsge64RS, Jlt64IS, Jlt64RS,
+    Jle64IS, Jle64RS, Jslt64IS, Jslt64RS, Jsle64IS, Jsle64RS, Jeq32IS, Jeq32RS,
+    Jgt32IS, Jgt32RS, Jge32IS, Jge32RS, Jset32IS, Jset32RS, Jne32IS, Jne32RS,
+    Jsgt32IS, Jsgt32RS, Jsge32IS, Jsge32RS, Jlt32IS, Jlt32RS, Jle32IS, Jle32RS,
+    Jslt32IS, Jslt32RS, Jsle32IS, Jsle32RS,
+    // `mov dst, imm`, then a conditional jump.
+    MovJeq64I, MovJeq64R, MovJgt64I, MovJgt64R, MovJge64I, MovJge64R, MovJset64I, MovJset64R,
+    MovJne64I, MovJne64R, MovJsgt64I, MovJsgt64R, MovJsge64I, MovJsge64R, MovJlt64I, MovJlt64R,
+    MovJle64I, MovJle64R, MovJslt64I, MovJslt64R, MovJsle64I, MovJsle64R, MovJeq32I, MovJeq32R,
+    MovJgt32I, MovJgt32R, MovJge32I, MovJge32R, MovJset32I, MovJset32R, MovJne32I, MovJne32R,
+    MovJsgt32I, MovJsgt32R, MovJsge32I, MovJsge32R, MovJlt32I, MovJlt32R, MovJle32I, MovJle32R,
+    MovJslt32I, MovJslt32R, MovJsle32I, MovJsle32R,
+    // a load, then a conditional jump.
+    LdxBJeq64I, LdxBJeq64R, LdxBJne64I, LdxBJne64R, LdxBJgt64I, LdxBJgt64R, LdxBJge64I, LdxBJge64R,
+    LdxBJlt64I, LdxBJlt64R, LdxBJle64I, LdxBJle64R, LdxBJeq32I, LdxBJeq32R, LdxBJne32I, LdxBJne32R,
+    LdxBJgt32I, LdxBJgt32R, LdxBJge32I, LdxBJge32R, LdxBJlt32I, LdxBJlt32R, LdxBJle32I, LdxBJle32R,
+    LdxHJeq64I, LdxHJeq64R, LdxHJne64I, LdxHJne64R, LdxHJeq32I, LdxHJeq32R, LdxHJne32I, LdxHJne32R,
+    LdxWJeq64I, LdxWJeq64R, LdxWJne64I, LdxWJne64R, LdxWJgt64I, LdxWJgt64R, LdxWJge64I, LdxWJge64R,
+    LdxWJlt64I, LdxWJlt64R, LdxWJle64I, LdxWJle64R, LdxWJeq32I, LdxWJeq32R, LdxWJne32I, LdxWJne32R,
+    LdxWJgt32I, LdxWJgt32R, LdxWJge32I, LdxWJge32R, LdxWJlt32I, LdxWJlt32R, LdxWJle32I, LdxWJle32R,
+    // `dst += imm`, then a conditional jump on dst.
+    Add64IJeq64I, Add64IJeq64R, Add64IJne64I, Add64IJne64R, Add64IJgt64I, Add64IJgt64R,
+    Add64IJge64I, Add64IJge64R,
+    Add64IJlt64I, Add64IJlt64R, Add64IJle64I, Add64IJle64R, Add64IJsgt64I, Add64IJsgt64R,
+    Add64IJslt64I, Add64IJslt64R,
+    Add32IJeq32I, Add32IJeq32R, Add32IJne32I, Add32IJne32R, Add32IJgt32I, Add32IJgt32R,
+    Add32IJge32I, Add32IJge32R,
+    Add32IJlt32I, Add32IJlt32R, Add32IJle32I, Add32IJle32R, Add32IJsgt32I, Add32IJsgt32R,
+    Add32IJslt32I, Add32IJslt32R,
+    // other pairs.
+    MovAdd64R, MovAdd64I, MovSub64R, MovLsh64I, MovRsh64I, MovRsh64R, MovAnd64I, MovAnd32I,
+    MovMod32R, MovMul32R, MovMov64R, LdxBLdxB,
+    AddLdxB, AddLdxH, AddLdxW, AddLdxDW, AddStxB, AddStxH, AddStxW, AddStxDW,
+}
+
+/// Marks pairs of adjacent slots that the loop runs in one dispatch when it
+/// neither counts nor traces: the first slot gets a fused kind, and the second
+/// keeps its own op, so a jump to it still runs it alone. Reads only the
+/// original kinds (it walks forward, changing the slot it has just read).
+fn fuse(ops: &mut [Op]) {
+    for i in 0..ops.len().saturating_sub(1) {
+        let (a, b) = (ops[i], ops[i + 1]);
+        // A jump over a mov is better run as a conditional move (a branch
+        // on data mispredicts) than folded into the op before it.
+        let b_skips = ops
+            .get(i + 2)
+            .is_some_and(|&c| fused_kind(b, c, false).is_some_and(is_skip_mov));
+        if let Some(k) = fused_kind(a, b, b_skips) {
+            ops[i].kind = k;
+        }
+    }
+}
+
+/// The fused kind for `a` followed by `b`, if the loop has one.
+fn fused_kind(a: Op, b: Op, b_skips: bool) -> Option<K> {
+    use K::*;
+    // A 32-bit mov zero-extends its immediate: only one that sign-extension
+    // leaves unchanged keeps the slot's `imm` right for both widths.
+    let mov_imm = |o: Op| o.kind == Mov64I || (o.kind == Mov32I && o.imm <= i32::MAX as u64);
+    // A conditional jump over `mov dst, imm` becomes a conditional move.
+    if mov_imm(b) && a.off == 1 {
+        if let Some(k) = skip_mov_kind(a.kind) {
+            return Some(k);
+        }
+    }
+    // The jump's operands must not include the register the first op writes
+    // (mov-and-jump), or must be it only on the left (load- and add-and-jump).
+    let reads_dst = b.src == a.dst && is_reg_jump(b.kind);
+    if b_skips {
+        return None;
+    }
+    if mov_imm(a) && b.dst != a.dst && !reads_dst {
+        return mov_jump_kind(b.kind);
+    }
+    // The handlers below rely on these register relations: an add-and-jump
+    // compares the register it incremented; a mov pair's second op writes the
+    // mov's dst and reads it at most as its own dst.
+    let same_dst = b.dst == a.dst;
+    match a.kind {
+        LdxB if b.kind == LdxB && b.src != a.dst => return Some(LdxBLdxB),
+        LdxB if same_dst && !reads_dst => return ldxb_jump_kind(b.kind),
+        LdxH if same_dst && !reads_dst => return ldxh_jump_kind(b.kind),
+        LdxW if same_dst && !reads_dst => return ldxw_jump_kind(b.kind),
+        Add64I if same_dst && !reads_dst => return add64_jump_kind(b.kind),
+        Add32I if same_dst && !reads_dst => return add32_jump_kind(b.kind),
+        _ => {}
+    }
+    let k = match (a.kind, b.kind) {
+        (Mov64R, Add64R) if same_dst && b.src != a.dst => MovAdd64R,
+        (Mov64R, Sub64R) if same_dst && b.src != a.dst => MovSub64R,
+        (Mov64R, Rsh64R) if same_dst && b.src != a.dst => MovRsh64R,
+        (Mov64R, Add64I) if same_dst => MovAdd64I,
+        (Mov64R, Lsh64I) if same_dst => MovLsh64I,
+        (Mov64R, Rsh64I) if same_dst => MovRsh64I,
+        (Mov64R, And64I) if same_dst => MovAnd64I,
+        (Mov32R, And32I) if same_dst => MovAnd32I,
+        (Mov32R, Mod32R) if same_dst && b.src != a.dst => MovMod32R,
+        (Mov32R, Mul32R) if same_dst && b.src == a.dst => MovMul32R,
+        (Mov64R, Mov64R) if b.src != a.dst => MovMov64R,
+        (Add64R, LdxB) if b.src == a.dst => AddLdxB,
+        (Add64R, LdxH) if b.src == a.dst => AddLdxH,
+        (Add64R, LdxW) if b.src == a.dst => AddLdxW,
+        (Add64R, LdxDW) if b.src == a.dst => AddLdxDW,
+        (Add64R, StxB) if b.dst == a.dst && b.src != a.dst => AddStxB,
+        (Add64R, StxH) if b.dst == a.dst && b.src != a.dst => AddStxH,
+        (Add64R, StxW) if b.dst == a.dst && b.src != a.dst => AddStxW,
+        (Add64R, StxDW) if b.dst == a.dst && b.src != a.dst => AddStxDW,
+        _ => return None,
+    };
+    Some(k)
+}
+
+/// Whether `k` is a jump fused with the mov it jumps over (the enum keeps
+/// those kinds together, from `Jeq64IS` to `Jsle32RS`).
+fn is_skip_mov(k: K) -> bool {
+    (K::Jeq64IS as u16..=K::Jsle32RS as u16).contains(&(k as u16))
+}
+
+/// Whether a conditional jump compares with a register (its `src`).
+fn is_reg_jump(k: K) -> bool {
+    use K::*;
+    matches!(
+        k,
+        Jeq64R
+            | Jgt64R
+            | Jge64R
+            | Jset64R
+            | Jne64R
+            | Jsgt64R
+            | Jsge64R
+            | Jlt64R
+            | Jle64R
+            | Jslt64R
+            | Jsle64R
+            | Jeq32R
+            | Jgt32R
+            | Jge32R
+            | Jset32R
+            | Jne32R
+            | Jsgt32R
+            | Jsge32R
+            | Jlt32R
+            | Jle32R
+            | Jslt32R
+            | Jsle32R
+    )
+}
+
+/// A conditional jump's variant that also runs the `mov dst, imm` it jumps over.
+fn skip_mov_kind(k: K) -> Option<K> {
+    use K::*;
+    Some(match k {
+        Jeq64I => Jeq64IS,
+        Jeq64R => Jeq64RS,
+        Jgt64I => Jgt64IS,
+        Jgt64R => Jgt64RS,
+        Jge64I => Jge64IS,
+        Jge64R => Jge64RS,
+        Jset64I => Jset64IS,
+        Jset64R => Jset64RS,
+        Jne64I => Jne64IS,
+        Jne64R => Jne64RS,
+        Jsgt64I => Jsgt64IS,
+        Jsgt64R => Jsgt64RS,
+        Jsge64I => Jsge64IS,
+        Jsge64R => Jsge64RS,
+        Jlt64I => Jlt64IS,
+        Jlt64R => Jlt64RS,
+        Jle64I => Jle64IS,
+        Jle64R => Jle64RS,
+        Jslt64I => Jslt64IS,
+        Jslt64R => Jslt64RS,
+        Jsle64I => Jsle64IS,
+        Jsle64R => Jsle64RS,
+        Jeq32I => Jeq32IS,
+        Jeq32R => Jeq32RS,
+        Jgt32I => Jgt32IS,
+        Jgt32R => Jgt32RS,
+        Jge32I => Jge32IS,
+        Jge32R => Jge32RS,
+        Jset32I => Jset32IS,
+        Jset32R => Jset32RS,
+        Jne32I => Jne32IS,
+        Jne32R => Jne32RS,
+        Jsgt32I => Jsgt32IS,
+        Jsgt32R => Jsgt32RS,
+        Jsge32I => Jsge32IS,
+        Jsge32R => Jsge32RS,
+        Jlt32I => Jlt32IS,
+        Jlt32R => Jlt32RS,
+        Jle32I => Jle32IS,
+        Jle32R => Jle32RS,
+        Jslt32I => Jslt32IS,
+        Jslt32R => Jslt32RS,
+        Jsle32I => Jsle32IS,
+        Jsle32R => Jsle32RS,
+        _ => return None,
+    })
+}
+
+/// The fused `mov dst, imm` + this conditional jump.
+fn mov_jump_kind(k: K) -> Option<K> {
+    use K::*;
+    Some(match k {
+        Jeq64I => MovJeq64I,
+        Jeq64R => MovJeq64R,
+        Jgt64I => MovJgt64I,
+        Jgt64R => MovJgt64R,
+        Jge64I => MovJge64I,
+        Jge64R => MovJge64R,
+        Jset64I => MovJset64I,
+        Jset64R => MovJset64R,
+        Jne64I => MovJne64I,
+        Jne64R => MovJne64R,
+        Jsgt64I => MovJsgt64I,
+        Jsgt64R => MovJsgt64R,
+        Jsge64I => MovJsge64I,
+        Jsge64R => MovJsge64R,
+        Jlt64I => MovJlt64I,
+        Jlt64R => MovJlt64R,
+        Jle64I => MovJle64I,
+        Jle64R => MovJle64R,
+        Jslt64I => MovJslt64I,
+        Jslt64R => MovJslt64R,
+        Jsle64I => MovJsle64I,
+        Jsle64R => MovJsle64R,
+        Jeq32I => MovJeq32I,
+        Jeq32R => MovJeq32R,
+        Jgt32I => MovJgt32I,
+        Jgt32R => MovJgt32R,
+        Jge32I => MovJge32I,
+        Jge32R => MovJge32R,
+        Jset32I => MovJset32I,
+        Jset32R => MovJset32R,
+        Jne32I => MovJne32I,
+        Jne32R => MovJne32R,
+        Jsgt32I => MovJsgt32I,
+        Jsgt32R => MovJsgt32R,
+        Jsge32I => MovJsge32I,
+        Jsge32R => MovJsge32R,
+        Jlt32I => MovJlt32I,
+        Jlt32R => MovJlt32R,
+        Jle32I => MovJle32I,
+        Jle32R => MovJle32R,
+        Jslt32I => MovJslt32I,
+        Jslt32R => MovJslt32R,
+        Jsle32I => MovJsle32I,
+        Jsle32R => MovJsle32R,
+        _ => return None,
+    })
+}
+
+/// The fused `ldxb` + this conditional jump.
+fn ldxb_jump_kind(k: K) -> Option<K> {
+    use K::*;
+    Some(match k {
+        Jeq64I => LdxBJeq64I,
+        Jeq64R => LdxBJeq64R,
+        Jne64I => LdxBJne64I,
+        Jne64R => LdxBJne64R,
+        Jgt64I => LdxBJgt64I,
+        Jgt64R => LdxBJgt64R,
+        Jge64I => LdxBJge64I,
+        Jge64R => LdxBJge64R,
+        Jlt64I => LdxBJlt64I,
+        Jlt64R => LdxBJlt64R,
+        Jle64I => LdxBJle64I,
+        Jle64R => LdxBJle64R,
+        Jeq32I => LdxBJeq32I,
+        Jeq32R => LdxBJeq32R,
+        Jne32I => LdxBJne32I,
+        Jne32R => LdxBJne32R,
+        Jgt32I => LdxBJgt32I,
+        Jgt32R => LdxBJgt32R,
+        Jge32I => LdxBJge32I,
+        Jge32R => LdxBJge32R,
+        Jlt32I => LdxBJlt32I,
+        Jlt32R => LdxBJlt32R,
+        Jle32I => LdxBJle32I,
+        Jle32R => LdxBJle32R,
+        _ => return None,
+    })
+}
+
+/// The fused `ldxh` + this conditional jump.
+fn ldxh_jump_kind(k: K) -> Option<K> {
+    use K::*;
+    Some(match k {
+        Jeq64I => LdxHJeq64I,
+        Jeq64R => LdxHJeq64R,
+        Jne64I => LdxHJne64I,
+        Jne64R => LdxHJne64R,
+        Jeq32I => LdxHJeq32I,
+        Jeq32R => LdxHJeq32R,
+        Jne32I => LdxHJne32I,
+        Jne32R => LdxHJne32R,
+        _ => return None,
+    })
+}
+
+/// The fused `ldxw` + this conditional jump.
+fn ldxw_jump_kind(k: K) -> Option<K> {
+    use K::*;
+    Some(match k {
+        Jeq64I => LdxWJeq64I,
+        Jeq64R => LdxWJeq64R,
+        Jne64I => LdxWJne64I,
+        Jne64R => LdxWJne64R,
+        Jgt64I => LdxWJgt64I,
+        Jgt64R => LdxWJgt64R,
+        Jge64I => LdxWJge64I,
+        Jge64R => LdxWJge64R,
+        Jlt64I => LdxWJlt64I,
+        Jlt64R => LdxWJlt64R,
+        Jle64I => LdxWJle64I,
+        Jle64R => LdxWJle64R,
+        Jeq32I => LdxWJeq32I,
+        Jeq32R => LdxWJeq32R,
+        Jne32I => LdxWJne32I,
+        Jne32R => LdxWJne32R,
+        Jgt32I => LdxWJgt32I,
+        Jgt32R => LdxWJgt32R,
+        Jge32I => LdxWJge32I,
+        Jge32R => LdxWJge32R,
+        Jlt32I => LdxWJlt32I,
+        Jlt32R => LdxWJlt32R,
+        Jle32I => LdxWJle32I,
+        Jle32R => LdxWJle32R,
+        _ => return None,
+    })
+}
+
+/// The fused 64-bit `dst += imm` + this conditional jump on dst.
+fn add64_jump_kind(k: K) -> Option<K> {
+    use K::*;
+    Some(match k {
+        Jeq64I => Add64IJeq64I,
+        Jeq64R => Add64IJeq64R,
+        Jne64I => Add64IJne64I,
+        Jne64R => Add64IJne64R,
+        Jgt64I => Add64IJgt64I,
+        Jgt64R => Add64IJgt64R,
+        Jge64I => Add64IJge64I,
+        Jge64R => Add64IJge64R,
+        Jlt64I => Add64IJlt64I,
+        Jlt64R => Add64IJlt64R,
+        Jle64I => Add64IJle64I,
+        Jle64R => Add64IJle64R,
+        Jsgt64I => Add64IJsgt64I,
+        Jsgt64R => Add64IJsgt64R,
+        Jslt64I => Add64IJslt64I,
+        Jslt64R => Add64IJslt64R,
+        _ => return None,
+    })
+}
+
+/// The fused 32-bit `dst += imm` + this conditional jump on dst.
+fn add32_jump_kind(k: K) -> Option<K> {
+    use K::*;
+    Some(match k {
+        Jeq32I => Add32IJeq32I,
+        Jeq32R => Add32IJeq32R,
+        Jne32I => Add32IJne32I,
+        Jne32R => Add32IJne32R,
+        Jgt32I => Add32IJgt32I,
+        Jgt32R => Add32IJgt32R,
+        Jge32I => Add32IJge32I,
+        Jge32R => Add32IJge32R,
+        Jlt32I => Add32IJlt32I,
+        Jlt32R => Add32IJlt32R,
+        Jle32I => Add32IJle32I,
+        Jle32R => Add32IJle32R,
+        Jsgt32I => Add32IJsgt32I,
+        Jsgt32R => Add32IJsgt32R,
+        Jslt32I => Add32IJslt32I,
+        Jslt32R => Add32IJslt32R,
+        _ => return None,
+    })
 }
 
 /// One pre-decoded slot.
@@ -387,6 +769,7 @@ impl Program {
             }
         }
         ops.push(op(K::End, 0, 0, 0, 0));
+        fuse(&mut ops);
         // Only calls and callbacks take frames below the first.
         let calls = decoded.iter().any(|(_, i)| {
             matches!(
