@@ -3,8 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::hash::{Hash, Hasher};
-use std::rc::Rc;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Instant;
 
 use oxbpf_isa::{
@@ -50,35 +49,17 @@ enum Note {
     Stack(u8, u8),
 }
 
-/// The jumps a path took, and its stack accesses through copies of r10: a
-/// shared linked list, cheap to fork. Precision tracking walks it backwards.
+/// One step of a path's history: a jump, call or return from `from` to
+/// `to`, or a stack access through a copy of r10. Paths share their common
+/// history: every node lives in one arena (`Checker::trail`) and links to the
+/// one before it by index. Precision tracking walks it backwards.
+#[derive(Clone, Copy)]
 struct Trail {
-    from: usize,
-    to: usize,
+    from: u32,
+    to: u32,
     note: Note,
-    prev: Option<Rc<Trail>>,
-}
-
-/// Whether two history positions are the same node.
-fn same_trail(a: Option<&Rc<Trail>>, b: Option<&Rc<Trail>>) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some(x), Some(y)) => Rc::ptr_eq(x, y),
-        _ => false,
-    }
-}
-
-impl Drop for Trail {
-    // Long paths make long lists: unlink them iteratively, not recursively.
-    fn drop(&mut self) {
-        let mut next = self.prev.take();
-        while let Some(rc) = next {
-            match Rc::try_unwrap(rc) {
-                Ok(mut t) => next = t.prev.take(),
-                Err(_) => break,
-            }
-        }
-    }
+    /// The node before (an index into the arena plus one; 0: none).
+    prev: u32,
 }
 
 /// Most path steps a rejection reports (the last ones before the failure).
@@ -90,7 +71,8 @@ struct Path {
     pc: usize,
     /// The nearest stored state this path descends from.
     parent: Option<usize>,
-    trail: Option<Rc<Trail>>,
+    /// The newest node of the path's history (0: none).
+    trail: u32,
     /// Instructions processed when the last state was stored on this path.
     last_store: u64,
 }
@@ -111,7 +93,38 @@ struct Stored {
     /// Every scalar counts as precise (precision could not be traced).
     exact: bool,
     /// The path's history when the state was stored.
-    trail: Option<Rc<Trail>>,
+    trail: u32,
+}
+
+/// The stored states of one instruction.
+#[derive(Default)]
+struct Point {
+    /// Proven-safe stored states (indices into `stored`).
+    done: Vec<usize>,
+    /// Stored states still being explored below, by hash.
+    live: HashMap<u64, Vec<usize>, BuildHasherDefault<IdHasher>>,
+    /// The most recently stored state.
+    last: Option<usize>,
+}
+
+/// A hasher for keys that are already hashes.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ b as u64;
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// The exploration of one program.
@@ -121,12 +134,12 @@ pub(crate) struct Checker<'a> {
     maps: &'a [MapInfo],
     opts: &'a Options,
     stored: Vec<Stored>,
-    /// Proven-safe stored states (indices into `stored`), by slot.
-    done: Vec<Vec<usize>>,
-    /// Stored states still being explored below, by slot and hash.
-    live: Vec<HashMap<u64, Vec<usize>>>,
-    /// The most recently stored state, by slot.
-    last_at: Vec<Option<usize>>,
+    /// The stored states of each instruction that has any.
+    points: Vec<Point>,
+    /// The index in `points` of each slot's (`u32::MAX`: none yet).
+    point_of: Vec<u32>,
+    /// Every path's history (see [`Trail`]).
+    trail: Vec<Trail>,
     pending: Vec<Path>,
     next_id: u32,
     pub stats: Stats,
@@ -137,55 +150,6 @@ pub(crate) struct Checker<'a> {
     calls: Vec<(usize, usize)>,
     /// Precision the current instruction asks for (flushed by `precise`).
     want: Marks,
-}
-
-/// A fast non-cryptographic hasher (multiply and rotate per word): states are
-/// hashed at every prune point, and only compared for equality on a match.
-#[derive(Default)]
-struct FastHasher(u64);
-
-impl Hasher for FastHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut w = [0u8; 8];
-            w[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(w));
-        }
-    }
-
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_u32(&mut self, v: u32) {
-        self.write_u64(v as u64);
-    }
-
-    fn write_u8(&mut self, v: u8) {
-        self.write_u64(v as u64);
-    }
-
-    fn write_usize(&mut self, v: usize) {
-        self.write_u64(v as u64);
-    }
-
-    fn write_i64(&mut self, v: i64) {
-        self.write_u64(v as u64);
-    }
-
-    fn write_i32(&mut self, v: i32) {
-        self.write_u64(v as u32 as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-fn hash_state(s: &State) -> u64 {
-    let mut h = FastHasher::default();
-    s.hash(&mut h);
-    h.finish()
 }
 
 fn reg_name(r: usize) -> String {
@@ -205,9 +169,9 @@ impl<'a> Checker<'a> {
             maps,
             opts,
             stored: Vec::new(),
-            done: vec![Vec::new(); cfg.insns.len()],
-            live: vec![HashMap::new(); cfg.insns.len()],
-            last_at: vec![None; cfg.insns.len()],
+            points: Vec::new(),
+            point_of: vec![u32::MAX; cfg.insns.len()],
+            trail: Vec::new(),
             pending: Vec::new(),
             next_id: 1,
             stats: Stats::default(),
@@ -239,7 +203,7 @@ impl<'a> Checker<'a> {
             },
             pc: 0,
             parent: None,
-            trail: None,
+            trail: 0,
             last_store: 0,
         });
         let r = self.explore();
@@ -304,11 +268,12 @@ impl<'a> Checker<'a> {
             }
         }
         path.state.clear_singular_ids();
-        let hash = hash_state(&path.state);
+        let hash = path.state.fast_hash();
+        let pt = self.point(pc);
         if !callback_entry {
             // A state still being explored below (a loop's earlier iteration)
             // that equals this one: the loop can repeat forever.
-            if let Some(list) = self.live[pc].get(&hash) {
+            if let Some(list) = self.points[pt].live.get(&hash) {
                 if list.iter().any(|&i| self.stored[i].state == path.state) {
                     return fail(
                         Reason::InfiniteLoop,
@@ -322,7 +287,7 @@ impl<'a> Checker<'a> {
             // being explored covers this one.
             // Its precision marks are not complete yet: compare exactly, and
             // let this path's ancestors count every scalar as precise.
-            let covered = self.live[pc].values().any(|list| {
+            let covered = self.points[pt].live.values().any(|list| {
                 list.iter()
                     .any(|&i| self.stored[i].state.subsumes(&path.state, None))
             });
@@ -332,8 +297,8 @@ impl<'a> Checker<'a> {
             }
         }
         let mut k = 0;
-        while k < self.done[pc].len() {
-            let idx = self.done[pc][k];
+        while k < self.points[pt].done.len() {
+            let idx = self.points[pt].done[k];
             let s = &mut self.stored[idx];
             let marks = (!s.exact).then_some(s.marks);
             if s.state.subsumes(&path.state, marks.as_ref()) {
@@ -348,13 +313,13 @@ impl<'a> Checker<'a> {
             }
             s.misses += 1;
             if s.misses > s.hits * 3 + 3 {
-                self.done[pc].swap_remove(k);
+                self.points[pt].done.swap_remove(k);
                 continue;
             }
             k += 1;
         }
         let since = self.stats.insns_processed - path.last_store;
-        if self.last_at[pc].is_none() || since >= 8 || callback_entry {
+        if self.points[pt].last.is_none() || since >= 8 || callback_entry {
             let idx = self.stored.len();
             self.stored.push(Stored {
                 state: path.state.clone(),
@@ -366,10 +331,11 @@ impl<'a> Checker<'a> {
                 misses: 0,
                 marks: Marks::default(),
                 exact: false,
-                trail: path.trail.clone(),
+                trail: path.trail,
             });
-            self.live[pc].entry(hash).or_default().push(idx);
-            self.last_at[pc] = Some(idx);
+            let point = &mut self.points[pt];
+            point.live.entry(hash).or_default().push(idx);
+            point.last = Some(idx);
             path.parent = Some(idx);
             path.last_store = self.stats.insns_processed;
             self.stats.states_explored += 1;
@@ -388,15 +354,16 @@ impl<'a> Checker<'a> {
             }
             let (pc, hash) = (s.pc, s.hash);
             parent = s.parent;
-            if let Some(list) = self.live[pc].get_mut(&hash) {
-                if let Some(k) = list.iter().position(|&i| i == p) {
+            let point = &mut self.points[self.point_of[pc] as usize];
+            if let Some(list) = point.live.get_mut(&hash) {
+                if let Some(k) = list.iter().rposition(|&i| i == p) {
                     list.swap_remove(k);
                 }
                 if list.is_empty() {
-                    self.live[pc].remove(&hash);
+                    point.live.remove(&hash);
                 }
             }
-            self.done[pc].push(p);
+            point.done.push(p);
         }
     }
 
@@ -405,12 +372,7 @@ impl<'a> Checker<'a> {
         if let Some(p) = path.parent {
             self.stored[p].branches += 1;
         }
-        let trail = Some(Rc::new(Trail {
-            from: path.pc,
-            to: pc,
-            note,
-            prev: path.trail.clone(),
-        }));
+        let trail = self.push_trail(path.pc, pc, note, path.trail);
         self.pending.push(Path {
             state,
             pc,
@@ -421,23 +383,45 @@ impl<'a> Checker<'a> {
         self.stats.peak_states = self.stats.peak_states.max(self.pending.len() as u64);
     }
 
-    fn goto(path: &mut Path, to: usize) {
-        Self::goto_noted(path, to, Note::Jump);
+    /// The stored states of slot `pc`, created on first use.
+    fn point(&mut self, pc: usize) -> usize {
+        let k = self.point_of[pc];
+        if k != u32::MAX {
+            return k as usize;
+        }
+        self.points.push(Point::default());
+        self.point_of[pc] = (self.points.len() - 1) as u32;
+        self.points.len() - 1
     }
 
-    fn goto_noted(path: &mut Path, to: usize, note: Note) {
-        path.trail = Some(Rc::new(Trail {
-            from: path.pc,
-            to,
+    /// Adds a history node after `prev`; its reference.
+    fn push_trail(&mut self, from: usize, to: usize, note: Note, prev: u32) -> u32 {
+        self.trail.push(Trail {
+            from: from as u32,
+            to: to as u32,
             note,
-            prev: path.trail.take(),
-        }));
+            prev,
+        });
+        self.trail.len() as u32
+    }
+
+    /// The history node `t` refers to.
+    fn node(&self, t: u32) -> Option<Trail> {
+        (t != 0).then(|| self.trail[t as usize - 1])
+    }
+
+    fn goto(&mut self, path: &mut Path, to: usize) {
+        self.goto_noted(path, to, Note::Jump);
+    }
+
+    fn goto_noted(&mut self, path: &mut Path, to: usize, note: Note) {
+        path.trail = self.push_trail(path.pc, to, note, path.trail);
         path.pc = to;
     }
 
     /// Records that the instruction at `path.pc` accessed the stack through
     /// `reg` (not r10) as `base + off`, when the slot is known.
-    fn note_stack(path: &mut Path, reg: R, base: &Reg, off: i16) {
+    fn note_stack(&mut self, path: &mut Path, reg: R, base: &Reg, off: i16) {
         let Kind::Stack { frame } = base.kind else {
             return;
         };
@@ -450,12 +434,7 @@ impl<'a> Checker<'a> {
         let Some(spi) = precision::slot_of(base.off + c as i64 + off as i64) else {
             return;
         };
-        path.trail = Some(Rc::new(Trail {
-            from: path.pc,
-            to: path.pc,
-            note: Note::Stack(frame, spi as u8),
-            prev: path.trail.take(),
-        }));
+        path.trail = self.push_trail(path.pc, path.pc, Note::Stack(frame, spi as u8), path.trail);
     }
 
     /// Asks for register `r` of the innermost frame to be precise.
@@ -493,11 +472,11 @@ impl<'a> Checker<'a> {
             return;
         };
         let mut pc = path.pc;
-        let mut head = path.trail.as_ref();
+        let mut head = path.trail;
         let mut f = path.state.frames.len() - 1;
         loop {
             let s = &mut self.stored[b];
-            if s.pc == pc && same_trail(s.trail.as_ref(), head) {
+            if s.pc == pc && s.trail == head {
                 if s.exact {
                     return;
                 }
@@ -517,10 +496,10 @@ impl<'a> Checker<'a> {
             }
             self.stats.precision_steps += 1;
             // One instruction back.
-            match head {
-                Some(t) if t.to == pc && !matches!(t.note, Note::Stack(..)) => {
-                    let from = t.from;
-                    head = t.prev.as_ref();
+            match self.node(head) {
+                Some(t) if t.to as usize == pc && !matches!(t.note, Note::Stack(..)) => {
+                    let from = t.from as usize;
+                    head = t.prev;
                     let insn = self.cfg.insns.get(from).copied().flatten();
                     match (t.note, insn) {
                         (
@@ -572,10 +551,10 @@ impl<'a> Checker<'a> {
                 }
             }
             let mut note = None;
-            if let Some(t) = head {
-                if let (Note::Stack(fr, spi), true) = (t.note, t.from == pc) {
+            if let Some(t) = self.node(head) {
+                if let (Note::Stack(fr, spi), true) = (t.note, t.from as usize == pc) {
                     note = Some((fr, spi));
-                    head = t.prev.as_ref();
+                    head = t.prev;
                 }
             }
             if let Some(insn) = &self.cfg.insns[pc] {
@@ -596,15 +575,15 @@ impl<'a> Checker<'a> {
                 format!("{pc}: {}", i.display(Syntax::Kernel))
             });
         let mut trail = Vec::new();
-        let mut t = path.trail.as_ref();
-        while let Some(node) = t {
+        let mut t = path.trail;
+        while let Some(node) = self.node(t) {
             if trail.len() == MAX_TRAIL {
                 break;
             }
             if !matches!(node.note, Note::Stack(..)) {
-                trail.push((node.from, node.to));
+                trail.push((node.from as usize, node.to as usize));
             }
-            t = node.prev.as_ref();
+            t = node.prev;
         }
         trail.reverse();
         Box::new(Rejection {
@@ -723,7 +702,7 @@ impl<'a> Checker<'a> {
             }
             Insn::Ja { .. } | Insn::Ja32 { .. } => {
                 let off = insn.jump_offset().unwrap_or(0);
-                Self::goto(path, (pc as i64 + 1 + off) as usize);
+                self.goto(path, (pc as i64 + 1 + off) as usize);
             }
             Insn::Jmp {
                 width,
@@ -744,7 +723,7 @@ impl<'a> Checker<'a> {
             } => {
                 let base = self.read(&path.state, src)?;
                 let v = self.load(&mut path.state, src, base, off, size, pc)?;
-                Self::note_stack(path, src, &base, off);
+                self.note_stack(path, src, &base, off);
                 let v = if signed && v.kind == Kind::Scalar {
                     Reg::scalar(v.val.sign_extend(size.bytes()))
                 } else {
@@ -762,7 +741,7 @@ impl<'a> Checker<'a> {
                 let base = self.read(&path.state, dst)?;
                 let v = Reg::scalar(Scalar::constant(imm as i64 as u64).truncate(size.bytes()));
                 self.store(&mut path.state, dst, base, off, size, v, false)?;
-                Self::note_stack(path, dst, &base, off);
+                self.note_stack(path, dst, &base, off);
                 path.pc = next;
             }
             Insn::Stx {
@@ -774,7 +753,7 @@ impl<'a> Checker<'a> {
                 let base = self.read(&path.state, dst)?;
                 let v = self.read(&path.state, src)?;
                 self.store(&mut path.state, dst, base, off, size, v, true)?;
-                Self::note_stack(path, dst, &base, off);
+                self.note_stack(path, dst, &base, off);
                 path.pc = next;
             }
             Insn::Atomic {
@@ -1673,12 +1652,12 @@ impl<'a> Checker<'a> {
             match scalar::branch_taken(cond, width, &a.val, &b.val) {
                 Branch::Taken => {
                     self.precise(path, operands);
-                    Self::goto(path, target);
+                    self.goto(path, target);
                     return Ok(true);
                 }
                 Branch::NotTaken => {
                     self.precise(path, operands);
-                    Self::goto(path, next);
+                    self.goto(path, next);
                     return Ok(true);
                 }
                 Branch::Unknown => {}
@@ -1759,13 +1738,13 @@ impl<'a> Checker<'a> {
         match feasible {
             (true, true) => {
                 self.fork(path, taken, target, Note::Jump);
-                Self::goto(path, next);
+                self.goto(path, next);
             }
             (true, false) => {
                 path.state = taken;
-                Self::goto(path, target);
+                self.goto(path, target);
             }
-            (false, true) => Self::goto(path, next),
+            (false, true) => self.goto(path, next),
             // Neither side is possible: this path cannot happen.
             (false, false) => return Ok(false),
         }
@@ -1846,7 +1825,7 @@ impl<'a> Checker<'a> {
             f.regs[r] = st.cur().regs[r];
         }
         st.frames.push(f);
-        Self::goto(path, target);
+        self.goto(path, target);
         Ok(())
     }
 
@@ -1883,7 +1862,7 @@ impl<'a> Checker<'a> {
                     *r = Reg::unknown();
                 }
             });
-            if let Some((call_pc, args)) = frame.callback {
+            if let Some(&(call_pc, args)) = frame.callback.as_deref() {
                 if r0.kind != Kind::Scalar || r0.val.umax > 1 || r0.val.smin < 0 {
                     path.state.frames.push(frame);
                     return fail(
@@ -1915,7 +1894,7 @@ impl<'a> Checker<'a> {
             for r in 1..=5 {
                 cur.regs[r] = Reg::UNINIT;
             }
-            Self::goto(path, ret);
+            self.goto(path, ret);
             return Ok(true);
         }
         if let Some(&(_, at)) = path.state.refs.first() {
@@ -1980,13 +1959,14 @@ impl<'a> Checker<'a> {
         )?;
         let mut f = Frame::new(st.frames.len() as u8, func, Some(call_pc + 1));
         f.regs[1..6].copy_from_slice(&args);
-        f.callback = Some((call_pc, args));
+        f.callback = Some(Box::new((call_pc, args)));
         st.frames.push(f);
-        Self::goto_noted(path, func, Note::Callback);
+        self.goto_noted(path, func, Note::Callback);
         // The callback may run any number of times: widen the numbers that changed
         // since the last entry (so the states converge), then prune against every
         // state seen here.
-        if let Some(last) = self.last_at[func] {
+        let pt = self.point(func);
+        if let Some(last) = self.points[pt].last {
             widen(&self.stored[last].state, &mut path.state);
         }
         if self.visit(path, true)? {

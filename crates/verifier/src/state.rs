@@ -43,6 +43,26 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// A number for hashing, distinct for distinct kinds.
+    pub fn code(self) -> u64 {
+        let (tag, a, b) = match self {
+            Kind::Uninit => (0, 0, 0),
+            Kind::Scalar => (1, 0, 0),
+            Kind::Ctx => (2, 0, 0),
+            Kind::Stack { frame } => (3, frame as u32, 0),
+            Kind::MapValue { map, null } => (4, map, null as u32),
+            Kind::MapKey { map } => (5, map, 0),
+            Kind::ConstMap { map } => (6, map, 0),
+            Kind::MapPtrOrNull { map } => (7, map, 0),
+            Kind::Packet => (8, 0, 0),
+            Kind::PacketEnd => (9, 0, 0),
+            Kind::PacketMeta => (10, 0, 0),
+            Kind::Mem { size, null } => (11, size, null as u32),
+            Kind::Func { insn } => (12, insn, 0),
+        };
+        (tag << 56) ^ ((b as u64) << 32) ^ a as u64
+    }
+
     /// Whether the register holds a pointer.
     pub fn is_pointer(self) -> bool {
         !matches!(self, Kind::Uninit | Kind::Scalar)
@@ -294,7 +314,7 @@ pub struct Frame {
     /// The function's first slot.
     pub func: usize,
     /// For a callback frame: the helper call that runs it and the callback's arguments.
-    pub callback: Option<(usize, [Reg; 5])>,
+    pub callback: Option<Box<(usize, [Reg; 5])>>,
 }
 
 impl Frame {
@@ -386,6 +406,46 @@ impl State {
                     Some(m) => a.subsumes(b, &mut ids, m.regs[f], m.stack[f]),
                     None => a.subsumes(b, &mut ids, u16::MAX, u64::MAX),
                 })
+    }
+
+    /// A cheap hash, equal for equal states (it reads only some fields).
+    pub fn fast_hash(&self) -> u64 {
+        #[inline]
+        fn mix(h: u64, v: u64) -> u64 {
+            (h.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
+        }
+        let reg = |h: u64, r: &Reg| -> u64 {
+            let h = mix(h, r.kind.code());
+            if r.kind == Kind::Uninit {
+                return h;
+            }
+            let h = mix(h, r.off as u64 ^ r.val.var.value);
+            mix(
+                h,
+                r.val.umin ^ r.val.smax.rotate_left(32) as u64 ^ r.val.var.mask,
+            )
+        };
+        let mut h = self.refs.len() as u64;
+        for f in &self.frames {
+            h = mix(h, f.func as u64);
+            for r in &f.regs {
+                h = reg(h, r);
+            }
+            for (k, slot) in f.stack.iter().enumerate() {
+                if slot.bytes == [Byte::Invalid; 8] {
+                    continue;
+                }
+                let bytes = slot
+                    .bytes
+                    .iter()
+                    .fold(k as u64, |a, b| (a << 2) | *b as u64);
+                h = mix(h, bytes);
+                if let Some(r) = &slot.spill {
+                    h = reg(h, r);
+                }
+            }
+        }
+        h
     }
 
     /// Forgets scalar links (ids) that only one register carries: they can no

@@ -25,10 +25,44 @@ pub struct Cfg {
     /// the fall-through of conditional jumps).
     pub prune: Vec<bool>,
     /// Successor slots of each slot, for the control-flow graph output.
-    pub succ: Vec<Vec<usize>>,
+    pub succ: Vec<Succ>,
     /// Registers r0-r9 (bit n for rn) that some path from each slot reads
     /// before writing: the others are dead there and ignored when pruning.
     pub live: Vec<u16>,
+}
+
+/// The successors of one slot: at most two (a conditional jump's).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Succ {
+    n: u8,
+    s: [usize; 2],
+}
+
+impl Succ {
+    /// Adds a successor (a third is ignored: no instruction has one).
+    pub fn push(&mut self, t: usize) {
+        if let Some(x) = self.s.get_mut(self.n as usize) {
+            *x = t;
+            self.n += 1;
+        }
+    }
+}
+
+impl std::ops::Deref for Succ {
+    type Target = [usize];
+
+    fn deref(&self) -> &[usize] {
+        &self.s[..self.n as usize]
+    }
+}
+
+impl<'a> IntoIterator for &'a Succ {
+    type Item = &'a usize;
+    type IntoIter = std::slice::Iter<'a, usize>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
 }
 
 impl Cfg {
@@ -151,7 +185,7 @@ pub fn analyze(slots: &[RawInsn], privileged: bool) -> Result<Cfg, Box<Rejection
         insns,
         subprogs,
         prune: vec![false; n],
-        succ: vec![Vec::new(); n],
+        succ: vec![Succ::default(); n],
         live: vec![0; n],
     };
     for pc in 0..n {
