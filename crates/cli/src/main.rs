@@ -110,9 +110,10 @@ enum Command {
         /// the interpreter.
         #[arg(long, conflicts_with = "trace")]
         jit: bool,
-        /// With an ELF object and --jit: verify the program with oxbpf's
-        /// verifier, refuse it if rejected, and run it without run-time checks.
-        #[arg(long, requires = "jit")]
+        /// With an ELF object: verify the program with oxbpf's verifier, refuse
+        /// it if rejected, and run it (in the interpreter, or with --jit in the
+        /// JIT) without run-time memory checks.
+        #[arg(long, conflicts_with = "trace")]
         verified: bool,
         /// Stop after this many executed instructions.
         #[arg(long)]
@@ -320,7 +321,8 @@ fn dispatch(command: Command) -> Result<(), CliError> {
                     match (jit, verified) {
                         (true, true) => oxbpf::Engine::JitVerified,
                         (true, false) => oxbpf::Engine::Jit,
-                        _ => oxbpf::Engine::Interpreter,
+                        (false, true) => oxbpf::Engine::InterpreterVerified,
+                        (false, false) => oxbpf::Engine::Interpreter,
                     },
                 )?;
                 return out(&report);

@@ -112,13 +112,15 @@ fn run_verified_runs_accepted_objects_unchecked_and_refuses_the_rest() {
     ];
     let (ok, interp, _) = oxbpf(&args);
     assert!(ok);
-    let (ok, verified, err) = oxbpf(&[&args[..], &["--jit", "--verified"]].concat());
-    assert!(ok, "{err}");
-    assert_eq!(verified, interp);
-    let (ok, _, err) = oxbpf(&["run", "fixtures/object/noopt.o", "--jit", "--verified"]);
-    assert!(!ok);
-    assert!(err.contains("rejected at instruction"), "{err}");
-    assert!(err.contains("hint:"), "{err}");
+    for engine in [&["--jit", "--verified"][..], &["--verified"]] {
+        let (ok, verified, err) = oxbpf(&[&args[..], engine].concat());
+        assert!(ok, "{err}");
+        assert_eq!(verified, interp);
+        let (ok, _, err) = oxbpf(&[&["run", "fixtures/object/noopt.o"][..], engine].concat());
+        assert!(!ok);
+        assert!(err.contains("rejected at instruction"), "{err}");
+        assert!(err.contains("hint:"), "{err}");
+    }
     let (ok, _, err) = oxbpf(&["run", "examples/ip_checksum.s", "--jit", "--verified"]);
     assert!(!ok);
     assert!(err.contains("--verified needs an ELF object"), "{err}");

@@ -65,7 +65,7 @@ pub struct Options {
     /// An instruction budget per run (`None`: unlimited). With the JIT, each
     /// back-edge draws the number of slots it jumps back over.
     pub budget: Option<u64>,
-    /// The interpreter or the x86-64 JIT (checked mode).
+    /// What runs the programs: the interpreter by default.
     pub engine: Engine,
 }
 
@@ -82,6 +82,9 @@ pub enum Engine {
     /// others. Program types whose test-run context the runtime cannot size
     /// to the verifier's layout run checked instead.
     JitVerified,
+    /// The interpreter without run-time memory checks for programs oxbpf's
+    /// verifier accepts, on the same terms as [`Engine::JitVerified`].
+    InterpreterVerified,
 }
 
 impl Default for Options {
@@ -328,26 +331,35 @@ impl Runtime {
         };
         let program =
             Program::with_resolver(&prog.bytecode(), &self.helpers, &resolve).map_err(vm_err)?;
+        let verified = matches!(
+            self.engine,
+            Engine::JitVerified | Engine::InterpreterVerified
+        );
+        if verified {
+            let maps = oxbpf_verifier::object_maps(&self.object);
+            let input = oxbpf_verifier::Input::program(prog, &maps);
+            let report = oxbpf_verifier::verify(&input, &Default::default());
+            if let Some(r) = report.rejection {
+                return Err(RuntimeError::Rejected {
+                    program: name.to_string(),
+                    reason: r.to_string().trim_end().to_string(),
+                });
+            }
+        }
+        // Unchecked code runs only on contexts `test_run` builds at least as
+        // large as the verifier's layouts.
+        let unchecked = verified && test_run::verified_contexts_fit(prog.prog_type);
         let vm = match self.engine {
-            Engine::Interpreter => {
+            Engine::Interpreter | Engine::InterpreterVerified => {
                 let mut vm = Vm::from_program(program);
                 vm.set_budget(self.budget);
-                Exec::Interpreter(vm)
+                if unchecked {
+                    Exec::VerifiedInterpreter(vm)
+                } else {
+                    Exec::Interpreter(vm)
+                }
             }
             Engine::Jit | Engine::JitVerified => {
-                let unchecked = self.engine == Engine::JitVerified
-                    && test_run::verified_contexts_fit(prog.prog_type);
-                if self.engine == Engine::JitVerified {
-                    let maps = oxbpf_verifier::object_maps(&self.object);
-                    let input = oxbpf_verifier::Input::program(prog, &maps);
-                    let report = oxbpf_verifier::verify(&input, &Default::default());
-                    if let Some(r) = report.rejection {
-                        return Err(RuntimeError::Rejected {
-                            program: name.to_string(),
-                            reason: r.to_string().trim_end().to_string(),
-                        });
-                    }
-                }
                 let (arrays, direct) = if self.own_map_helpers {
                     self.known_maps()
                 } else {
@@ -398,7 +410,9 @@ impl Runtime {
             prog_type: prog.prog_type,
             cpu: self.shared.cpu,
             min_context: match vm {
-                Exec::Verified { .. } => test_run::verified_context_size(prog.prog_type),
+                Exec::Verified { .. } | Exec::VerifiedInterpreter(_) => {
+                    test_run::verified_context_size(prog.prog_type)
+                }
                 _ => 0,
             },
             vm,
@@ -528,6 +542,9 @@ enum Exec {
         fast: Box<oxbpf_jit::JitProgram>,
         checked: Box<oxbpf_jit::JitProgram>,
     },
+    /// A verified program in the interpreter: unchecked runs on contexts the
+    /// runtime builds, checked runs on memory the host hands in.
+    VerifiedInterpreter(Vm),
 }
 
 impl Exec {
@@ -544,6 +561,13 @@ impl Exec {
             Exec::Jit(jit) => jit.run_with(args, regions),
             Exec::Verified { fast, .. } if built => fast.run_with(args, regions),
             Exec::Verified { checked, .. } => checked.run_with(args, regions),
+            // SAFETY: the verifier accepted the program, and `built` says the
+            // context is one `test_run` sized to the verifier's layout; the
+            // other regions are the runtime's maps and packet, as verified.
+            Exec::VerifiedInterpreter(vm) if built => unsafe {
+                vm.run_unchecked_with(args, regions, &mut NoTrace)
+            },
+            Exec::VerifiedInterpreter(vm) => vm.run_with(args, regions, &mut NoTrace),
         }
     }
 }
@@ -632,7 +656,7 @@ impl Instance<'_> {
     /// the JIT does not count).
     pub fn executed(&self) -> Option<u64> {
         match &self.vm {
-            Exec::Interpreter(vm) => vm.executed(),
+            Exec::Interpreter(vm) | Exec::VerifiedInterpreter(vm) => vm.executed(),
             Exec::Jit(_) | Exec::Verified { .. } => None,
         }
     }

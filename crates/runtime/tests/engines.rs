@@ -159,11 +159,12 @@ fn interpreter_and_jit_agree_on_every_fixture() {
     assert!(runs > 100, "only {runs} runs succeeded");
 }
 
-#[test]
-fn verified_programs_run_unchecked_with_the_interpreters_results() {
+/// Runs every fixture program `engine` (a verified one) accepts, and checks
+/// the transcripts match the checked interpreter's.
+fn verified_engine_agrees(engine: Engine) {
     let (mut accepted, mut rejected) = (0, 0);
     for path in objects() {
-        let Some(rt) = runtime(&path, Engine::JitVerified) else {
+        let Some(rt) = runtime(&path, engine) else {
             continue;
         };
         let names: Vec<String> = rt
@@ -187,11 +188,23 @@ fn verified_programs_run_unchecked_with_the_interpreters_results() {
             .collect();
         accepted += names.len();
         let want = transcript_of(&path, Engine::Interpreter, Some(&names));
-        let got = transcript_of(&path, Engine::JitVerified, Some(&names));
+        let got = transcript_of(&path, engine, Some(&names));
         assert_eq!(got, want, "{}", path.display());
     }
-    println!("verified and unchecked: {accepted} programs agree with the interpreter; {rejected} refused");
+    println!(
+        "{engine:?}: {accepted} programs agree with the checked interpreter; {rejected} refused"
+    );
     assert!(accepted > 60, "only {accepted} programs were accepted");
+}
+
+#[test]
+fn verified_programs_run_unchecked_with_the_interpreters_results() {
+    verified_engine_agrees(Engine::JitVerified);
+}
+
+#[test]
+fn verified_programs_run_unchecked_in_the_interpreter_with_its_checked_results() {
+    verified_engine_agrees(Engine::InterpreterVerified);
 }
 
 #[test]

@@ -136,9 +136,11 @@ impl Fault {
     }
 }
 
-/// Runs `prog`; returns r0 and the number of instructions executed.
+/// Runs `prog`; returns r0 and the number of instructions executed. Without
+/// `CHECKED`, loads and stores go straight to their addresses: only for
+/// programs a verifier proved to stay inside the memory they are given.
 #[inline(always)]
-pub(crate) fn execute<T: Tracer, const COUNT: bool>(
+pub(crate) fn execute<T: Tracer, const COUNT: bool, const CHECKED: bool>(
     prog: &Program,
     args: RunArgs<'_>,
     tracer: &mut T,
@@ -180,8 +182,14 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
         ($ty:ty, $addr:expr, $pc:expr) => {{
             let addr: u64 = $addr;
             let size = std::mem::size_of::<$ty>();
-            match map.translate(addr, size as u64, false) {
-                // SAFETY: `translate` checked that the bytes lie in a live region.
+            let p = if CHECKED {
+                map.translate(addr, size as u64, false)
+            } else {
+                Some(addr as *mut u8)
+            };
+            match p {
+                // SAFETY: `translate` checked that the bytes lie in a live region,
+                // or (unchecked) the verifier proved it.
                 Some(p) => unsafe { (p as *const $ty).read_unaligned() },
                 None => {
                     return Err(Fault::OutOfBounds {
@@ -204,8 +212,14 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
             let addr: u64 = $addr;
             let size = std::mem::size_of::<$ty>();
             let value = $val as $ty;
-            match map.translate(addr, size as u64, true) {
-                // SAFETY: `translate` checked that the bytes lie in a live writable region.
+            let p = if CHECKED {
+                map.translate(addr, size as u64, true)
+            } else {
+                Some(addr as *mut u8)
+            };
+            match p {
+                // SAFETY: `translate` checked that the bytes lie in a live writable
+                // region, or (unchecked) the verifier proved it.
                 Some(p) => unsafe { (p as *mut $ty).write_unaligned(value) },
                 None => {
                     return Err(Fault::OutOfBounds {
@@ -312,6 +326,34 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
                     let x = r!(n.src);
                     r!(d) = v;
                     store_at!($ty, v.wrapping_add(n.off as i64 as u64), x, here + 1);
+                })
+            };
+        }
+        // `d = s; d += z`, then a load at `d + off` (three slots).
+        macro_rules! mov_add_load {
+            ($ty:ty) => {
+                fused!(r!(d) = r!(s), |n| {
+                    // SAFETY: `fuse` marks this kind only two slots before another op.
+                    let m: Op = *unsafe { ops.get_unchecked(pc) };
+                    pc += 1;
+                    let v = r!(s).wrapping_add(r!(n.src));
+                    let x = load_at!($ty, v.wrapping_add(m.off as i64 as u64), here + 2);
+                    r!(d) = v;
+                    r!(m.dst) = x as u64;
+                })
+            };
+        }
+        // `d = s; d += z`, then a store at `d + off` of a register other than `d`.
+        macro_rules! mov_add_store {
+            ($ty:ty) => {
+                fused!(r!(d) = r!(s), |n| {
+                    // SAFETY: `fuse` marks this kind only two slots before another op.
+                    let m: Op = *unsafe { ops.get_unchecked(pc) };
+                    pc += 1;
+                    let v = r!(s).wrapping_add(r!(n.src));
+                    let x = r!(m.src);
+                    r!(d) = v;
+                    store_at!($ty, v.wrapping_add(m.off as i64 as u64), x, here + 2);
                 })
             };
         }
@@ -486,7 +528,7 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
                 r!(d) = imm;
                 pc += 1;
             }
-            K::Atomic32 | K::Atomic64 => atomic(reg, op, map, here)?,
+            K::Atomic32 | K::Atomic64 => atomic::<CHECKED>(reg, op, map, here)?,
             K::LdAbsB | K::LdAbsH | K::LdAbsW | K::LdIndB | K::LdIndH | K::LdIndW => {
                 match packet_load(reg, op, args.packet) {
                     Some(v) => reg[0] = v,
@@ -509,7 +551,7 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
                     budget: remaining,
                     pc: here,
                 };
-                let (r0, used) = call_helper::<COUNT>(f, *id, reg, &site, helper_message)?;
+                let (r0, used) = call_helper::<COUNT, CHECKED>(f, *id, reg, &site, helper_message)?;
                 reg[0] = r0;
                 if COUNT {
                     remaining -= used;
@@ -530,7 +572,8 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
                     budget: remaining,
                     pc: here,
                 };
-                let (r0, used) = call_helper::<COUNT>(f, value as u32, reg, &site, helper_message)?;
+                let (r0, used) =
+                    call_helper::<COUNT, CHECKED>(f, value as u32, reg, &site, helper_message)?;
                 reg[0] = r0;
                 if COUNT {
                     remaining -= used;
@@ -787,6 +830,14 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool>(
             K::AddStxH => add_store!(u16),
             K::AddStxW => add_store!(u32),
             K::AddStxDW => add_store!(u64),
+            K::MovAddLdxB => mov_add_load!(u8),
+            K::MovAddLdxH => mov_add_load!(u16),
+            K::MovAddLdxW => mov_add_load!(u32),
+            K::MovAddLdxDW => mov_add_load!(u64),
+            K::MovAddStxB => mov_add_store!(u8),
+            K::MovAddStxH => mov_add_store!(u16),
+            K::MovAddStxW => mov_add_store!(u32),
+            K::MovAddStxDW => mov_add_store!(u64),
         }
     }
 }
@@ -810,7 +861,7 @@ struct CallSite<'a> {
 /// Kept out of the interpreter loop (and building the callback closure here)
 /// so that the loop's registers stay in registers.
 #[inline(never)]
-fn call_helper<const COUNT: bool>(
+fn call_helper<const COUNT: bool, const CHECKED: bool>(
     f: &HelperFn,
     id: u32,
     reg: &[u64; 16],
@@ -819,7 +870,7 @@ fn call_helper<const COUNT: bool>(
 ) -> Result<(u64, u64), Fault> {
     let mut remaining = site.budget;
     let mut callback = |addr: u64, a: [u64; 5]| {
-        run_callback::<COUNT>(
+        run_callback::<COUNT, CHECKED>(
             site.prog,
             site.map,
             site.packet,
@@ -845,7 +896,7 @@ fn call_helper<const COUNT: bool>(
 /// in a new frame below `fp`, with r1..r5 = `a`; returns its r0.
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
-fn run_callback<const COUNT: bool>(
+fn run_callback<const COUNT: bool, const CHECKED: bool>(
     prog: &Program,
     map: &MemoryMap,
     packet: (u64, u64),
@@ -872,7 +923,7 @@ fn run_callback<const COUNT: bool>(
         start_pc: target,
         base_depth: frames_used,
     };
-    match execute::<NoTrace, COUNT>(prog, sub, &mut NoTrace, &mut message) {
+    match execute::<NoTrace, COUNT, CHECKED>(prog, sub, &mut NoTrace, &mut message) {
         Ok((r0, used)) => {
             if COUNT {
                 *remaining -= used;
@@ -885,17 +936,26 @@ fn run_callback<const COUNT: bool>(
 
 /// An atomic read-modify-write (kept out of the loop: it is rare and large).
 #[inline(never)]
-fn atomic(reg: &mut [u64; 16], op: &Op, map: &MemoryMap, pc: usize) -> Result<(), Fault> {
+fn atomic<const CHECKED: bool>(
+    reg: &mut [u64; 16],
+    op: &Op,
+    map: &MemoryMap,
+    pc: usize,
+) -> Result<(), Fault> {
     let (d, s) = (op.dst as usize & 15, op.src as usize & 15);
     let wide = op.kind == K::Atomic64;
     let addr = reg[d].wrapping_add(op.off as i64 as u64);
     let len = if wide { 8 } else { 4 };
-    let p = map.translate(addr, len, true).ok_or(Fault::OutOfBounds {
-        pc,
-        addr,
-        len: len as usize,
-        kind: "atomic",
-    })?;
+    let p = if CHECKED {
+        map.translate(addr, len, true).ok_or(Fault::OutOfBounds {
+            pc,
+            addr,
+            len: len as usize,
+            kind: "atomic",
+        })?
+    } else {
+        addr as *mut u8
+    };
     if addr % len != 0 {
         return Err(Fault::MisalignedAtomic {
             pc,
@@ -905,11 +965,13 @@ fn atomic(reg: &mut [u64; 16], op: &Op, map: &MemoryMap, pc: usize) -> Result<()
     }
     let aop = atomic_op(op.imm);
     let (old, fetch_to) = if wide {
-        // SAFETY: p is 8-byte aligned and inside a live writable region.
+        // SAFETY: p is 8-byte aligned and inside a live writable region
+        // (checked, or proven by the verifier).
         let a = unsafe { AtomicU64::from_ptr(p as *mut u64) };
         atomic64(a, aop, reg[s], reg[0])
     } else {
-        // SAFETY: p is 4-byte aligned and inside a live writable region.
+        // SAFETY: p is 4-byte aligned and inside a live writable region
+        // (checked, or proven by the verifier).
         let a = unsafe { AtomicU32::from_ptr(p as *mut u32) };
         let (old, to) = atomic32(a, aop, reg[s] as u32, reg[0] as u32);
         (old as u64, to)

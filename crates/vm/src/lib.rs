@@ -105,6 +105,32 @@ impl Vm {
         regions: &[Region<'_>],
         tracer: &mut T,
     ) -> Result<u64, VmError> {
+        self.run_inner::<T, true>(args, regions, tracer)
+    }
+
+    /// Like [`Vm::run_with`], without checking the program's loads, stores and
+    /// atomics against the regions (helpers still check what they are given).
+    ///
+    /// # Safety
+    /// A verifier must have proved that every access the program can make lies
+    /// inside its stack or inside the memory these arguments and regions give
+    /// it, laid out as the verifier assumed (context, packet and map value
+    /// sizes). An access outside is undefined behaviour.
+    pub unsafe fn run_unchecked_with<T: Tracer>(
+        &mut self,
+        args: &[u64; 5],
+        regions: &[Region<'_>],
+        tracer: &mut T,
+    ) -> Result<u64, VmError> {
+        self.run_inner::<T, false>(args, regions, tracer)
+    }
+
+    fn run_inner<T: Tracer, const CHECKED: bool>(
+        &mut self,
+        args: &[u64; 5],
+        regions: &[Region<'_>],
+        tracer: &mut T,
+    ) -> Result<u64, VmError> {
         let map = &mut *self.map;
         map.clear();
         // The top `stack_size` bytes of the buffer, ending at r10.
@@ -139,10 +165,10 @@ impl Vm {
         // Counting costs a little per instruction, so only budgeted runs count.
         let mut message = String::new();
         let result = if self.budget.is_some() {
-            execute::<T, true>(&self.program, run_args, tracer, &mut message)
+            execute::<T, true, CHECKED>(&self.program, run_args, tracer, &mut message)
                 .map(|(r0, n)| (r0, Some(n)))
         } else {
-            execute::<T, false>(&self.program, run_args, tracer, &mut message)
+            execute::<T, false, CHECKED>(&self.program, run_args, tracer, &mut message)
                 .map(|(r0, _)| (r0, None))
         };
         match result {

@@ -77,6 +77,9 @@ pub(crate) enum K {
     MovAdd64R, MovAdd64I, MovSub64R, MovLsh64I, MovRsh64I, MovRsh64R, MovAnd64I, MovAnd32I,
     MovMod32R, MovMul32R, MovMov64R, LdxBLdxB,
     AddLdxB, AddLdxH, AddLdxW, AddLdxDW, AddStxB, AddStxH, AddStxW, AddStxDW,
+    // Three slots: `d = s; d += z;` then a load or store at `d + off`.
+    MovAddLdxB, MovAddLdxH, MovAddLdxW, MovAddLdxDW,
+    MovAddStxB, MovAddStxH, MovAddStxW, MovAddStxDW,
 }
 
 /// Marks pairs of adjacent slots that the loop runs in one dispatch when it
@@ -86,6 +89,10 @@ pub(crate) enum K {
 fn fuse(ops: &mut [Op]) {
     for i in 0..ops.len().saturating_sub(1) {
         let (a, b) = (ops[i], ops[i + 1]);
+        if let Some(k) = ops.get(i + 2).and_then(|&c| indexed_access_kind(a, b, c)) {
+            ops[i].kind = k;
+            continue;
+        }
         // A jump over a mov is better run as a conditional move (a branch
         // on data mispredicts) than folded into the op before it.
         let b_skips = ops
@@ -95,6 +102,28 @@ fn fuse(ops: &mut [Op]) {
             ops[i].kind = k;
         }
     }
+}
+
+/// The fused kind for an indexed access, `d = s; d += z` (z is not d) and a
+/// load from or store to `d + off` of a register other than `d`: the way
+/// clang indexes an array.
+fn indexed_access_kind(a: Op, b: Op, c: Op) -> Option<K> {
+    use K::*;
+    if a.kind != Mov64R || b.kind != Add64R || b.dst != a.dst || b.src == a.dst {
+        return None;
+    }
+    let d = a.dst;
+    Some(match c.kind {
+        LdxB if c.src == d => MovAddLdxB,
+        LdxH if c.src == d => MovAddLdxH,
+        LdxW if c.src == d => MovAddLdxW,
+        LdxDW if c.src == d => MovAddLdxDW,
+        StxB if c.dst == d && c.src != d => MovAddStxB,
+        StxH if c.dst == d && c.src != d => MovAddStxH,
+        StxW if c.dst == d && c.src != d => MovAddStxW,
+        StxDW if c.dst == d && c.src != d => MovAddStxDW,
+        _ => return None,
+    })
 }
 
 /// The fused kind for `a` followed by `b`, if the loop has one.
