@@ -94,15 +94,21 @@ struct Stored {
     exact: bool,
     /// The path's history when the state was stored.
     trail: u32,
+    /// The next live state of the same instruction and hash (`NONE`: none).
+    next_live: usize,
 }
+
+/// No stored state.
+const NONE: usize = usize::MAX;
 
 /// The stored states of one instruction.
 #[derive(Default)]
 struct Point {
     /// Proven-safe stored states (indices into `stored`).
     done: Vec<usize>,
-    /// Stored states still being explored below, by hash.
-    live: HashMap<u64, Vec<usize>, BuildHasherDefault<IdHasher>>,
+    /// Stored states still being explored below, by hash: the newest, which
+    /// links to the others of the same hash (`Stored::next_live`).
+    live: HashMap<u64, usize, BuildHasherDefault<IdHasher>>,
     /// The most recently stored state.
     last: Option<usize>,
 }
@@ -168,11 +174,11 @@ impl<'a> Checker<'a> {
             prog_type,
             maps,
             opts,
-            stored: Vec::new(),
+            stored: Vec::with_capacity(32),
             points: Vec::new(),
             point_of: vec![u32::MAX; cfg.insns.len()],
-            trail: Vec::new(),
-            pending: Vec::new(),
+            trail: Vec::with_capacity(cfg.insns.len().min(1 << 16)),
+            pending: Vec::with_capacity(16),
             next_id: 1,
             stats: Stats::default(),
             log: opts.log.then(String::new),
@@ -273,8 +279,11 @@ impl<'a> Checker<'a> {
         if !callback_entry {
             // A state still being explored below (a loop's earlier iteration)
             // that equals this one: the loop can repeat forever.
-            if let Some(list) = self.points[pt].live.get(&hash) {
-                if list.iter().any(|&i| self.stored[i].state == path.state) {
+            if let Some(&head) = self.points[pt].live.get(&hash) {
+                if self
+                    .same_hash(head)
+                    .any(|i| self.stored[i].state == path.state)
+                {
                     return fail(
                         Reason::InfiniteLoop,
                         format!("infinite loop: instruction {pc} is reached again in exactly the same state"),
@@ -287,9 +296,9 @@ impl<'a> Checker<'a> {
             // being explored covers this one.
             // Its precision marks are not complete yet: compare exactly, and
             // let this path's ancestors count every scalar as precise.
-            let covered = self.points[pt].live.values().any(|list| {
-                list.iter()
-                    .any(|&i| self.stored[i].state.subsumes(&path.state, None))
+            let covered = self.points[pt].live.values().any(|&head| {
+                self.same_hash(head)
+                    .any(|i| self.stored[i].state.subsumes(&path.state, None))
             });
             if covered {
                 self.all_precise(path.parent);
@@ -332,9 +341,12 @@ impl<'a> Checker<'a> {
                 marks: Marks::default(),
                 exact: false,
                 trail: path.trail,
+                next_live: NONE,
             });
             let point = &mut self.points[pt];
-            point.live.entry(hash).or_default().push(idx);
+            if let Some(head) = point.live.insert(hash, idx) {
+                self.stored[idx].next_live = head;
+            }
             point.last = Some(idx);
             path.parent = Some(idx);
             path.last_store = self.stats.insns_processed;
@@ -354,16 +366,30 @@ impl<'a> Checker<'a> {
             }
             let (pc, hash) = (s.pc, s.hash);
             parent = s.parent;
-            let point = &mut self.points[self.point_of[pc] as usize];
-            if let Some(list) = point.live.get_mut(&hash) {
-                if let Some(k) = list.iter().rposition(|&i| i == p) {
-                    list.swap_remove(k);
+            // Unlink it from the live states of its hash.
+            let pt = self.point_of[pc] as usize;
+            let next = std::mem::replace(&mut self.stored[p].next_live, NONE);
+            match self.points[pt].live.get(&hash).copied() {
+                Some(head) if head == p => {
+                    if next == NONE {
+                        self.points[pt].live.remove(&hash);
+                    } else {
+                        self.points[pt].live.insert(hash, next);
+                    }
                 }
-                if list.is_empty() {
-                    point.live.remove(&hash);
+                Some(head) => {
+                    let mut i = head;
+                    while self.stored[i].next_live != NONE {
+                        if self.stored[i].next_live == p {
+                            self.stored[i].next_live = next;
+                            break;
+                        }
+                        i = self.stored[i].next_live;
+                    }
                 }
+                None => {}
             }
-            point.done.push(p);
+            self.points[pt].done.push(p);
         }
     }
 
@@ -381,6 +407,13 @@ impl<'a> Checker<'a> {
             last_store: path.last_store,
         });
         self.stats.peak_states = self.stats.peak_states.max(self.pending.len() as u64);
+    }
+
+    /// The live stored states linked from `head` (same instruction and hash).
+    fn same_hash(&self, head: usize) -> impl Iterator<Item = usize> + '_ {
+        std::iter::successors(Some(head), |&i| {
+            Some(self.stored[i].next_live).filter(|&n| n != NONE)
+        })
     }
 
     /// The stored states of slot `pc`, created on first use.

@@ -106,7 +106,38 @@ impl Scalar {
 
     /// Tightens the ranges and the tnum against each other until they agree.
     pub fn sync(&mut self) {
+        // Nothing to tighten in a value that is entirely unknown.
+        if *self == Scalar::UNKNOWN {
+            return;
+        }
+        // A known value inside every range: the ranges become that value.
+        if self.var.mask == 0 {
+            let c = self.var.value;
+            let inside = self.umin <= c
+                && c <= self.umax
+                && self.smin <= c as i64
+                && c as i64 <= self.smax
+                && self.u32min <= c as u32
+                && c as u32 <= self.u32max
+                && self.s32min <= c as i32
+                && c as i32 <= self.s32max;
+            if inside {
+                *self = Scalar {
+                    var: self.var,
+                    smin: c as i64,
+                    smax: c as i64,
+                    umin: c,
+                    umax: c,
+                    s32min: c as i32,
+                    s32max: c as i32,
+                    u32min: c as u32,
+                    u32max: c as u32,
+                };
+                return;
+            }
+        }
         for _ in 0..2 {
+            let before = *self;
             // From the tnum.
             let sub = self.var.subreg();
             self.umin = self.umin.max(self.var.min());
@@ -167,6 +198,9 @@ impl Scalar {
                     .intersect(Tnum::range(self.u32min as u64, self.u32max as u64));
                 self.var = self.var.with_subreg(low);
             }
+            if *self == before {
+                break;
+            }
         }
     }
 
@@ -175,6 +209,21 @@ impl Scalar {
         if bytes >= 8 {
             return *self;
         }
+        // Loads make these all the time: computed once.
+        static UNKNOWN_LOW: std::sync::LazyLock<[Scalar; 3]> =
+            std::sync::LazyLock::new(|| [1, 2, 4].map(|b| Scalar::UNKNOWN.truncate_slow(b)));
+        if *self == Scalar::UNKNOWN {
+            match bytes {
+                1 => return UNKNOWN_LOW[0],
+                2 => return UNKNOWN_LOW[1],
+                4 => return UNKNOWN_LOW[2],
+                _ => {}
+            }
+        }
+        self.truncate_slow(bytes)
+    }
+
+    fn truncate_slow(&self, bytes: usize) -> Scalar {
         let mut r = Scalar::from_tnum(self.var.cast(bytes));
         let bits = bytes * 8;
         let keep = (1u64 << bits) - 1;

@@ -451,15 +451,32 @@ impl State {
     /// Forgets scalar links (ids) that only one register carries: they can no
     /// longer refine anything, and would only stop pruning.
     pub fn clear_singular_ids(&mut self) {
-        let mut seen: Vec<(u32, u32)> = Vec::new();
+        // Counts per id, in a fixed table (states rarely link many registers).
+        const CAP: usize = 32;
+        let mut seen = [(0u32, 0u32); CAP];
+        let mut len = 0;
+        let mut overflow = false;
         self.for_each_reg(|r| {
             if r.kind == Kind::Scalar && r.id != 0 {
-                match seen.iter_mut().find(|(id, _)| *id == r.id) {
+                match seen[..len].iter_mut().find(|(id, _)| *id == r.id) {
                     Some((_, n)) => *n += 1,
-                    None => seen.push((r.id, 1)),
+                    None if len < CAP => {
+                        seen[len] = (r.id, 1);
+                        len += 1;
+                    }
+                    None => overflow = true,
                 }
             }
         });
+        if len == 0 || overflow {
+            // None to clear, or too many to count here: keep them all (safe:
+            // an id only ever restricts pruning).
+            return;
+        }
+        let seen = &seen[..len];
+        if seen.iter().all(|&(_, n)| n > 1) {
+            return;
+        }
         self.for_each_reg(|r| {
             if r.kind == Kind::Scalar
                 && r.id != 0
