@@ -256,27 +256,43 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool, const CHECKED: bool>(
     // runs; either way the next slot is the one after the mov. Branch-free.
     macro_rules! skip_mov {
         ($cond:expr, $op:expr) => {{
-            if COUNT || T::ACTIVE {
+            if T::ACTIVE {
                 jump!($cond, $op)
             } else {
                 let taken = $cond;
-                // SAFETY: `fuse` only marks a jump followed by a mov slot.
-                let next: &Op = unsafe { ops.get_unchecked(pc) };
-                let keep = r!(next.dst);
-                r!(next.dst) = if taken { keep } else { next.imm };
-                pc += 1;
+                // A counted run charges the mov only when it runs, and leaves
+                // it to its own dispatch (which stops the run) when the budget
+                // has nothing left for it.
+                if !(COUNT && !taken && remaining == 0) {
+                    if COUNT {
+                        remaining -= !taken as u64;
+                    }
+                    // SAFETY: `fuse` only marks a jump followed by a mov slot.
+                    let next: &Op = unsafe { ops.get_unchecked(pc) };
+                    let keep = r!(next.dst);
+                    r!(next.dst) = if taken { keep } else { next.imm };
+                    pc += 1;
+                }
             }
         }};
     }
 
-    // A fused pair: the first op alone when counting or tracing; otherwise
-    // the pair's combined effect (`$second`, given the second op), then the
-    // slot after the pair.
+    // A fused pair (or, with `extra = 2`, triple): the first op alone when
+    // tracing, or when a counted run's budget cannot pay for the rest (the
+    // next op's dispatch then stops the run where an unfused run stops);
+    // otherwise the whole group's effect (`$second`, given the next op), then
+    // the slot after the pair.
     macro_rules! fused {
-        ($first:expr, |$n:ident| $second:expr) => {{
-            if COUNT || T::ACTIVE {
+        ($first:expr, |$n:ident| $second:expr) => {
+            fused!(extra = 1; $first, |$n| $second)
+        };
+        (extra = $extra:expr; $first:expr, |$n:ident| $second:expr) => {{
+            if T::ACTIVE || (COUNT && remaining < $extra) {
                 $first;
             } else {
+                if COUNT {
+                    remaining -= $extra;
+                }
                 // SAFETY: `fuse` only marks an op whose next slot holds the pair's second op.
                 let $n: Op = *unsafe { ops.get_unchecked(pc) };
                 pc += 1;
@@ -332,7 +348,7 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool, const CHECKED: bool>(
         // `d = s; d += z`, then a load at `d + off` (three slots).
         macro_rules! mov_add_load {
             ($ty:ty) => {
-                fused!(r!(d) = r!(s), |n| {
+                fused!(extra = 2; r!(d) = r!(s), |n| {
                     // SAFETY: `fuse` marks this kind only two slots before another op.
                     let m: Op = *unsafe { ops.get_unchecked(pc) };
                     pc += 1;
@@ -346,7 +362,7 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool, const CHECKED: bool>(
         // `d = s; d += z`, then a store at `d + off` of a register other than `d`.
         macro_rules! mov_add_store {
             ($ty:ty) => {
-                fused!(r!(d) = r!(s), |n| {
+                fused!(extra = 2; r!(d) = r!(s), |n| {
                     // SAFETY: `fuse` marks this kind only two slots before another op.
                     let m: Op = *unsafe { ops.get_unchecked(pc) };
                     pc += 1;

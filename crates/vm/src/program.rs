@@ -83,8 +83,9 @@ pub(crate) enum K {
 }
 
 /// Marks pairs of adjacent slots that the loop runs in one dispatch when it
-/// neither counts nor traces: the first slot gets a fused kind, and the second
-/// keeps its own op, so a jump to it still runs it alone. Reads only the
+/// does not trace (and, counting, has the budget for both): the first slot
+/// gets a fused kind, and the second keeps its own op, so a jump to it still
+/// runs it alone. Reads only the
 /// original kinds (it walks forward, changing the slot it has just read).
 fn fuse(ops: &mut [Op]) {
     for i in 0..ops.len().saturating_sub(1) {

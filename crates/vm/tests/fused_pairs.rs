@@ -1,9 +1,11 @@
-//! The loop runs some pairs of adjacent instructions in one dispatch, but only
-//! when it neither counts nor traces. Random programs built from such pairs must
-//! give the same r0, memory and error (instruction index included) both ways.
+//! The loop runs some pairs of adjacent instructions in one dispatch, except
+//! when it traces. Random programs built from such pairs must give the same r0,
+//! memory, error (instruction index included) and executed-instruction count
+//! traced (one instruction at a time) and untraced, with and without a budget,
+//! and with budgets that run out anywhere.
 
 use oxbpf_isa::{AluOp, Insn, JmpCond, LddwSrc, Operand, Reg, Size, Width};
-use oxbpf_vm::{Helpers, Vm, VmError};
+use oxbpf_vm::{Helpers, Tracer, Vm, VmError};
 use proptest::prelude::*;
 
 /// Scalar registers the pairs work on; r6 points at the input memory.
@@ -23,7 +25,7 @@ fn operand() -> impl Strategy<Value = Operand> {
 }
 
 /// An operation that fused pairs start or end with.
-fn part() -> impl Strategy<Value = Insn> {
+fn part() -> impl Strategy<Value = Vec<Insn>> {
     let alu = (
         width(),
         proptest::sample::select(vec![
@@ -62,42 +64,48 @@ fn part() -> impl Strategy<Value = Insn> {
     // Loads and stores through r5, which the program sets to r6 + a small
     // index, so some of them fall outside the 64-byte input.
     let size = proptest::sample::select(Size::ALL.to_vec());
-    let load =
-        (size.clone(), reg(), prop_oneof![0i16..8, 56i16..70]).prop_map(|(size, dst, off)| {
-            Insn::Ldx {
-                size,
-                signed: false,
-                dst,
-                src: Reg::R5,
-                off,
-            }
-        });
-    let store =
-        (size, reg(), prop_oneof![0i16..8, 56i16..70]).prop_map(|(size, src, off)| Insn::Stx {
+    let load = (size.clone(), reg(), prop_oneof![0i16..8, 56i16..70])
+        .prop_map(|(size, dst, off)| Insn::Ldx {
+            size,
+            signed: false,
+            dst,
+            src: Reg::R5,
+            off,
+        })
+        .boxed();
+    let store = (size, reg(), prop_oneof![0i16..8, 56i16..70])
+        .prop_map(|(size, src, off)| Insn::Stx {
             size,
             dst: Reg::R5,
             off,
             src,
-        });
-    prop_oneof![
-        4 => alu,
-        4 => jump,
-        2 => load,
-        1 => store,
-        // r5 back to the input's start, and `r5 += r`, which right before a
-        // load or store is a fused pair.
-        1 => Just(Insn::Alu {
-            width: Width::W64,
-            op: AluOp::Mov,
-            dst: Reg::R5,
-            src: Operand::Reg(Reg::R6),
-        }),
-        1 => reg().prop_map(|r| Insn::Alu {
+        })
+        .boxed();
+    // r5 back to the input's start, and `r5 += r`, which right before a load
+    // or store is a fused pair (and with the first, a fused triple).
+    let reset = Insn::Alu {
+        width: Width::W64,
+        op: AluOp::Mov,
+        dst: Reg::R5,
+        src: Operand::Reg(Reg::R6),
+    };
+    let index = reg()
+        .prop_map(|r| Insn::Alu {
             width: Width::W64,
             op: AluOp::Add,
             dst: Reg::R5,
             src: Operand::Reg(r),
-        }),
+        })
+        .boxed();
+    let access = prop_oneof![load.clone(), store.clone()];
+    prop_oneof![
+        4 => alu.prop_map(|i| vec![i]),
+        4 => jump.prop_map(|i| vec![i]),
+        2 => load.prop_map(|i| vec![i]),
+        1 => store.prop_map(|i| vec![i]),
+        1 => Just(vec![reset]),
+        1 => index.clone().prop_map(|i| vec![i]),
+        1 => (index, access).prop_map(move |(i, a)| vec![reset, i, a]),
     ]
 }
 
@@ -124,12 +132,29 @@ fn program(parts: &[Insn], seed: u64) -> Vec<u8> {
     oxbpf_isa::encode_program(&prog)
 }
 
-/// r0 and the memory after the run, or the error. Both runs use the same
-/// buffer, so the addresses in errors compare equal.
-fn run(vm: &mut Vm, buf: &mut [u8], mem: &[u8]) -> (Result<u64, VmError>, Vec<u8>) {
+/// A tracer that records nothing, but makes the loop run one instruction at a time.
+struct OneAtATime;
+
+impl Tracer for OneAtATime {
+    fn step(&mut self, _: usize, _: &[u64; 11]) {}
+    fn finish(&mut self, _: &[u64; 11]) {}
+}
+
+/// What a run gives: r0 or the error, the instructions it counted, and the
+/// memory afterwards.
+type Outcome = (Result<u64, VmError>, Option<u64>, Vec<u8>);
+
+/// Runs traced or not. All runs use the same buffer, so the addresses in
+/// errors compare equal.
+fn run(vm: &mut Vm, buf: &mut [u8], mem: &[u8], traced: bool) -> Outcome {
     buf.copy_from_slice(mem);
-    let r = vm.run(buf);
-    (r, buf.to_vec())
+    let r = if traced {
+        vm.run_traced(buf, &mut OneAtATime)
+    } else {
+        vm.run(buf)
+    };
+    let executed = r.as_ref().ok().and(vm.executed());
+    (r, executed, buf.to_vec())
 }
 
 proptest! {
@@ -137,17 +162,29 @@ proptest! {
 
     #[test]
     fn fused_and_unfused_runs_agree(
-        parts in proptest::collection::vec(part(), 2..40),
+        parts in proptest::collection::vec(part(), 2..30),
         seed in any::<u64>(),
         mem in proptest::collection::vec(any::<u8>(), 64),
+        cut in any::<u64>(),
     ) {
-        let code = program(&parts, seed);
+        let code = program(&parts.concat(), seed);
         let Ok(mut vm) = Vm::new(&code, &Helpers::new()) else { return Ok(()) };
-        vm.set_budget(Some(100_000));
         let mut buf = vec![0u8; mem.len()];
-        let counted = run(&mut vm, &mut buf, &mem);
+        vm.set_budget(Some(100_000));
+        let one_at_a_time = run(&mut vm, &mut buf, &mem, true);
+        let counted = run(&mut vm, &mut buf, &mem, false);
+        prop_assert_eq!(&counted, &one_at_a_time);
         vm.set_budget(None);
-        let fused = run(&mut vm, &mut buf, &mem);
-        prop_assert_eq!(counted, fused);
+        let (r, _, after) = run(&mut vm, &mut buf, &mem, false);
+        prop_assert_eq!((&r, &after), (&one_at_a_time.0, &one_at_a_time.2));
+        // A budget that runs out part of the way stops both at the same
+        // instruction.
+        if let Some(n) = one_at_a_time.1 {
+            let budget = cut % (n + 1);
+            vm.set_budget(Some(budget));
+            let a = run(&mut vm, &mut buf, &mem, true);
+            let b = run(&mut vm, &mut buf, &mem, false);
+            prop_assert_eq!(b, a);
+        }
     }
 }
