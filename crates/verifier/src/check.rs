@@ -16,7 +16,7 @@ use crate::helpers::{self, Arg, Ret};
 use crate::precision::{self, Marks, ARG_REGS, CALLER_SAVED};
 use crate::report::{Reason, Rejection, Stats};
 use crate::scalar::{self, Branch, Scalar};
-use crate::state::{Byte, Frame, Kind, Reg, Slot, State, MAX_FRAMES, STACK_SIZE};
+use crate::state::{Byte, Frame, Kind, Packed, Reg, Slot, State, MAX_FRAMES, STACK_SIZE};
 use crate::structure::Cfg;
 use crate::{MapInfo, Options};
 
@@ -79,7 +79,7 @@ struct Path {
 
 /// A state stored at a prune point.
 struct Stored {
-    state: State,
+    state: Packed,
     hash: u64,
     /// The slot it was stored at.
     pc: usize,
@@ -282,7 +282,7 @@ impl<'a> Checker<'a> {
             if let Some(&head) = self.points[pt].live.get(&hash) {
                 if self
                     .same_hash(head)
-                    .any(|i| self.stored[i].state == path.state)
+                    .any(|i| self.stored[i].state.equals(&path.state))
                 {
                     return fail(
                         Reason::InfiniteLoop,
@@ -331,7 +331,7 @@ impl<'a> Checker<'a> {
         if self.points[pt].last.is_none() || since >= 8 || callback_entry {
             let idx = self.stored.len();
             self.stored.push(Stored {
-                state: path.state.clone(),
+                state: Packed::pack(&path.state),
                 hash,
                 pc,
                 parent: path.parent,
@@ -2000,7 +2000,7 @@ impl<'a> Checker<'a> {
         // state seen here.
         let pt = self.point(func);
         if let Some(last) = self.points[pt].last {
-            widen(&self.stored[last].state, &mut path.state);
+            widen(&self.stored[last].state.unpack(), &mut path.state);
         }
         if self.visit(path, true)? {
             self.stats.states_pruned += 1;

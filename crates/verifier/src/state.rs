@@ -501,3 +501,153 @@ impl State {
         }
     }
 }
+
+/// A state kept at a prune point: like [`State`], but each frame keeps only
+/// the registers that hold something (unwritten and dead ones are left out),
+/// so that the many states of a long loop take less memory.
+#[derive(Clone, Debug)]
+pub struct Packed {
+    frames: Vec<PackedFrame>,
+    refs: Vec<(u32, usize)>,
+}
+
+#[derive(Clone, Debug)]
+struct PackedFrame {
+    /// Bit `r`: register `r` is kept (it is not [`Reg::UNINIT`]).
+    kept: u16,
+    /// The kept registers, in register order.
+    regs: Vec<Reg>,
+    stack: Vec<Slot>,
+    return_to: Option<usize>,
+    func: usize,
+    callback: Option<Box<(usize, [Reg; 5])>>,
+}
+
+impl PackedFrame {
+    fn slot(&self, spi: usize) -> Slot {
+        self.stack.get(spi).copied().unwrap_or(Slot::EMPTY)
+    }
+
+    /// The registers of the frame with their numbers.
+    fn regs(&self) -> impl Iterator<Item = (usize, &Reg)> + '_ {
+        (0..11)
+            .filter(|r| self.kept & (1 << r) != 0)
+            .zip(self.regs.iter())
+    }
+}
+
+impl Packed {
+    /// Packs a state.
+    pub fn pack(st: &State) -> Packed {
+        Packed {
+            frames: st
+                .frames
+                .iter()
+                .map(|f| {
+                    let mut kept = 0u16;
+                    for (r, reg) in f.regs.iter().enumerate() {
+                        if *reg != Reg::UNINIT {
+                            kept |= 1 << r;
+                        }
+                    }
+                    let mut regs = Vec::with_capacity(kept.count_ones() as usize);
+                    regs.extend(f.regs.iter().filter(|r| **r != Reg::UNINIT));
+                    PackedFrame {
+                        kept,
+                        regs,
+                        stack: f.stack.clone(),
+                        return_to: f.return_to,
+                        func: f.func,
+                        callback: f.callback.clone(),
+                    }
+                })
+                .collect(),
+            refs: st.refs.clone(),
+        }
+    }
+
+    /// The state again.
+    pub fn unpack(&self) -> State {
+        State {
+            frames: self
+                .frames
+                .iter()
+                .map(|p| {
+                    let mut regs = [Reg::UNINIT; 11];
+                    for (r, reg) in p.regs() {
+                        regs[r] = *reg;
+                    }
+                    Frame {
+                        regs,
+                        stack: p.stack.clone(),
+                        return_to: p.return_to,
+                        func: p.func,
+                        callback: p.callback.clone(),
+                    }
+                })
+                .collect(),
+            refs: self.refs.clone(),
+        }
+    }
+
+    /// Whether the packed state equals `cur` exactly.
+    pub fn equals(&self, cur: &State) -> bool {
+        self.refs == cur.refs
+            && self.frames.len() == cur.frames.len()
+            && self.frames.iter().zip(&cur.frames).all(|(p, f)| {
+                p.func == f.func
+                    && p.return_to == f.return_to
+                    && p.callback == f.callback
+                    && p.stack == f.stack
+                    && {
+                        let mut kept = p.regs.iter();
+                        f.regs.iter().enumerate().all(|(r, reg)| {
+                            if p.kept & (1 << r) != 0 {
+                                kept.next() == Some(reg)
+                            } else {
+                                *reg == Reg::UNINIT
+                            }
+                        })
+                    }
+            })
+    }
+
+    /// [`State::subsumes`] for the packed state.
+    pub fn subsumes(&self, cur: &State, marks: Option<&Marks>) -> bool {
+        let mut ids = IdMap::default();
+        if self.frames.len() != cur.frames.len()
+            || self.refs.len() != cur.refs.len()
+            || !self
+                .refs
+                .iter()
+                .zip(&cur.refs)
+                .all(|(a, b)| a.1 == b.1 && ids.check(a.0, b.0))
+        {
+            return false;
+        }
+        self.frames
+            .iter()
+            .zip(&cur.frames)
+            .enumerate()
+            .all(|(f, (old, cur))| {
+                let (regs, stack) = match marks {
+                    Some(m) => (m.regs[f], m.stack[f]),
+                    None => (u16::MAX, u64::MAX),
+                };
+                if old.func != cur.func || old.return_to != cur.return_to {
+                    return false;
+                }
+                if !old
+                    .regs()
+                    .all(|(r, a)| a.subsumes(&cur.regs[r], &mut ids, regs & (1 << r) != 0))
+                {
+                    return false;
+                }
+                let n = old.stack.len().max(cur.stack.len());
+                (0..n).all(|k| {
+                    let precise = k >= 64 || stack & (1 << k) != 0;
+                    old.slot(k).subsumes(&cur.slot(k), &mut ids, precise)
+                })
+            })
+    }
+}
