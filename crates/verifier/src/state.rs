@@ -513,7 +513,7 @@ pub struct Packed {
 
 #[derive(Clone, Debug)]
 struct PackedFrame {
-    /// Bit `r`: register `r` is kept (it is not [`Reg::UNINIT`]).
+    /// Bit `r`: register `r` is kept (it is not uninitialized).
     kept: u16,
     /// The kept registers, in register order.
     regs: Vec<Reg>,
@@ -544,14 +544,15 @@ impl Packed {
                 .frames
                 .iter()
                 .map(|f| {
+                    // An unwritten register is always exactly `Reg::UNINIT`.
                     let mut kept = 0u16;
                     for (r, reg) in f.regs.iter().enumerate() {
-                        if *reg != Reg::UNINIT {
+                        if reg.kind != Kind::Uninit {
                             kept |= 1 << r;
                         }
                     }
                     let mut regs = Vec::with_capacity(kept.count_ones() as usize);
-                    regs.extend(f.regs.iter().filter(|r| **r != Reg::UNINIT));
+                    regs.extend(f.regs.iter().filter(|r| r.kind != Kind::Uninit));
                     PackedFrame {
                         kept,
                         regs,
@@ -605,7 +606,7 @@ impl Packed {
                             if p.kept & (1 << r) != 0 {
                                 kept.next() == Some(reg)
                             } else {
-                                *reg == Reg::UNINIT
+                                reg.kind == Kind::Uninit
                             }
                         })
                     }
