@@ -137,6 +137,8 @@ impl Hasher for IdHasher {
 pub(crate) struct Checker<'a> {
     cfg: &'a Cfg,
     prog_type: ProgramType,
+    /// The allowed return values at exit, when checked.
+    ret_range: Option<(i64, i64)>,
     maps: &'a [MapInfo],
     opts: &'a Options,
     stored: Vec<Stored>,
@@ -166,12 +168,14 @@ impl<'a> Checker<'a> {
     pub(crate) fn new(
         cfg: &'a Cfg,
         prog_type: ProgramType,
+        section: &str,
         maps: &'a [MapInfo],
         opts: &'a Options,
     ) -> Self {
         Checker {
             cfg,
             prog_type,
+            ret_range: return_range(prog_type, section),
             maps,
             opts,
             stored: Vec::with_capacity(32),
@@ -1873,7 +1877,7 @@ impl<'a> Checker<'a> {
         let checked = if depth > 1 {
             path.state.cur().callback.is_some()
         } else {
-            return_range(self.prog_type).is_some()
+            self.ret_range.is_some()
         };
         if checked && r0.kind == Kind::Scalar {
             self.precise(path, Marks::reg(depth - 1, 0));
@@ -1948,7 +1952,7 @@ impl<'a> Checker<'a> {
                     "return a number",
                 );
             }
-            if return_range(self.prog_type).is_some() {
+            if self.ret_range.is_some() {
                 return fail(
                     Reason::ReturnValue,
                     format!(
@@ -1960,7 +1964,7 @@ impl<'a> Checker<'a> {
                 );
             }
         }
-        if let Some((lo, hi)) = return_range(self.prog_type) {
+        if let Some((lo, hi)) = self.ret_range {
             if r0.kind == Kind::Scalar && (r0.val.smin < lo || r0.val.smax > hi) {
                 return fail(
                     Reason::ReturnValue,
@@ -2536,19 +2540,39 @@ impl std::fmt::Display for What<'_> {
     }
 }
 
-/// The allowed return values of a program type (kernel's check_return_code), if checked.
-pub fn return_range(t: ProgramType) -> Option<(i64, i64)> {
+/// The allowed return values of a program type attached as its section
+/// names (the kernel's check_return_code), if checked.
+pub fn return_range(t: ProgramType, section: &str) -> Option<(i64, i64)> {
     use ProgramType as P;
+    // The attach type: the section name's first component after the type.
+    let attach = section.split_once('/').map_or("", |(_, a)| a);
+    let kind = section.split('/').next().unwrap_or("");
     match t {
+        // Egress may also ask for congestion notification (2 and 3).
+        P::CgroupSkb if kind == "cgroup_skb" && attach == "egress" => Some((0, 3)),
+        P::CgroupSockAddr => match attach {
+            // These hooks may only let the call go on.
+            "recvmsg4" | "recvmsg6" | "recvmsg_unix" | "getpeername4" | "getpeername6"
+            | "getpeername_unix" | "getsockname4" | "getsockname6" | "getsockname_unix" => {
+                Some((1, 1))
+            }
+            // Bind may also skip the port check (bit 1).
+            "bind4" | "bind6" => Some((0, 3)),
+            _ => Some((0, 1)),
+        },
         P::CgroupSkb
         | P::CgroupSock
         | P::SockOps
         | P::CgroupDevice
         | P::CgroupSysctl
         | P::CgroupSockopt
-        | P::CgroupSockAddr
         | P::SkLookup
         | P::Netfilter => Some((0, 1)),
+        P::Tracing => match kind {
+            "fentry" | "fexit" | "fentry.s" | "fexit.s" => Some((0, 0)),
+            "iter" | "iter.s" => Some((0, 1)),
+            _ => None,
+        },
         _ => None,
     }
 }

@@ -123,6 +123,9 @@ pub struct Input<'a> {
     pub name: String,
     pub insns: &'a [RawInsn],
     pub prog_type: ProgramType,
+    /// The ELF section (`SEC()` name), which names the attach type where the
+    /// rules depend on it (such as `cgroup_skb/egress`'s return values); may be empty.
+    pub section: &'a str,
     /// Maps that `lddw` map references index (map_idx, or map_fd taken as an index).
     pub maps: &'a [MapInfo],
     /// BTF line info, for the source line of a rejection.
@@ -136,6 +139,7 @@ impl<'a> Input<'a> {
             name: "program".into(),
             insns,
             prog_type,
+            section: "",
             maps: &[],
             lines: &[],
         }
@@ -147,6 +151,7 @@ impl<'a> Input<'a> {
             name: prog.name.clone(),
             insns: &prog.insns,
             prog_type: prog.prog_type,
+            section: &prog.section,
             maps,
             lines: &prog.line_info,
         }
@@ -215,7 +220,7 @@ pub fn verify(input: &Input<'_>, opts: &Options) -> Report {
             return report;
         }
     };
-    let mut checker = check::Checker::new(&cfg, input.prog_type, input.maps, opts);
+    let mut checker = check::Checker::new(&cfg, input.prog_type, input.section, input.maps, opts);
     if let Err(mut r) = checker.run() {
         r.source = source_line(input.lines, r.insn);
         report.rejection = Some(r);

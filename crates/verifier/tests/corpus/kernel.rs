@@ -68,7 +68,8 @@ pub fn kernel_load(case: &Case, maps: &[OwnedFd]) -> Result<OwnedFd, String> {
         .u64(16, license.as_ptr() as u64)
         .u32(24, 1)
         .u32(28, log.len() as u32)
-        .u64(32, log.as_mut_ptr() as u64);
+        .u64(32, log.as_mut_ptr() as u64)
+        .u32(68, expected_attach_type(case.section));
     match bpf_fd(cmd::PROG_LOAD, &mut attr) {
         Ok(fd) => Ok(fd),
         Err(e) => {
@@ -80,5 +81,21 @@ pub fn kernel_load(case: &Case, maps: &[OwnedFd]) -> Result<OwnedFd, String> {
                 last.into_iter().rev().collect::<Vec<_>>().join(" | ")
             ))
         }
+    }
+}
+
+/// The kernel's `enum bpf_attach_type` value for the attach types the
+/// corpus's sections name (0, BPF_CGROUP_INET_INGRESS, otherwise).
+fn expected_attach_type(section: &str) -> u32 {
+    match section {
+        "cgroup_skb/egress" => 1,
+        "cgroup/bind4" => 8,
+        "cgroup/bind6" => 9,
+        "cgroup/connect4" => 10,
+        "cgroup/connect6" => 11,
+        "cgroup/sendmsg4" => 14,
+        "cgroup/recvmsg4" => 19,
+        "cgroup/recvmsg6" => 20,
+        _ => 0,
     }
 }

@@ -44,6 +44,8 @@ pub struct Case {
     pub expect: Expect,
     pub unprivileged: bool,
     pub kernel: KernelNote,
+    /// The ELF section it would come from (its attach type), or empty.
+    pub section: &'static str,
 }
 
 impl Case {
@@ -58,6 +60,12 @@ impl Case {
     /// The kernel disagrees, for `why`.
     pub fn kernel_differs(mut self, why: &'static str) -> Case {
         self.kernel = KernelNote::Differs(why);
+        self
+    }
+
+    /// Judged as coming from section `section` (an attach type).
+    pub fn section(mut self, section: &'static str) -> Case {
+        self.section = section;
         self
     }
 
@@ -77,6 +85,7 @@ pub fn acc(name: impl Into<String>, ty: ProgramType, asm: impl Into<String>) -> 
         expect: Expect::Accept,
         unprivileged: false,
         kernel: KernelNote::Same,
+        section: "",
     }
 }
 
@@ -126,6 +135,7 @@ pub fn judge(case: &Case) -> (Expect, String) {
     let mut input = Input::new(&slots, case.ty);
     input.maps = &maps;
     input.name = case.name.clone();
+    input.section = case.section;
     let opts = Options {
         privileged: !case.unprivileged,
         ..Options::default()

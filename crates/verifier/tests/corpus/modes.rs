@@ -86,5 +86,112 @@ pub fn cases() -> Vec<Case> {
         rej("unpriv_uninit_stack", S, "r0 = *(u64 *)(r10 - 8)\nexit", R::UninitStack).unpriv(),
         acc("unpriv_spill_pointer", S, "*(u64 *)(r10 - 8) = r1\nr1 = *(u64 *)(r10 - 8)\nr0 = 0\nexit").unpriv(),
     ]);
+    // Return values that depend on the attach type (the section name).
+    use oxbpf_object::ProgramType::{CgroupSockAddr, Tracing};
+    for (name, ty, section, r0, ok) in [
+        (
+            "ret_cgroup_skb_egress_3",
+            CgroupSkb,
+            "cgroup_skb/egress",
+            3,
+            true,
+        ),
+        (
+            "ret_cgroup_skb_egress_4",
+            CgroupSkb,
+            "cgroup_skb/egress",
+            4,
+            false,
+        ),
+        (
+            "ret_cgroup_skb_ingress_2",
+            CgroupSkb,
+            "cgroup_skb/ingress",
+            2,
+            false,
+        ),
+        (
+            "ret_sock_addr_recvmsg4_1",
+            CgroupSockAddr,
+            "cgroup/recvmsg4",
+            1,
+            true,
+        ),
+        (
+            "ret_sock_addr_recvmsg4_0",
+            CgroupSockAddr,
+            "cgroup/recvmsg4",
+            0,
+            false,
+        ),
+        (
+            "ret_sock_addr_recvmsg6_0",
+            CgroupSockAddr,
+            "cgroup/recvmsg6",
+            0,
+            false,
+        ),
+        (
+            "ret_sock_addr_bind4_3",
+            CgroupSockAddr,
+            "cgroup/bind4",
+            3,
+            true,
+        ),
+        (
+            "ret_sock_addr_bind6_4",
+            CgroupSockAddr,
+            "cgroup/bind6",
+            4,
+            false,
+        ),
+        (
+            "ret_sock_addr_connect4_0",
+            CgroupSockAddr,
+            "cgroup/connect4",
+            0,
+            true,
+        ),
+        (
+            "ret_sock_addr_connect4_3",
+            CgroupSockAddr,
+            "cgroup/connect4",
+            3,
+            false,
+        ),
+        (
+            "ret_sock_addr_sendmsg4_2",
+            CgroupSockAddr,
+            "cgroup/sendmsg4",
+            2,
+            false,
+        ),
+    ] {
+        let asm = format!("r0 = {r0}\nexit");
+        let case = if ok {
+            acc(name, ty, asm)
+        } else {
+            rej(name, ty, asm, R::ReturnValue)
+        };
+        v.push(case.section(section));
+    }
+    // Tracing programs attach through BTF, which the assembly corpus has not.
+    let why = "fentry, fexit and iter programs need a BTF attach target";
+    for (name, section, r0, ok) in [
+        ("ret_fentry_0", "fentry/do_nanosleep", 0, true),
+        ("ret_fentry_1", "fentry/do_nanosleep", 1, false),
+        ("ret_fexit_1", "fexit/do_nanosleep", 1, false),
+        ("ret_iter_1", "iter/task", 1, true),
+        ("ret_iter_2", "iter/task", 2, false),
+        ("ret_fmod_ret_any", "fmod_ret/do_nanosleep", -22, true),
+    ] {
+        let asm = format!("r0 = {r0}\nexit");
+        let case = if ok {
+            acc(name, Tracing, asm)
+        } else {
+            rej(name, Tracing, asm, R::ReturnValue)
+        };
+        v.push(case.section(section).no_kernel(why));
+    }
     v
 }
