@@ -120,6 +120,8 @@ pub fn run(args: VerifyArgs) -> ! {
             .unwrap_or_else(|e| unusable(format!("{}: {e}", args.input.display())));
         let mut input = Input::new(&slots, t);
         input.name = args.input.display().to_string();
+        // A SEC() name given as the type also names the attach type.
+        input.section = tname;
         vec![verify(&input, &opts)]
     };
     let mut status = 0;

@@ -103,3 +103,30 @@ fn unusable_input_exits_two() {
     let o = oxbpf(&["verify", &fixture("elf/packet.o"), "--prog", "nope"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn a_section_name_as_type_sets_the_attach_type() {
+    // cgroup_skb/egress programs may return 0-3; ingress ones only 0-1.
+    let src = temp("ret3.s", "r0 = 3\nexit\n");
+    let o = oxbpf(&["verify", &src, "--type", "cgroup_skb/egress"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = oxbpf(&["verify", &src, "--type", "cgroup_skb/ingress"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("[0, 1]"), "{out}");
+}
+
+#[test]
+fn callx_is_refused_with_a_hint_about_optimization() {
+    let src = temp("callx.s", "r0 = 0\nexit\nr1 = 5\ncallx r1\nexit\n");
+    let o = oxbpf(&["verify", &src, "--type", "socket"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("rejected at instruction 3"), "{out}");
+    assert!(out.contains("-O2"), "{out}");
+}

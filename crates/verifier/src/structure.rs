@@ -110,6 +110,18 @@ pub fn analyze(slots: &[RawInsn], privileged: bool) -> Result<Cfg, Box<Rejection
                 "the bytes are not a valid instruction; check the compiler output",
             )
         })?;
+        if let Insn::Callx { reg } = insn {
+            // The kernel refuses the opcode outright ("unknown opcode 8d"),
+            // wherever it is, before exploring anything.
+            return Err(Rejection::structural(
+                Reason::Unsupported,
+                i,
+                format!(
+                    "callx {reg} calls a helper whose id is in a register; the kernel does not accept this instruction anywhere in a program"
+                ),
+                "call helpers by constant id (`call bpf_name`): clang emits callx at -O0, so build with -O2",
+            ));
+        }
         insns[i] = Some(insn);
         i += insn.slots();
     }

@@ -83,6 +83,9 @@ pub fn cases() -> Vec<Case> {
         ),
         rej("kfunc_call", S, "call kfunc 1234\nr0 = 0\nexit", R::Unsupported),
         rej("callx", S, "r1 = 5\ncallx r1\nr0 = 0\nexit", R::Unsupported),
+        // Refused wherever it is, like the kernel does (even unreachable).
+        rej("callx_unreachable", S, "r0 = 0\nexit\nr1 = 5\ncallx r1\nexit", R::Unsupported),
+        rej("callx_after_exit_path", S, "r0 = 0\nif r0 == 0 goto +2\nr1 = 5\ncallx r1\nexit", R::Unsupported),
         rej("btf_var_lddw", S, "r1 = btf_var(77) ll\nr0 = 0\nexit", R::Unsupported),
         rej("lddw_missing_map", S, "r1 = map_idx(99) ll\nr0 = 0\nexit", R::HelperArgument),
         rej("recursion_too_deep", S, "call local f\nexit\nf:\ncall local f\nexit", R::CallDepth),
