@@ -507,7 +507,10 @@ impl State {
 /// so that the many states of a long loop take less memory.
 #[derive(Clone, Debug)]
 pub struct Packed {
-    frames: Vec<PackedFrame>,
+    /// The entry frame, kept inline: most states have no other.
+    first: PackedFrame,
+    /// The frames of calls, outermost first.
+    rest: Vec<PackedFrame>,
     refs: Vec<(u32, usize)>,
 }
 
@@ -539,40 +542,46 @@ impl PackedFrame {
 impl Packed {
     /// Packs a state.
     pub fn pack(st: &State) -> Packed {
+        let pack = |f: &Frame| {
+            // An unwritten register is always exactly `Reg::UNINIT`.
+            let mut kept = 0u16;
+            for (r, reg) in f.regs.iter().enumerate() {
+                if reg.kind != Kind::Uninit {
+                    kept |= 1 << r;
+                }
+            }
+            let mut regs = Vec::with_capacity(kept.count_ones() as usize);
+            regs.extend(f.regs.iter().filter(|r| r.kind != Kind::Uninit));
+            PackedFrame {
+                kept,
+                regs,
+                stack: f.stack.clone(),
+                return_to: f.return_to,
+                func: f.func,
+                callback: f.callback.clone(),
+            }
+        };
         Packed {
-            frames: st
-                .frames
-                .iter()
-                .map(|f| {
-                    // An unwritten register is always exactly `Reg::UNINIT`.
-                    let mut kept = 0u16;
-                    for (r, reg) in f.regs.iter().enumerate() {
-                        if reg.kind != Kind::Uninit {
-                            kept |= 1 << r;
-                        }
-                    }
-                    let mut regs = Vec::with_capacity(kept.count_ones() as usize);
-                    regs.extend(f.regs.iter().filter(|r| r.kind != Kind::Uninit));
-                    PackedFrame {
-                        kept,
-                        regs,
-                        stack: f.stack.clone(),
-                        return_to: f.return_to,
-                        func: f.func,
-                        callback: f.callback.clone(),
-                    }
-                })
-                .collect(),
+            first: pack(&st.frames[0]),
+            rest: st.frames[1..].iter().map(pack).collect(),
             refs: st.refs.clone(),
         }
+    }
+
+    /// The frames, outermost first.
+    fn frames(&self) -> impl Iterator<Item = &PackedFrame> + '_ {
+        std::iter::once(&self.first).chain(self.rest.iter())
+    }
+
+    fn len(&self) -> usize {
+        1 + self.rest.len()
     }
 
     /// The state again.
     pub fn unpack(&self) -> State {
         State {
             frames: self
-                .frames
-                .iter()
+                .frames()
                 .map(|p| {
                     let mut regs = [Reg::UNINIT; 11];
                     for (r, reg) in p.regs() {
@@ -594,8 +603,8 @@ impl Packed {
     /// Whether the packed state equals `cur` exactly.
     pub fn equals(&self, cur: &State) -> bool {
         self.refs == cur.refs
-            && self.frames.len() == cur.frames.len()
-            && self.frames.iter().zip(&cur.frames).all(|(p, f)| {
+            && self.len() == cur.frames.len()
+            && self.frames().zip(&cur.frames).all(|(p, f)| {
                 p.func == f.func
                     && p.return_to == f.return_to
                     && p.callback == f.callback
@@ -616,7 +625,7 @@ impl Packed {
     /// [`State::subsumes`] for the packed state.
     pub fn subsumes(&self, cur: &State, marks: Option<&Marks>) -> bool {
         let mut ids = IdMap::default();
-        if self.frames.len() != cur.frames.len()
+        if self.len() != cur.frames.len()
             || self.refs.len() != cur.refs.len()
             || !self
                 .refs
@@ -626,8 +635,7 @@ impl Packed {
         {
             return false;
         }
-        self.frames
-            .iter()
+        self.frames()
             .zip(&cur.frames)
             .enumerate()
             .all(|(f, (old, cur))| {
