@@ -1,5 +1,5 @@
 //! Arbitrary bytecode never crashes the verifier, and whatever it accepts runs
-//! in the checked interpreter without a memory fault. The first byte picks the
+//! in the checked interpreter without a memory fault, on several contexts. The first byte picks the
 //! program type and mode; the rest is the program.
 #![no_main]
 
@@ -37,9 +37,16 @@ fuzz_target!(|data: &[u8]| {
     // Programs calling helpers do not load without them; that is not a fault.
     let Ok(mut vm) = Vm::new(code, &Helpers::new()) else { return };
     vm.set_budget(Some(1_000_000));
-    let ctx = vec![0x5au8; ctx_len];
-    match vm.run_with(&[ctx.as_ptr() as u64, 0, 0, 0, 0], &[Region::readable(&ctx)], &mut Quiet) {
-        Ok(_) | Err(VmError::BudgetExhausted { .. }) | Err(VmError::UnknownHelper { .. }) => {}
-        Err(e) => panic!("an accepted program faulted: {e}"),
+    // Several contexts, so that branches on context data take different
+    // paths: a wrong prune would let one of them fault.
+    for fill in [0x5au8, 0x00, 0xff, mode] {
+        let mut ctx = vec![fill; ctx_len];
+        for (k, b) in ctx.iter_mut().enumerate().step_by(3) {
+            *b ^= (k as u8).wrapping_mul(fill | 1);
+        }
+        match vm.run_with(&[ctx.as_ptr() as u64, 0, 0, 0, 0], &[Region::readable(&ctx)], &mut Quiet) {
+            Ok(_) | Err(VmError::BudgetExhausted { .. }) | Err(VmError::UnknownHelper { .. }) => {}
+            Err(e) => panic!("an accepted program faulted on context fill {fill:#x}: {e}"),
+        }
     }
 });
