@@ -832,6 +832,15 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool, const CHECKED: bool>(
                 r!(d) = x;
                 r!(n.dst) = y;
             }),
+            // `d |= a; d |= b`, neither a nor b being d.
+            K::OrOr64R => fused!(r!(d) |= r!(s), |n| r!(d) = r!(d) | r!(s) | r!(n.src)),
+            // `d <<= imm; x >>= d`, x not d.
+            K::LshRsh64IR => fused!(r!(d) = alu64(AluOp::Lsh, r!(d), imm), |n| {
+                let v = alu64(AluOp::Lsh, r!(d), imm);
+                let x = alu64(AluOp::Rsh, r!(n.dst), v);
+                r!(d) = v;
+                r!(n.dst) = x;
+            }),
             K::LdxBLdxB => fused!(r!(d) = load!(u8, op, here) as u64, |n| {
                 let x = load!(u8, op, here);
                 let y = load!(u8, n, here + 1);

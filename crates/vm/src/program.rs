@@ -75,7 +75,7 @@ pub(crate) enum K {
     Add32IJslt32I, Add32IJslt32R,
     // other pairs.
     MovAdd64R, MovAdd64I, MovSub64R, MovLsh64I, MovRsh64I, MovRsh64R, MovAnd64I, MovAnd32I,
-    MovMod32R, MovMul32R, MovMov64R, LdxBLdxB,
+    MovMod32R, MovMul32R, MovMov64R, LdxBLdxB, OrOr64R, LshRsh64IR,
     AddLdxB, AddLdxH, AddLdxW, AddLdxDW, AddStxB, AddStxH, AddStxW, AddStxDW,
     // Three slots: `d = s; d += z;` then a load or store at `d + off`.
     MovAddLdxB, MovAddLdxH, MovAddLdxW, MovAddLdxDW,
@@ -173,6 +173,9 @@ fn fused_kind(a: Op, b: Op, b_skips: bool) -> Option<K> {
         (Mov32R, Mod32R) if same_dst && b.src != a.dst => MovMod32R,
         (Mov32R, Mul32R) if same_dst && b.src == a.dst => MovMul32R,
         (Mov64R, Mov64R) if b.src != a.dst => MovMov64R,
+        (Or64R, Or64R) if same_dst && a.src != a.dst && b.src != a.dst => OrOr64R,
+        // `d <<= k; x >>= d`: a shift by a computed amount.
+        (Lsh64I, Rsh64R) if b.src == a.dst && b.dst != a.dst => LshRsh64IR,
         (Add64R, LdxB) if b.src == a.dst => AddLdxB,
         (Add64R, LdxH) if b.src == a.dst => AddLdxH,
         (Add64R, LdxW) if b.src == a.dst => AddLdxW,

@@ -35,6 +35,8 @@ fn part() -> impl Strategy<Value = Vec<Insn>> {
             AluOp::Lsh,
             AluOp::Rsh,
             AluOp::And,
+            AluOp::Or,
+            AluOp::Xor,
             AluOp::Mod,
             AluOp::Mul,
         ]),
@@ -46,7 +48,8 @@ fn part() -> impl Strategy<Value = Vec<Insn>> {
             op,
             dst,
             src,
-        });
+        })
+        .boxed();
     let jump = (
         width(),
         proptest::sample::select(JmpCond::ALL.to_vec()),
@@ -60,7 +63,8 @@ fn part() -> impl Strategy<Value = Vec<Insn>> {
             dst,
             src,
             off,
-        });
+        })
+        .boxed();
     // Loads and stores through r5, which the program sets to r6 + a small
     // index, so some of them fall outside the 64-byte input.
     let size = proptest::sample::select(Size::ALL.to_vec());
@@ -98,9 +102,36 @@ fn part() -> impl Strategy<Value = Vec<Insn>> {
         })
         .boxed();
     let access = prop_oneof![load.clone(), store.clone()];
+    // Two ops on the same register: most fused pairs need that.
+    let same_dst = |first: Insn, mut second: Insn| {
+        let d = match first {
+            Insn::Alu { dst, .. } => dst,
+            _ => Reg::R0,
+        };
+        match &mut second {
+            Insn::Alu { dst, .. } | Insn::Jmp { dst, .. } => *dst = d,
+            _ => {}
+        }
+        vec![first, second]
+    };
+    // The second op reads (as its source register) what the first wrote.
+    let chained = |first: Insn, mut second: Insn| {
+        let d = match first {
+            Insn::Alu { dst, .. } => dst,
+            _ => Reg::R0,
+        };
+        match &mut second {
+            Insn::Alu { src, .. } | Insn::Jmp { src, .. } => *src = Operand::Reg(d),
+            _ => {}
+        }
+        vec![first, second]
+    };
     prop_oneof![
-        4 => alu.prop_map(|i| vec![i]),
-        4 => jump.prop_map(|i| vec![i]),
+        4 => alu.clone().prop_map(|i| vec![i]),
+        1 => (alu.clone(), alu.clone()).prop_map(move |(a, b)| chained(a, b)),
+        4 => jump.clone().prop_map(|i| vec![i]),
+        2 => (alu.clone(), alu.clone()).prop_map(move |(a, b)| same_dst(a, b)),
+        2 => (alu, jump).prop_map(move |(a, b)| same_dst(a, b)),
         2 => load.prop_map(|i| vec![i]),
         1 => store.prop_map(|i| vec![i]),
         1 => Just(vec![reset]),
@@ -128,6 +159,15 @@ fn program(parts: &[Insn], seed: u64) -> Vec<u8> {
         });
     }
     prog.extend_from_slice(parts);
+    // Every register the parts write ends in the memory the test compares.
+    for r in 0..6u8 {
+        prog.push(Insn::Stx {
+            size: Size::DW,
+            dst: Reg::R6,
+            off: 8 * r as i16,
+            src: Reg::new(r).expect("a register"),
+        });
+    }
     prog.push(Insn::Exit);
     oxbpf_isa::encode_program(&prog)
 }
@@ -187,4 +227,126 @@ proptest! {
             prop_assert_eq!(b, a);
         }
     }
+}
+
+/// Single instructions over r1..r3 (and loads and stores through r5) from
+/// which every fused pair can be formed, with their register constraints both
+/// met and not.
+fn singles() -> Vec<Insn> {
+    let regs = [Reg::R1, Reg::R2];
+    let operands = [
+        Operand::Reg(Reg::R1),
+        Operand::Reg(Reg::R2),
+        Operand::Reg(Reg::R3),
+        Operand::Imm(5),
+    ];
+    let ops = [
+        AluOp::Mov,
+        AluOp::Add,
+        AluOp::Sub,
+        AluOp::Lsh,
+        AluOp::Rsh,
+        AluOp::And,
+        AluOp::Or,
+        AluOp::Xor,
+        AluOp::Mod,
+        AluOp::Mul,
+    ];
+    let mut out = Vec::new();
+    for width in [Width::W64, Width::W32] {
+        for dst in regs {
+            for op in ops {
+                for src in operands {
+                    out.push(Insn::Alu {
+                        width,
+                        op,
+                        dst,
+                        src,
+                    });
+                }
+            }
+            for cond in JmpCond::ALL {
+                for src in operands {
+                    out.push(Insn::Jmp {
+                        width,
+                        cond,
+                        dst,
+                        src,
+                        off: 1,
+                    });
+                }
+            }
+        }
+    }
+    for size in Size::ALL {
+        for r in regs {
+            out.push(Insn::Ldx {
+                size,
+                signed: false,
+                dst: r,
+                src: Reg::R5,
+                off: 4,
+            });
+            out.push(Insn::Stx {
+                size,
+                dst: Reg::R5,
+                off: 4,
+                src: r,
+            });
+        }
+    }
+    // Movs of a negative immediate (which a 32-bit mov zero-extends) and
+    // array indexing through r5.
+    for dst in regs {
+        for width in [Width::W64, Width::W32] {
+            out.push(Insn::Alu {
+                width,
+                op: AluOp::Mov,
+                dst,
+                src: Operand::Imm(-7),
+            });
+        }
+    }
+    for index in [Reg::R2, Reg::R3] {
+        out.push(Insn::Alu {
+            width: Width::W64,
+            op: AluOp::Add,
+            dst: Reg::R5,
+            src: Operand::Reg(index),
+        });
+    }
+    out.push(Insn::Alu {
+        width: Width::W64,
+        op: AluOp::Mov,
+        dst: Reg::R5,
+        src: Operand::Reg(Reg::R6),
+    });
+    out
+}
+
+/// Every ordered pair of `singles()`, on two sets of register values: traced
+/// and untraced runs, counted and not, agree.
+#[test]
+fn every_pair_runs_the_same_fused_and_unfused() {
+    let singles = singles();
+    let mem: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+    let mut buf = vec![0u8; 64];
+    let mut pairs = 0;
+    for seed in [0x0123_4567_89ab_cdefu64, 0xffff_fff0_0000_0003, 7] {
+        for a in &singles {
+            for b in &singles {
+                let code = program(&[*a, *b], seed);
+                let mut vm = Vm::new(&code, &Helpers::new()).expect("a valid program");
+                vm.set_budget(Some(1000));
+                let reference = run(&mut vm, &mut buf, &mem, true);
+                let counted = run(&mut vm, &mut buf, &mem, false);
+                assert_eq!(counted, reference, "{a} ; {b}");
+                vm.set_budget(None);
+                let (r, _, after) = run(&mut vm, &mut buf, &mem, false);
+                assert_eq!((r, after), (reference.0, reference.2), "{a} ; {b}");
+                pairs += 1;
+            }
+        }
+    }
+    println!("{pairs} pairs agree");
 }
