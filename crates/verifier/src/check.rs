@@ -270,10 +270,22 @@ impl<'a> Checker<'a> {
     /// Checks the stored states at the path's slot. `Ok(true)` when one covers the path.
     fn visit(&mut self, path: &mut Path, callback_entry: bool) -> Res<bool> {
         let pc = path.pc;
+        let since = self.stats.insns_processed - path.last_store;
+        let store = callback_entry
+            || since >= 8
+            || self.point_of[pc] == u32::MAX
+            || self.points[self.point_of[pc] as usize].last.is_none();
+        if !store {
+            // Nothing stored here to compare with, and nothing to store.
+            let point = &self.points[self.point_of[pc] as usize];
+            if point.live.is_empty() && point.done.is_empty() {
+                return Ok(false);
+            }
+        }
         // Dead registers are never read again: forget them so states can match.
         let live = self.cfg.live[pc];
         for (r, reg) in path.state.cur_mut().regs.iter_mut().take(10).enumerate() {
-            if live & (1 << r) == 0 {
+            if live & (1 << r) == 0 && reg.kind != Kind::Uninit {
                 *reg = Reg::UNINIT;
             }
         }
@@ -331,8 +343,7 @@ impl<'a> Checker<'a> {
             }
             k += 1;
         }
-        let since = self.stats.insns_processed - path.last_store;
-        if self.points[pt].last.is_none() || since >= 8 || callback_entry {
+        if store {
             let idx = self.stored.len();
             self.stored.push(Stored {
                 state: Packed::pack(&path.state),
