@@ -27,14 +27,18 @@ struct Fail {
     hint: String,
 }
 
-type Res<T> = Result<T, Fail>;
+/// Boxed, so that the common `Ok` results stay small.
+type Res<T> = Result<T, Box<Fail>>;
 
+// Failures are rare: kept out of line, so the checking paths stay small.
+#[cold]
+#[inline(never)]
 fn fail<T>(reason: Reason, message: impl Into<String>, hint: impl Into<String>) -> Res<T> {
-    Err(Fail {
+    Err(Box::new(Fail {
         reason,
         message: message.into(),
         hint: hint.into(),
-    })
+    }))
 }
 
 /// What a step of a path's history records.
@@ -247,7 +251,7 @@ impl<'a> Checker<'a> {
                             break;
                         }
                         Ok(false) => {}
-                        Err(f) => return Err(self.reject(&path, f)),
+                        Err(f) => return Err(self.reject(&path, *f)),
                     }
                 }
                 let pc = path.pc;
@@ -259,7 +263,7 @@ impl<'a> Checker<'a> {
                     }
                     Err(f) => {
                         path.pc = pc;
-                        return Err(self.reject(&path, f));
+                        return Err(self.reject(&path, *f));
                     }
                 }
             }
@@ -1878,10 +1882,12 @@ impl<'a> Checker<'a> {
     }
 
     fn exit(&mut self, path: &mut Path) -> Res<bool> {
-        let r0 = self.read(&path.state, R::R0).map_err(|_| Fail {
-            reason: Reason::UninitRegister,
-            message: "R0 is not set before exit".into(),
-            hint: "set the return value (r0 = ...) on every path to exit".into(),
+        let r0 = self.read(&path.state, R::R0).map_err(|_| {
+            Box::new(Fail {
+                reason: Reason::UninitRegister,
+                message: "R0 is not set before exit".into(),
+                hint: "set the return value (r0 = ...) on every path to exit".into(),
+            })
         })?;
         let depth = path.state.frames.len();
         // A checked return value (a callback's, or a program type's range) is precise.
@@ -2128,13 +2134,15 @@ impl<'a> Checker<'a> {
                         ))?;
                     }
                     self.helper_mem(st, &r, regno, size as u64, size as u64, write)
-                        .map_err(|f| Fail {
-                            message: format!(
-                                "the {what} for map `{}` must be {size} readable bytes: {}",
-                                self.map(m).name,
-                                f.message
-                            ),
-                            ..f
+                        .map_err(|f| {
+                            Box::new(Fail {
+                                message: format!(
+                                    "the {what} for map `{}` must be {size} readable bytes: {}",
+                                    self.map(m).name,
+                                    f.message
+                                ),
+                                ..*f
+                            })
                         })?;
                 }
                 Arg::Ctx => {
