@@ -181,6 +181,55 @@ pub fn cases() -> Vec<Case> {
         ),
         R::OutOfBounds,
     ));
+    // Through negation and a byte swap.
+    v.push(rej(
+        "prec_offset_through_neg",
+        S,
+        offset_use(-4, -100, "r7 = -r7"),
+        R::OutOfBounds,
+    ));
+    v.push(rej(
+        "prec_offset_through_be16",
+        S,
+        offset_use(0x0400, 0x6400, "r7 = be16 r7"),
+        R::OutOfBounds,
+    ));
+    // Ranges, not constants: r7 in [0, 3] on one side, [0, 127] on the other.
+    v.push(rej(
+        "prec_offset_range_after_join",
+        S,
+        format!(
+            "r8 = *(u32 *)(r1 + 4)\n*(u64 *)(r10 - 8) = 0\n{}r2 = r10\nr2 += -8\nr2 += r7\nr0 = *(u8 *)(r2 + 0)\nexit",
+            diamond("r7 = r8\nr7 &= 3", "r7 = r8\nr7 &= 127")
+        ),
+        R::OutOfBounds,
+    ));
+    v.push(acc(
+        "prec_offset_range_both_safe",
+        S,
+        format!(
+            "r8 = *(u32 *)(r1 + 4)\n*(u64 *)(r10 - 8) = 0\n{}r2 = r10\nr2 += -8\nr2 += r7\nr0 = *(u8 *)(r2 + 0)\nexit",
+            diamond("r7 = r8\nr7 &= 3", "r7 = r8\nr7 &= 7")
+        ),
+    ));
+    // A 32-bit comparison the value decided.
+    v.push(rej(
+        "prec_decided_branch_32",
+        S,
+        format!(
+            "{}if w7 == 1 goto safe\nr0 = *(u64 *)(r10 + 0)\nexit\nsafe:\nr0 = 0\nexit",
+            diamond("r7 = 1", "r7 = 2")
+        ),
+        R::OutOfBounds,
+    ));
+    v.push(acc(
+        "prec_decided_branch_32_high_bits",
+        S,
+        format!(
+            "{}if w7 == 1 goto safe\nr0 = *(u64 *)(r10 + 0)\nexit\nsafe:\nr0 = 0\nexit",
+            diamond("r7 = 1", "r7 = 0x100000001 ll")
+        ),
+    ));
     // A path pruned at `p` hands the stored state's precise r7 up to its own
     // ancestors: the state stored at `q` must then keep r7 = 100 out.
     v.push(rej(
