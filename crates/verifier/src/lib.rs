@@ -5,6 +5,8 @@
 //! registers (scalars with known bits and signed/unsigned 64/32-bit ranges,
 //! typed pointers), stack slots, helper arguments against the object's maps,
 //! ring buffer references, context layouts and return values per program type.
+//! Paths are pruned against stored states that cover them, comparing only the
+//! scalars whose values some check used (see [`precision`]).
 //!
 //! ```
 //! use oxbpf_verifier::{verify, Input, Options};
