@@ -246,7 +246,8 @@ pub const PROTOS: &[Proto] = &[
     unpriv(p(
         130,
         "ringbuf_output",
-        [Map, Mem, Size, Scalar, Unused],
+        // The kernel takes ARG_CONST_SIZE_OR_ZERO: an empty record is allowed.
+        [Map, Mem, SizeOrZero, Scalar, Unused],
         Ret::Integer,
         Avail::All,
     )),

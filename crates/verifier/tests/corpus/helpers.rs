@@ -76,8 +76,8 @@ pub fn cases() -> Vec<Case> {
         rej("ringbuf_reserve_wrong_map", S, "r1 = map_idx(0) ll\nr2 = 8\nr3 = 0\ncall bpf_ringbuf_reserve\nr0 = 0\nexit", R::HelperArgument),
         acc("ringbuf_output_stack", S, "*(u64 *)(r10 - 8) = 0\nr1 = map_idx(2) ll\nr2 = r10\nr2 += -8\nr3 = 8\nr4 = 0\ncall bpf_ringbuf_output\nr0 = 0\nexit"),
         rej("ringbuf_output_too_long", S, "*(u64 *)(r10 - 8) = 0\nr1 = map_idx(2) ll\nr2 = r10\nr2 += -8\nr3 = 16\nr4 = 0\ncall bpf_ringbuf_output\nr0 = 0\nexit", R::OutOfBounds),
-        rej("ringbuf_output_zero_size", S, "*(u64 *)(r10 - 8) = 0\nr1 = map_idx(2) ll\nr2 = r10\nr2 += -8\nr3 = 0\nr4 = 0\ncall bpf_ringbuf_output\nr0 = 0\nexit", R::HelperArgument)
-            .kernel_differs("bpf_ringbuf_output's size may be zero in the kernel (ARG_CONST_SIZE_OR_ZERO); oxbpf requires at least one byte"),
+        acc("ringbuf_output_zero_size", S, "*(u64 *)(r10 - 8) = 0\nr1 = map_idx(2) ll\nr2 = r10\nr2 += -8\nr3 = 0\nr4 = 0\ncall bpf_ringbuf_output\nr0 = 0\nexit"),
+        rej("ringbuf_output_negative_size", S, "*(u64 *)(r10 - 8) = 0\nr1 = map_idx(2) ll\nr2 = r10\nr2 += -8\nr3 = -1\nr4 = 0\ncall bpf_ringbuf_output\nr0 = 0\nexit", R::HelperArgument),
         rej("ringbuf_output_unbounded", S, "*(u64 *)(r10 - 8) = 0\nr3 = *(u32 *)(r1 + 0)\nr1 = map_idx(2) ll\nr2 = r10\nr2 += -8\nr4 = 0\ncall bpf_ringbuf_output\nr0 = 0\nexit", R::HelperArgument),
         acc("ringbuf_output_bounded", S, "*(u64 *)(r10 - 8) = 0\nr3 = *(u32 *)(r1 + 0)\nr3 &= 7\nr3 += 1\nr1 = map_idx(2) ll\nr2 = r10\nr2 += -8\nr4 = 0\ncall bpf_ringbuf_output\nr0 = 0\nexit"),
         acc("ringbuf_query", S, "r1 = map_idx(2) ll\nr2 = 0\ncall bpf_ringbuf_query\nr0 = 0\nexit"),
