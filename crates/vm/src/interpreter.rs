@@ -832,6 +832,15 @@ pub(crate) fn execute<T: Tracer, const COUNT: bool, const CHECKED: bool>(
                 r!(d) = x;
                 r!(n.dst) = y;
             }),
+            // Two movs of immediates (each slot's `imm` is its value).
+            K::MovIMovI => fused!(r!(d) = imm, |n| {
+                r!(d) = imm;
+                r!(n.dst) = n.imm;
+            }),
+            K::MovIJa => fused!(r!(d) = imm, |n| {
+                r!(d) = imm;
+                pc = pc.wrapping_add(n.off as i64 as usize);
+            }),
             // `d |= a; d |= b`, neither a nor b being d.
             K::OrOr64R => fused!(r!(d) |= r!(s), |n| r!(d) = r!(d) | r!(s) | r!(n.src)),
             // `d <<= imm; x >>= d`, x not d.

@@ -75,7 +75,7 @@ pub(crate) enum K {
     Add32IJslt32I, Add32IJslt32R,
     // other pairs.
     MovAdd64R, MovAdd64I, MovSub64R, MovLsh64I, MovRsh64I, MovRsh64R, MovAnd64I, MovAnd32I,
-    MovMod32R, MovMul32R, MovMov64R, LdxBLdxB, OrOr64R, LshRsh64IR,
+    MovMod32R, MovMul32R, MovMov64R, LdxBLdxB, OrOr64R, LshRsh64IR, MovIMovI, MovIJa,
     AddLdxB, AddLdxH, AddLdxW, AddLdxDW, AddStxB, AddStxH, AddStxW, AddStxDW,
     // Three slots: `d = s; d += z;` then a load or store at `d + off`.
     MovAddLdxB, MovAddLdxH, MovAddLdxW, MovAddLdxDW,
@@ -145,8 +145,19 @@ fn fused_kind(a: Op, b: Op, b_skips: bool) -> Option<K> {
     if b_skips {
         return None;
     }
-    if mov_imm(a) && b.dst != a.dst && !reads_dst {
-        return mov_jump_kind(b.kind);
+    if mov_imm(a) {
+        // `mov d, imm` then `mov x, imm2` (setting up arguments) or `goto`
+        // (leaving with a result).
+        if mov_imm(b) {
+            return Some(MovIMovI);
+        }
+        if b.kind == Ja {
+            return Some(MovIJa);
+        }
+        if b.dst != a.dst && !reads_dst {
+            return mov_jump_kind(b.kind);
+        }
+        return None;
     }
     // The handlers below rely on these register relations: an add-and-jump
     // compares the register it incremented; a mov pair's second op writes the

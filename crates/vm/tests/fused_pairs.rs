@@ -307,6 +307,7 @@ fn singles() -> Vec<Insn> {
             });
         }
     }
+    out.push(Insn::Ja { off: 1 });
     for index in [Reg::R2, Reg::R3] {
         out.push(Insn::Alu {
             width: Width::W64,
