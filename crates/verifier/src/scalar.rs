@@ -212,6 +212,9 @@ impl Scalar {
         // Loads make these all the time: computed once.
         static UNKNOWN_LOW: std::sync::LazyLock<[Scalar; 3]> =
             std::sync::LazyLock::new(|| [1, 2, 4].map(|b| Scalar::UNKNOWN.truncate_slow(b)));
+        if let Some(c) = self.as_const() {
+            return Scalar::constant(c & ((1u64 << (bytes * 8)) - 1));
+        }
         if *self == Scalar::UNKNOWN {
             match bytes {
                 1 => return UNKNOWN_LOW[0],
