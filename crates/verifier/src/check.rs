@@ -183,7 +183,7 @@ impl<'a> Checker<'a> {
             maps,
             opts,
             stored: Vec::with_capacity(32),
-            points: Vec::new(),
+            points: Vec::with_capacity(cfg.prune.iter().filter(|&&p| p).count() + 1),
             point_of: vec![u32::MAX; cfg.insns.len()],
             trail: Vec::with_capacity(cfg.insns.len().min(1 << 16)),
             pending: Vec::with_capacity(16),

@@ -414,35 +414,34 @@ impl State {
         fn mix(h: u64, v: u64) -> u64 {
             (h.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
         }
-        let reg = |h: u64, r: &Reg| -> u64 {
-            let h = mix(h, r.kind.code());
+        // One word per register: its kind, offset and the scalar's main bounds.
+        #[inline]
+        fn word(r: &Reg) -> u64 {
             if r.kind == Kind::Uninit {
-                return h;
+                return 0;
             }
-            let h = mix(h, r.off as u64 ^ r.val.var.value);
-            mix(
-                h,
-                r.val.umin ^ r.val.smax.rotate_left(32) as u64 ^ r.val.var.mask,
-            )
-        };
+            r.kind.code()
+                ^ (r.off as u64).rotate_left(17)
+                ^ r.val.var.value
+                ^ r.val.var.mask.rotate_left(29)
+                ^ r.val.umin.rotate_left(7)
+                ^ (r.val.smax as u64).rotate_left(41)
+        }
         let mut h = self.refs.len() as u64;
         for f in &self.frames {
             h = mix(h, f.func as u64);
             for r in &f.regs {
-                h = reg(h, r);
+                h = mix(h, word(r));
             }
             for (k, slot) in f.stack.iter().enumerate() {
                 if slot.bytes == [Byte::Invalid; 8] {
                     continue;
                 }
-                let bytes = slot
-                    .bytes
-                    .iter()
-                    .fold(k as u64, |a, b| (a << 2) | *b as u64);
-                h = mix(h, bytes);
-                if let Some(r) = &slot.spill {
-                    h = reg(h, r);
-                }
+                let bytes = u64::from_le_bytes(slot.bytes.map(|b| b as u8));
+                h = mix(
+                    h,
+                    bytes ^ (k as u64) << 56 ^ slot.spill.as_ref().map_or(0, word),
+                );
             }
         }
         h
