@@ -517,24 +517,40 @@ pub struct Packed {
 struct PackedFrame {
     /// Bit `r`: register `r` is kept (it is not uninitialized).
     kept: u16,
-    /// The kept registers, in register order.
-    regs: Vec<Reg>,
-    stack: Vec<Slot>,
+    /// In one allocation: the kept registers in register order, each as the
+    /// `spill` of a cell, then the stack slots.
+    cells: Vec<Slot>,
     return_to: Option<usize>,
     func: usize,
     callback: Option<Box<(usize, [Reg; 5])>>,
 }
 
 impl PackedFrame {
+    fn nregs(&self) -> usize {
+        self.kept.count_ones() as usize
+    }
+
+    /// The stack slots.
+    fn stack(&self) -> &[Slot] {
+        self.cells.get(self.nregs()..).unwrap_or(&[])
+    }
+
     fn slot(&self, spi: usize) -> Slot {
-        self.stack.get(spi).copied().unwrap_or(Slot::EMPTY)
+        self.stack().get(spi).copied().unwrap_or(Slot::EMPTY)
+    }
+
+    /// The kept registers, in register order.
+    fn kept_regs(&self) -> impl Iterator<Item = &Reg> + '_ {
+        self.cells[..self.nregs().min(self.cells.len())]
+            .iter()
+            .filter_map(|c| c.spill.as_ref())
     }
 
     /// The registers of the frame with their numbers.
     fn regs(&self) -> impl Iterator<Item = (usize, &Reg)> + '_ {
         (0..11)
             .filter(|r| self.kept & (1 << r) != 0)
-            .zip(self.regs.iter())
+            .zip(self.kept_regs())
     }
 }
 
@@ -549,12 +565,20 @@ impl Packed {
                     kept |= 1 << r;
                 }
             }
-            let mut regs = Vec::with_capacity(kept.count_ones() as usize);
-            regs.extend(f.regs.iter().filter(|r| r.kind != Kind::Uninit));
+            let mut cells = Vec::with_capacity(kept.count_ones() as usize + f.stack.len());
+            cells.extend(
+                f.regs
+                    .iter()
+                    .filter(|r| r.kind != Kind::Uninit)
+                    .map(|r| Slot {
+                        bytes: [Byte::Invalid; 8],
+                        spill: Some(*r),
+                    }),
+            );
+            cells.extend_from_slice(&f.stack);
             PackedFrame {
                 kept,
-                regs,
-                stack: f.stack.clone(),
+                cells,
                 return_to: f.return_to,
                 func: f.func,
                 callback: f.callback.clone(),
@@ -588,7 +612,7 @@ impl Packed {
                     }
                     Frame {
                         regs,
-                        stack: p.stack.clone(),
+                        stack: p.stack().to_vec(),
                         return_to: p.return_to,
                         func: p.func,
                         callback: p.callback.clone(),
@@ -607,9 +631,9 @@ impl Packed {
                 p.func == f.func
                     && p.return_to == f.return_to
                     && p.callback == f.callback
-                    && p.stack == f.stack
+                    && p.stack() == &f.stack[..]
                     && {
-                        let mut kept = p.regs.iter();
+                        let mut kept = p.kept_regs();
                         f.regs.iter().enumerate().all(|(r, reg)| {
                             if p.kept & (1 << r) != 0 {
                                 kept.next() == Some(reg)
@@ -651,7 +675,7 @@ impl Packed {
                 {
                     return false;
                 }
-                let n = old.stack.len().max(cur.stack.len());
+                let n = old.stack().len().max(cur.stack.len());
                 (0..n).all(|k| {
                     let precise = k >= 64 || stack & (1 << k) != 0;
                     old.slot(k).subsumes(&cur.slot(k), &mut ids, precise)
