@@ -76,7 +76,8 @@ impl RingBuf {
     pub fn reserve(&self, len: usize) -> Result<*mut u8, MapError> {
         let size = self.data.len();
         let span = RECORD_HEADER + len.div_ceil(8) * 8;
-        if len == 0 || span > size / 2 {
+        // A zero-length record is a header alone, as in the kernel.
+        if span > size / 2 {
             return Err(MapError::Invalid(format!(
                 "record of {len} bytes does not fit"
             )));
@@ -205,6 +206,20 @@ impl RingBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zero_length_records_are_headers_alone() {
+        let rb = RingBuf::new(64).unwrap();
+        rb.output(&[], true).unwrap();
+        let p = rb.reserve(0).unwrap();
+        rb.submit(p as u64, true).unwrap();
+        rb.output(&[7], true).unwrap();
+        let mut seen = Vec::new();
+        assert_eq!(rb.consume(|b| seen.push(b.to_vec())), 3);
+        assert_eq!(seen, vec![vec![], vec![], vec![7]]);
+        // Two headers and one 8-byte-aligned record.
+        assert_eq!(rb.query(3), 8 + 8 + 16);
+    }
 
     #[test]
     fn records_come_out_in_reservation_order_once_committed() {
