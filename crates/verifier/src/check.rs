@@ -109,12 +109,94 @@ const NONE: usize = usize::MAX;
 #[derive(Default)]
 struct Point {
     /// Proven-safe stored states (indices into `stored`).
-    done: Vec<usize>,
-    /// Stored states still being explored below, by hash: the newest, which
-    /// links to the others of the same hash (`Stored::next_live`).
-    live: HashMap<u64, usize, BuildHasherDefault<IdHasher>>,
+    done: SafeList,
+    /// How many entries of `Checker::live` (stored states still being
+    /// explored below, one entry per hash) are of this instruction.
+    live: u32,
     /// The most recently stored state.
     last: Option<usize>,
+}
+
+/// Stored states kept inline by a [`SafeList`] before it needs the heap.
+const INLINE_SAFE: usize = 4;
+
+/// A point's proven-safe stored states, in the order a `Vec` with
+/// `push`/`swap_remove` would keep them: the first few inline (most
+/// instructions have one or two, and a heap list for each would cost an
+/// allocation per instruction), the rest in `more`.
+#[derive(Default)]
+struct SafeList {
+    inline: [usize; INLINE_SAFE],
+    /// Entries used in `inline`; `more` is empty unless it is full.
+    n: u8,
+    more: Vec<usize>,
+}
+
+impl SafeList {
+    fn len(&self) -> usize {
+        self.n as usize + self.more.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get(&self, k: usize) -> usize {
+        let n = self.n as usize;
+        if k < n {
+            self.inline[k]
+        } else {
+            self.more[k - n]
+        }
+    }
+
+    fn set(&mut self, k: usize, v: usize) {
+        let n = self.n as usize;
+        if k < n {
+            self.inline[k] = v;
+        } else {
+            self.more[k - n] = v;
+        }
+    }
+
+    fn push(&mut self, v: usize) {
+        let n = self.n as usize;
+        if n < INLINE_SAFE {
+            self.inline[n] = v;
+            self.n += 1;
+        } else {
+            self.more.push(v);
+        }
+    }
+
+    /// Removes entry `k`, moving the last entry into its place.
+    fn swap_remove(&mut self, k: usize) {
+        let len = self.len();
+        let last = match self.more.pop() {
+            Some(v) => v,
+            None => {
+                self.n -= 1;
+                self.inline[self.n as usize]
+            }
+        };
+        if k + 1 < len {
+            self.set(k, last);
+        }
+    }
+}
+
+/// The key of a live stored state: its instruction and its state's hash.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct LiveKey {
+    pc: u32,
+    hash: u64,
+}
+
+impl std::hash::Hash for LiveKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        // The state hash is already mixed; fold the instruction in.
+        h.write_u64(self.hash ^ (self.pc as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    }
 }
 
 /// A hasher for keys that are already hashes.
@@ -150,6 +232,11 @@ pub(crate) struct Checker<'a> {
     points: Vec<Point>,
     /// The index in `points` of each slot's (`u32::MAX`: none yet).
     point_of: Vec<u32>,
+    /// Stored states still being explored below, by instruction and hash:
+    /// the newest, which links to the others of the same key
+    /// (`Stored::next_live`). One map for all instructions, so that an
+    /// instruction's first stored state costs no allocation.
+    live: HashMap<LiveKey, usize, BuildHasherDefault<IdHasher>>,
     /// Every path's history (see [`Trail`]).
     trail: Vec<Trail>,
     pending: Vec<Path>,
@@ -185,6 +272,7 @@ impl<'a> Checker<'a> {
             stored: Vec::with_capacity(32),
             points: Vec::with_capacity(cfg.prune.iter().filter(|&&p| p).count() + 1),
             point_of: vec![u32::MAX; cfg.insns.len()],
+            live: HashMap::with_capacity_and_hasher(32, Default::default()),
             trail: Vec::with_capacity(cfg.insns.len().min(1 << 16)),
             pending: Vec::with_capacity(16),
             next_id: 1,
@@ -282,7 +370,7 @@ impl<'a> Checker<'a> {
         if !store {
             // Nothing stored here to compare with, and nothing to store.
             let point = &self.points[self.point_of[pc] as usize];
-            if point.live.is_empty() && point.done.is_empty() {
+            if point.live == 0 && point.done.is_empty() {
                 return Ok(false);
             }
         }
@@ -296,10 +384,14 @@ impl<'a> Checker<'a> {
         path.state.clear_singular_ids();
         let hash = path.state.fast_hash();
         let pt = self.point(pc);
+        let key = LiveKey {
+            pc: pc as u32,
+            hash,
+        };
         if !callback_entry {
             // A state still being explored below (a loop's earlier iteration)
             // that equals this one: the loop can repeat forever.
-            if let Some(&head) = self.points[pt].live.get(&hash) {
+            if let Some(&head) = self.live.get(&key) {
                 if self
                     .same_hash(head)
                     .any(|i| self.stored[i].state.equals(&path.state))
@@ -316,10 +408,13 @@ impl<'a> Checker<'a> {
             // being explored covers this one.
             // Its precision marks are not complete yet: compare exactly, and
             // let this path's ancestors count every scalar as precise.
-            let covered = self.points[pt].live.values().any(|&head| {
-                self.same_hash(head)
-                    .any(|i| self.stored[i].state.subsumes(&path.state, None))
-            });
+            let covered = self.points[pt].live > 0
+                && self.live.iter().any(|(k, &head)| {
+                    k.pc == key.pc
+                        && self
+                            .same_hash(head)
+                            .any(|i| self.stored[i].state.subsumes(&path.state, None))
+                });
             if covered {
                 self.all_precise(path.parent);
                 return Ok(true);
@@ -327,7 +422,7 @@ impl<'a> Checker<'a> {
         }
         let mut k = 0;
         while k < self.points[pt].done.len() {
-            let idx = self.points[pt].done[k];
+            let idx = self.points[pt].done.get(k);
             let s = &mut self.stored[idx];
             let marks = (!s.exact).then_some(s.marks);
             if s.state.subsumes(&path.state, marks.as_ref()) {
@@ -363,8 +458,9 @@ impl<'a> Checker<'a> {
                 next_live: NONE,
             });
             let point = &mut self.points[pt];
-            if let Some(head) = point.live.insert(hash, idx) {
-                self.stored[idx].next_live = head;
+            match self.live.insert(key, idx) {
+                Some(head) => self.stored[idx].next_live = head,
+                None => point.live += 1,
             }
             point.last = Some(idx);
             path.parent = Some(idx);
@@ -388,12 +484,17 @@ impl<'a> Checker<'a> {
             // Unlink it from the live states of its hash.
             let pt = self.point_of[pc] as usize;
             let next = std::mem::replace(&mut self.stored[p].next_live, NONE);
-            match self.points[pt].live.get(&hash).copied() {
+            let key = LiveKey {
+                pc: pc as u32,
+                hash,
+            };
+            match self.live.get(&key).copied() {
                 Some(head) if head == p => {
                     if next == NONE {
-                        self.points[pt].live.remove(&hash);
+                        self.live.remove(&key);
+                        self.points[pt].live -= 1;
                     } else {
-                        self.points[pt].live.insert(hash, next);
+                        self.live.insert(key, next);
                     }
                 }
                 Some(head) => {
