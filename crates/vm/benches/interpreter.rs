@@ -40,6 +40,11 @@ fn bench(c: &mut Criterion) {
         let mut group = c.benchmark_group(w.name);
         let mut mem = w.mem.clone();
         group.bench_function("oxbpf", |b| b.iter(|| vm.run(&mut mem).unwrap()));
+        // With a budget, as for programs no verifier has seen: every
+        // instruction is counted.
+        vm.set_budget(Some(u64::MAX));
+        group.bench_function("oxbpf_budgeted", |b| b.iter(|| vm.run(&mut mem).unwrap()));
+        vm.set_budget(None);
         let rvm = rbpf::EbpfVmRaw::new(Some(&w.code)).unwrap();
         let mut mem = w.mem.clone();
         group.bench_function("rbpf", |b| {
