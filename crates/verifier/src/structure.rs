@@ -198,12 +198,18 @@ pub fn analyze(slots: &[RawInsn], privileged: bool) -> Result<Cfg, Box<Rejection
         subprogs,
         prune: vec![false; n],
         succ: vec![Succ::default(); n],
-        live: vec![0; n],
+        live: Vec::new(),
     };
+    // Whether some jump goes backwards (to itself or an earlier slot).
+    let mut backward = false;
+    // The function of `pc`: slots are visited in order, so it only moves forwards.
+    let mut f = 0;
     for pc in 0..n {
         let Some(insn) = cfg.insns[pc] else { continue };
-        let f = cfg.subprog_of(pc);
-        let sp = cfg.subprogs[f].clone();
+        while cfg.subprogs[f].end <= pc {
+            f += 1;
+        }
+        let sp = &cfg.subprogs[f];
         let next = pc + insn.slots();
         let falls = !matches!(insn, Insn::Exit | Insn::Ja { .. } | Insn::Ja32 { .. });
         if falls {
@@ -233,6 +239,7 @@ pub fn analyze(slots: &[RawInsn], privileged: bool) -> Result<Cfg, Box<Rejection
                     "jumps cannot cross function boundaries; use a call",
                 ));
             }
+            backward |= t <= pc;
             cfg.succ[pc].push(t);
             cfg.prune[t] = true;
             if matches!(insn, Insn::Jmp { .. }) {
@@ -243,8 +250,12 @@ pub fn analyze(slots: &[RawInsn], privileged: bool) -> Result<Cfg, Box<Rejection
             cfg.prune[pc] = true;
         }
     }
-    check_reachable(&cfg, privileged)?;
-    cfg.live = liveness(&cfg);
+    if backward || cfg.subprogs.len() > 1 {
+        check_reachable(&cfg, privileged)?;
+    } else {
+        check_reachable_forward(&cfg)?;
+    }
+    cfg.live = liveness(&cfg, backward);
     Ok(cfg)
 }
 
@@ -298,31 +309,56 @@ fn uses_defs(insn: &Insn) -> (u16, u16) {
 }
 
 /// Backward liveness of r0-r9 over the control-flow graph, to a fixpoint.
-fn liveness(cfg: &Cfg) -> Vec<u16> {
+/// Without `backward` jumps every successor follows its slot, so one pass
+/// from the end is the fixpoint.
+fn liveness(cfg: &Cfg, backward: bool) -> Vec<u16> {
     let n = cfg.insns.len();
-    let ud: Vec<(u16, u16)> = cfg
-        .insns
-        .iter()
-        .map(|i| i.as_ref().map_or((0, 0), uses_defs))
-        .collect();
     let mut live = vec![0u16; n];
-    let mut changed = true;
-    while changed {
-        changed = false;
+    loop {
+        let mut changed = false;
         for pc in (0..n).rev() {
-            if cfg.insns[pc].is_none() {
-                continue;
-            }
+            let Some(insn) = &cfg.insns[pc] else { continue };
             let out = cfg.succ[pc].iter().fold(0u16, |m, &s| m | live[s]);
-            let (uses, defs) = ud[pc];
+            let (uses, defs) = uses_defs(insn);
             let v = uses | (out & !defs);
             if v != live[pc] {
                 live[pc] = v;
                 changed = true;
             }
         }
+        if !changed || !backward {
+            return live;
+        }
     }
-    live
+}
+
+/// [`check_reachable`] for a single function whose jumps all go forwards:
+/// one pass in slot order marks everything reachable (no back-edges exist).
+fn check_reachable_forward(cfg: &Cfg) -> Result<(), Box<Rejection>> {
+    let n = cfg.insns.len();
+    let mut reached = vec![false; n];
+    reached[0] = true;
+    for pc in 0..n {
+        if cfg.insns[pc].is_none() {
+            continue;
+        }
+        if !reached[pc] {
+            return Err(unreachable(pc));
+        }
+        for &s in &cfg.succ[pc] {
+            reached[s] = true;
+        }
+    }
+    Ok(())
+}
+
+fn unreachable(pc: usize) -> Box<Rejection> {
+    Rejection::structural(
+        Reason::Unreachable,
+        pc,
+        format!("instruction {pc} can never run"),
+        "remove the dead code (no path from the entry reaches it)",
+    )
 }
 
 /// Every instruction is reachable from the entry; no back-edges unless privileged.
@@ -382,12 +418,7 @@ fn check_reachable(cfg: &Cfg, privileged: bool) -> Result<(), Box<Rejection>> {
         }
     }
     if let Some(pc) = (0..n).find(|&pc| cfg.insns[pc].is_some() && color[pc] == 0) {
-        return Err(Rejection::structural(
-            Reason::Unreachable,
-            pc,
-            format!("instruction {pc} can never run"),
-            "remove the dead code (no path from the entry reaches it)",
-        ));
+        return Err(unreachable(pc));
     }
     Ok(())
 }
@@ -413,6 +444,27 @@ mod tests {
         // A call reads r1-r5 and clobbers r0-r5.
         let c = cfg("r6 = 1\ncall 5\nr0 = r6\nexit").unwrap();
         assert_eq!(c.live[1], 0b11_1110 | (1 << 6));
+    }
+
+    #[test]
+    fn liveness_reaches_its_fixpoint_around_loops() {
+        let c = cfg("r1 = 0\nl:\nr0 = r2\nr2 = r1\nr1 += 1\nif r1 < 3 goto l\nexit").unwrap();
+        // The jump at 4 needs r2 only through the back-edge to 1: a second pass finds it.
+        assert_eq!(c.live[4], 0b111);
+        assert_eq!(c.live[1], 0b110);
+        assert_eq!(c.live[0], 0b100);
+    }
+
+    #[test]
+    fn unreachable_code_with_and_without_backward_jumps() {
+        // Jumps only forwards: the one-pass check.
+        let e = cfg("r0 = 0\ngoto +1\nr0 = 1\nexit").unwrap_err();
+        assert_eq!((e.reason, e.insn), (Reason::Unreachable, 2));
+        // A loop: the depth-first search, which reports the same first slot.
+        let e = cfg("r0 = 0\nl:\nr0 += 1\nif r0 < 3 goto l\ngoto +1\nr0 = 1\nexit").unwrap_err();
+        assert_eq!((e.reason, e.insn), (Reason::Unreachable, 4));
+        // Jumps forwards only, but two functions: the callee is reached by the call.
+        assert!(cfg("call local f\nexit\nf:\nr0 = 0\nexit").is_ok());
     }
 
     #[test]
