@@ -16,7 +16,7 @@ use crate::helpers::{self, Arg, Ret};
 use crate::precision::{self, Marks, ARG_REGS, CALLER_SAVED};
 use crate::report::{Reason, Rejection, Stats};
 use crate::scalar::{self, Branch, Scalar};
-use crate::state::{Byte, Frame, Kind, Packed, Reg, Slot, State, MAX_FRAMES, STACK_SIZE};
+use crate::state::{Byte, Cells, Frame, Kind, Packed, Reg, Slot, State, MAX_FRAMES, STACK_SIZE};
 use crate::structure::Cfg;
 use crate::{MapInfo, Options};
 
@@ -228,6 +228,8 @@ pub(crate) struct Checker<'a> {
     maps: &'a [MapInfo],
     opts: &'a Options,
     stored: Vec<Stored>,
+    /// The registers and stack slots of the stored states.
+    cells: Cells,
     /// The stored states of each instruction that has any.
     points: Vec<Point>,
     /// The index in `points` of each slot's (`u32::MAX`: none yet).
@@ -270,6 +272,7 @@ impl<'a> Checker<'a> {
             maps,
             opts,
             stored: Vec::with_capacity(32),
+            cells: Cells::with_capacity(256),
             points: Vec::with_capacity(cfg.prune.iter().filter(|&&p| p).count() + 1),
             point_of: vec![u32::MAX; cfg.insns.len()],
             live: HashMap::with_capacity_and_hasher(32, Default::default()),
@@ -382,8 +385,13 @@ impl<'a> Checker<'a> {
             }
         }
         path.state.clear_singular_ids();
-        let hash = path.state.fast_hash();
         let pt = self.point(pc);
+        // The hash finds live states and files a new one: without either it is not needed.
+        let hash = if store || self.points[pt].live > 0 {
+            path.state.fast_hash()
+        } else {
+            0
+        };
         let key = LiveKey {
             pc: pc as u32,
             hash,
@@ -394,7 +402,7 @@ impl<'a> Checker<'a> {
             if let Some(&head) = self.live.get(&key) {
                 if self
                     .same_hash(head)
-                    .any(|i| self.stored[i].state.equals(&path.state))
+                    .any(|i| self.stored[i].state.equals(&self.cells, &path.state))
                 {
                     return fail(
                         Reason::InfiniteLoop,
@@ -411,9 +419,11 @@ impl<'a> Checker<'a> {
             let covered = self.points[pt].live > 0
                 && self.live.iter().any(|(k, &head)| {
                     k.pc == key.pc
-                        && self
-                            .same_hash(head)
-                            .any(|i| self.stored[i].state.subsumes(&path.state, None))
+                        && self.same_hash(head).any(|i| {
+                            self.stored[i]
+                                .state
+                                .subsumes(&self.cells, &path.state, None)
+                        })
                 });
             if covered {
                 self.all_precise(path.parent);
@@ -425,7 +435,7 @@ impl<'a> Checker<'a> {
             let idx = self.points[pt].done.get(k);
             let s = &mut self.stored[idx];
             let marks = (!s.exact).then_some(s.marks);
-            if s.state.subsumes(&path.state, marks.as_ref()) {
+            if s.state.subsumes(&self.cells, &path.state, marks.as_ref()) {
                 s.hits += 1;
                 // This path is safe because the stored state was: its
                 // ancestors need the same values precise.
@@ -445,7 +455,7 @@ impl<'a> Checker<'a> {
         if store {
             let idx = self.stored.len();
             self.stored.push(Stored {
-                state: Packed::pack(&path.state),
+                state: Packed::pack(&path.state, &mut self.cells),
                 hash,
                 pc,
                 parent: path.parent,
@@ -2122,7 +2132,10 @@ impl<'a> Checker<'a> {
         // state seen here.
         let pt = self.point(func);
         if let Some(last) = self.points[pt].last {
-            widen(&self.stored[last].state.unpack(), &mut path.state);
+            widen(
+                &self.stored[last].state.unpack(&self.cells),
+                &mut path.state,
+            );
         }
         if self.visit(path, true)? {
             self.stats.states_pruned += 1;

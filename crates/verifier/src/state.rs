@@ -503,7 +503,9 @@ impl State {
 
 /// A state kept at a prune point: like [`State`], but each frame keeps only
 /// the registers that hold something (unwritten and dead ones are left out),
-/// so that the many states of a long loop take less memory.
+/// so that the many states of a long loop take less memory. The registers
+/// and stack slots of every packed state live in one [`Cells`] arena, so
+/// that storing a state costs no allocation of its own.
 #[derive(Clone, Debug)]
 pub struct Packed {
     /// The entry frame, kept inline: most states have no other.
@@ -513,13 +515,26 @@ pub struct Packed {
     refs: Vec<(u32, usize)>,
 }
 
+/// The arena of packed states' cells: each frame's kept registers in register
+/// order (each as the `spill` of a cell), then its stack slots.
+#[derive(Debug, Default)]
+pub struct Cells(Vec<Slot>);
+
+impl Cells {
+    /// An arena with room for `n` cells.
+    pub fn with_capacity(n: usize) -> Cells {
+        Cells(Vec::with_capacity(n))
+    }
+}
+
 #[derive(Clone, Debug)]
 struct PackedFrame {
     /// Bit `r`: register `r` is kept (it is not uninitialized).
     kept: u16,
-    /// In one allocation: the kept registers in register order, each as the
-    /// `spill` of a cell, then the stack slots.
-    cells: Vec<Slot>,
+    /// Where the frame's cells start in the arena.
+    at: usize,
+    /// How many cells it has (kept registers plus stack slots).
+    len: usize,
     return_to: Option<usize>,
     func: usize,
     callback: Option<Box<(usize, [Reg; 5])>>,
@@ -530,34 +545,40 @@ impl PackedFrame {
         self.kept.count_ones() as usize
     }
 
-    /// The stack slots.
-    fn stack(&self) -> &[Slot] {
-        self.cells.get(self.nregs()..).unwrap_or(&[])
+    fn cells<'c>(&self, cells: &'c Cells) -> &'c [Slot] {
+        cells.0.get(self.at..self.at + self.len).unwrap_or(&[])
     }
 
-    fn slot(&self, spi: usize) -> Slot {
-        self.stack().get(spi).copied().unwrap_or(Slot::EMPTY)
+    /// The stack slots.
+    fn stack<'c>(&self, cells: &'c Cells) -> &'c [Slot] {
+        self.cells(cells).get(self.nregs()..).unwrap_or(&[])
+    }
+
+    fn slot(&self, cells: &Cells, spi: usize) -> Slot {
+        self.stack(cells).get(spi).copied().unwrap_or(Slot::EMPTY)
     }
 
     /// The kept registers, in register order.
-    fn kept_regs(&self) -> impl Iterator<Item = &Reg> + '_ {
-        self.cells[..self.nregs().min(self.cells.len())]
+    fn kept_regs<'c>(&self, cells: &'c Cells) -> impl Iterator<Item = &'c Reg> + 'c {
+        let c = self.cells(cells);
+        c[..self.nregs().min(c.len())]
             .iter()
             .filter_map(|c| c.spill.as_ref())
     }
 
     /// The registers of the frame with their numbers.
-    fn regs(&self) -> impl Iterator<Item = (usize, &Reg)> + '_ {
+    fn regs<'c>(&self, cells: &'c Cells) -> impl Iterator<Item = (usize, &'c Reg)> + 'c {
+        let kept = self.kept;
         (0..11)
-            .filter(|r| self.kept & (1 << r) != 0)
-            .zip(self.kept_regs())
+            .filter(move |r| kept & (1 << r) != 0)
+            .zip(self.kept_regs(cells))
     }
 }
 
 impl Packed {
-    /// Packs a state.
-    pub fn pack(st: &State) -> Packed {
-        let pack = |f: &Frame| {
+    /// Packs a state, its cells into `cells`.
+    pub fn pack(st: &State, cells: &mut Cells) -> Packed {
+        let mut pack = |f: &Frame| {
             // An unwritten register is always exactly `Reg::UNINIT`.
             let mut kept = 0u16;
             for (r, reg) in f.regs.iter().enumerate() {
@@ -565,8 +586,8 @@ impl Packed {
                     kept |= 1 << r;
                 }
             }
-            let mut cells = Vec::with_capacity(kept.count_ones() as usize + f.stack.len());
-            cells.extend(
+            let at = cells.0.len();
+            cells.0.extend(
                 f.regs
                     .iter()
                     .filter(|r| r.kind != Kind::Uninit)
@@ -575,10 +596,11 @@ impl Packed {
                         spill: Some(*r),
                     }),
             );
-            cells.extend_from_slice(&f.stack);
+            cells.0.extend_from_slice(&f.stack);
             PackedFrame {
                 kept,
-                cells,
+                at,
+                len: cells.0.len() - at,
                 return_to: f.return_to,
                 func: f.func,
                 callback: f.callback.clone(),
@@ -601,18 +623,18 @@ impl Packed {
     }
 
     /// The state again.
-    pub fn unpack(&self) -> State {
+    pub fn unpack(&self, cells: &Cells) -> State {
         State {
             frames: self
                 .frames()
                 .map(|p| {
                     let mut regs = [Reg::UNINIT; 11];
-                    for (r, reg) in p.regs() {
+                    for (r, reg) in p.regs(cells) {
                         regs[r] = *reg;
                     }
                     Frame {
                         regs,
-                        stack: p.stack().to_vec(),
+                        stack: p.stack(cells).to_vec(),
                         return_to: p.return_to,
                         func: p.func,
                         callback: p.callback.clone(),
@@ -624,16 +646,16 @@ impl Packed {
     }
 
     /// Whether the packed state equals `cur` exactly.
-    pub fn equals(&self, cur: &State) -> bool {
+    pub fn equals(&self, cells: &Cells, cur: &State) -> bool {
         self.refs == cur.refs
             && self.len() == cur.frames.len()
             && self.frames().zip(&cur.frames).all(|(p, f)| {
                 p.func == f.func
                     && p.return_to == f.return_to
                     && p.callback == f.callback
-                    && p.stack() == &f.stack[..]
+                    && p.stack(cells) == &f.stack[..]
                     && {
-                        let mut kept = p.kept_regs();
+                        let mut kept = p.kept_regs(cells);
                         f.regs.iter().enumerate().all(|(r, reg)| {
                             if p.kept & (1 << r) != 0 {
                                 kept.next() == Some(reg)
@@ -646,7 +668,7 @@ impl Packed {
     }
 
     /// [`State::subsumes`] for the packed state.
-    pub fn subsumes(&self, cur: &State, marks: Option<&Marks>) -> bool {
+    pub fn subsumes(&self, cells: &Cells, cur: &State, marks: Option<&Marks>) -> bool {
         let mut ids = IdMap::default();
         if self.len() != cur.frames.len()
             || self.refs.len() != cur.refs.len()
@@ -670,15 +692,15 @@ impl Packed {
                     return false;
                 }
                 if !old
-                    .regs()
+                    .regs(cells)
                     .all(|(r, a)| a.subsumes(&cur.regs[r], &mut ids, regs & (1 << r) != 0))
                 {
                     return false;
                 }
-                let n = old.stack().len().max(cur.stack.len());
+                let n = old.stack(cells).len().max(cur.stack.len());
                 (0..n).all(|k| {
                     let precise = k >= 64 || stack & (1 << k) != 0;
-                    old.slot(k).subsumes(&cur.slot(k), &mut ids, precise)
+                    old.slot(cells, k).subsumes(&cur.slot(k), &mut ids, precise)
                 })
             })
     }
