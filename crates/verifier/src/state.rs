@@ -430,8 +430,12 @@ impl State {
         let mut h = self.refs.len() as u64;
         for f in &self.frames {
             h = mix(h, f.func as u64);
-            for r in &f.regs {
-                h = mix(h, word(r));
+            // Only the registers that hold something (at prune points the dead
+            // ones have been cleared), each with its number; r10 is the frame's own.
+            for (r, reg) in f.regs[..10].iter().enumerate() {
+                if reg.kind != Kind::Uninit {
+                    h = mix(h, word(reg) ^ (r as u64) << 60);
+                }
             }
             for (k, slot) in f.stack.iter().enumerate() {
                 if slot.bytes == [Byte::Invalid; 8] {
