@@ -227,7 +227,18 @@ impl Scalar {
     }
 
     fn truncate_slow(&self, bytes: usize) -> Scalar {
-        let mut r = Scalar::from_tnum(self.var.cast(bytes));
+        // Values loaded as bytes, halves or words, truncated again, start from
+        // these tnums (known zero above 8, 16 or 32 bits): computed once.
+        static LOW_BITS: std::sync::LazyLock<[Scalar; 3]> = std::sync::LazyLock::new(|| {
+            [0xff, 0xffff, 0xffff_ffff].map(|mask| Scalar::from_tnum(Tnum { value: 0, mask }))
+        });
+        let t = self.var.cast(bytes);
+        let mut r = match (t.value, t.mask) {
+            (0, 0xff) => LOW_BITS[0],
+            (0, 0xffff) => LOW_BITS[1],
+            (0, 0xffff_ffff) => LOW_BITS[2],
+            _ => Scalar::from_tnum(t),
+        };
         let bits = bytes * 8;
         let keep = (1u64 << bits) - 1;
         if self.umin <= self.umax
