@@ -228,17 +228,25 @@ impl Scalar {
 
     fn truncate_slow(&self, bytes: usize) -> Scalar {
         // Values loaded as bytes, halves or words, truncated again, start from
-        // these tnums (known zero above 8, 16 or 32 bits): computed once.
-        static LOW_BITS: std::sync::LazyLock<[Scalar; 3]> = std::sync::LazyLock::new(|| {
-            [0xff, 0xffff, 0xffff_ffff].map(|mask| Scalar::from_tnum(Tnum { value: 0, mask }))
-        });
+        // these tnums (known zero above 8, 16 or 32 bits): computed once, with
+        // whether syncing them again changes nothing.
+        static LOW_BITS: std::sync::LazyLock<[(Scalar, bool); 3]> =
+            std::sync::LazyLock::new(|| {
+                [0xff, 0xffff, 0xffff_ffff].map(|mask| {
+                    let s = Scalar::from_tnum(Tnum { value: 0, mask });
+                    let mut again = s;
+                    again.sync();
+                    (s, again == s)
+                })
+            });
         let t = self.var.cast(bytes);
-        let mut r = match (t.value, t.mask) {
+        let (mut r, stable) = match (t.value, t.mask) {
             (0, 0xff) => LOW_BITS[0],
             (0, 0xffff) => LOW_BITS[1],
             (0, 0xffff_ffff) => LOW_BITS[2],
-            _ => Scalar::from_tnum(t),
+            _ => (Scalar::from_tnum(t), false),
         };
+        let start = r;
         let bits = bytes * 8;
         let keep = (1u64 << bits) - 1;
         if self.umin <= self.umax
@@ -254,7 +262,10 @@ impl Scalar {
             r.umin = r.umin.max(self.u32min as u64);
             r.umax = r.umax.min(self.u32max as u64);
         }
-        r.sync();
+        // Nothing narrowed a scalar that syncing leaves alone: it is the result.
+        if !(stable && r == start) {
+            r.sync();
+        }
         r
     }
 
@@ -836,6 +847,28 @@ impl fmt::Display for Scalar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn truncating_a_value_that_fits_keeps_it() {
+        for max in [0xff, 0xffff, 0xffff_ffff] {
+            let v = Scalar::from_tnum(Tnum {
+                value: 0,
+                mask: max,
+            });
+            assert_eq!(v.truncate(4), v, "mask {max:#x}");
+            // A narrower range within the same tnum keeps its bounds too.
+            let mut narrow = v;
+            narrow.umax = 10;
+            narrow.sync();
+            assert_eq!(narrow.truncate(4).umax, 10);
+        }
+        // Bits above the width are dropped.
+        let wide = Scalar::from_tnum(Tnum {
+            value: 0x1_0000_0000,
+            mask: 0xff,
+        });
+        assert_eq!(wide.truncate(4), Scalar::upto(0xff));
+    }
 
     fn range(lo: u64, hi: u64) -> Scalar {
         let mut s = Scalar::UNKNOWN;
