@@ -1831,19 +1831,15 @@ impl<'a> Checker<'a> {
         let fall = &mut path.state;
         let mut feasible = (true, true);
         match (a.kind, b.kind) {
-            (Kind::Scalar, Kind::Scalar) => match scalar::branch_taken(cond, width, &a.val, &b.val)
-            {
-                Branch::Taken => feasible.1 = false,
-                Branch::NotTaken => feasible.0 = false,
-                Branch::Unknown => {
-                    feasible.0 = refine_regs(&mut taken, cond, false, width, dst, src_reg, a, b);
-                    let (neg, set_false) = match scalar::negate(cond) {
-                        Some(c) => (c, false),
-                        None => (JmpCond::Set, true),
-                    };
-                    feasible.1 = refine_regs(&mut *fall, neg, set_false, width, dst, src_reg, a, b);
-                }
-            },
+            // The ranges did not decide it (see above): refine both sides.
+            (Kind::Scalar, Kind::Scalar) => {
+                feasible.0 = refine_regs(&mut taken, cond, false, width, dst, src_reg, a, b);
+                let (neg, set_false) = match scalar::negate(cond) {
+                    Some(c) => (c, false),
+                    None => (JmpCond::Set, true),
+                };
+                feasible.1 = refine_regs(&mut *fall, neg, set_false, width, dst, src_reg, a, b);
+            }
             (k, Kind::Scalar) | (Kind::Scalar, k) if k.is_pointer() => {
                 let (p, n, preg) = if a.kind.is_pointer() {
                     (a, b, dst)
