@@ -522,12 +522,35 @@ pub struct Packed {
 /// The arena of packed states' cells: each frame's kept registers in register
 /// order (each as the `spill` of a cell), then its stack slots.
 #[derive(Debug, Default)]
-pub struct Cells(Vec<Slot>);
+pub struct Cells {
+    /// Fixed-capacity chunks: the arena grows by adding one, so nothing is
+    /// ever copied to a larger buffer (a single growing vector spent much of
+    /// a million-instruction verification copying itself and faulting in the
+    /// pages of each new buffer).
+    chunks: Vec<Vec<Slot>>,
+}
+
+/// Cells per chunk (a frame has at most 11 registers and 64 stack slots).
+const CHUNK: usize = 4096;
 
 impl Cells {
-    /// An arena with room for `n` cells.
+    /// An arena with room for `n` cells before it needs a second chunk.
     pub fn with_capacity(n: usize) -> Cells {
-        Cells(Vec::with_capacity(n))
+        Cells {
+            chunks: vec![Vec::with_capacity(n.max(CHUNK))],
+        }
+    }
+
+    /// The chunk the next `n` cells go in, started afresh when the current
+    /// one lacks room for all of them.
+    fn room(&mut self, n: usize) -> usize {
+        let last = self.chunks.len() - 1;
+        let chunk = &self.chunks[last];
+        if chunk.len() + n <= chunk.capacity() {
+            return last;
+        }
+        self.chunks.push(Vec::with_capacity(n.max(CHUNK)));
+        last + 1
     }
 }
 
@@ -535,7 +558,9 @@ impl Cells {
 struct PackedFrame {
     /// Bit `r`: register `r` is kept (it is not uninitialized).
     kept: u16,
-    /// Where the frame's cells start in the arena.
+    /// The arena chunk holding the frame's cells.
+    chunk: usize,
+    /// Where the frame's cells start in that chunk.
     at: usize,
     /// How many cells it has (kept registers plus stack slots).
     len: usize,
@@ -550,7 +575,11 @@ impl PackedFrame {
     }
 
     fn cells<'c>(&self, cells: &'c Cells) -> &'c [Slot] {
-        cells.0.get(self.at..self.at + self.len).unwrap_or(&[])
+        cells
+            .chunks
+            .get(self.chunk)
+            .and_then(|c| c.get(self.at..self.at + self.len))
+            .unwrap_or(&[])
     }
 
     /// The stack slots.
@@ -590,8 +619,10 @@ impl Packed {
                     kept |= 1 << r;
                 }
             }
-            let at = cells.0.len();
-            cells.0.extend(
+            let chunk = cells.room(kept.count_ones() as usize + f.stack.len());
+            let cells = &mut cells.chunks[chunk];
+            let at = cells.len();
+            cells.extend(
                 f.regs
                     .iter()
                     .filter(|r| r.kind != Kind::Uninit)
@@ -600,11 +631,12 @@ impl Packed {
                         spill: Some(*r),
                     }),
             );
-            cells.0.extend_from_slice(&f.stack);
+            cells.extend_from_slice(&f.stack);
             PackedFrame {
                 kept,
+                chunk,
                 at,
-                len: cells.0.len() - at,
+                len: cells.len() - at,
                 return_to: f.return_to,
                 func: f.func,
                 callback: f.callback.clone(),
