@@ -26,7 +26,7 @@
 //! ```
 
 use oxbpf_isa::{AluOp, Insn as E, JmpCond, Operand, Reg, Size, Width};
-use oxbpf_vm::{Helpers, Program, Region, Tracer, Vm};
+use oxbpf_vm::{Helpers, NoTrace, Program, Region, Vm};
 
 use crate::check::check;
 use crate::error::CbpfError;
@@ -291,15 +291,6 @@ pub struct EbpfFilter {
     vm: Vm,
 }
 
-struct Quiet;
-
-impl Tracer for Quiet {
-    #[inline(always)]
-    fn step(&mut self, _: usize, _: &[u64; 11]) {}
-    #[inline(always)]
-    fn finish(&mut self, _: &[u64; 11]) {}
-}
-
 impl EbpfFilter {
     /// Checks, translates and loads `prog`.
     pub fn new(prog: &[Insn]) -> Result<EbpfFilter, CbpfError> {
@@ -320,7 +311,7 @@ impl EbpfFilter {
         // A checked, translated program cannot fault; if the VM ever did, the
         // packet is rejected like any failed load.
         self.vm
-            .run_with(&args, &[region], &mut Quiet)
+            .run_with(&args, &[region], &mut NoTrace)
             .map_or(0, |r| r as u32)
     }
 }

@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use oxbpf_isa::LddwSrc;
 use oxbpf_maps::{Map, MapSpec, MapType, BPF_ANY};
 use oxbpf_object::{MapOrigin, Object};
-use oxbpf_vm::{Helpers, Program, Region, Vm};
+use oxbpf_vm::{Helpers, NoTrace, Program, Region, Vm};
 
 pub use error::RuntimeError;
 pub use helpers::TraceSink;
@@ -660,11 +660,4 @@ impl Instance<'_> {
             Exec::Jit(_) | Exec::Verified { .. } => None,
         }
     }
-}
-
-struct NoTrace;
-
-impl oxbpf_vm::Tracer for NoTrace {
-    fn step(&mut self, _: usize, _: &[u64; 11]) {}
-    fn finish(&mut self, _: &[u64; 11]) {}
 }

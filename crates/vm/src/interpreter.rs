@@ -28,8 +28,11 @@ pub trait Tracer {
     fn finish(&mut self, regs: &[u64; 11]);
 }
 
-/// A tracer that does nothing; the fast path.
-pub(crate) struct NoTrace;
+/// A tracer that does nothing: the fast path, in which the loop may run
+/// adjacent instructions fused. Pass this rather than a tracer of your own
+/// whose methods do nothing (an own tracer is [`Tracer::ACTIVE`] by default).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoTrace;
 
 impl Tracer for NoTrace {
     const ACTIVE: bool = false;

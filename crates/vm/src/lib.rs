@@ -27,11 +27,11 @@ pub mod program;
 
 pub use error::VmError;
 pub use helpers::{HelperContext, HelperFn, Helpers};
-pub use interpreter::{Tracer, CODE_BASE, MAX_FRAMES, STACK_FRAME, STACK_SIZE};
+pub use interpreter::{NoTrace, Tracer, CODE_BASE, MAX_FRAMES, STACK_FRAME, STACK_SIZE};
 pub use memory::{MemoryMap, MemoryView, RawRegion, Region, MAX_REGIONS};
 pub use program::Program;
 
-use interpreter::{execute, NoTrace, RunArgs};
+use interpreter::{execute, RunArgs};
 
 /// An interpreter instance: a program, its stack and its settings.
 #[derive(Debug)]

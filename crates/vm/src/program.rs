@@ -40,8 +40,7 @@ pub(crate) enum K {
     LddwHi,
     /// Placed after the last instruction: reaching it means falling off the end.
     End,
-    // Fused pairs (see `fuse`). The skip-mov kinds stay together, in this
-    // order, for `is_skip_mov`.
+    // Fused pairs (see `fuse`).
     // A conditional jump over one `mov dst, imm`.
     Jeq64IS, Jeq64RS, Jgt64IS, Jgt64RS, Jge64IS, Jge64RS, Jset64IS, Jset64RS,
     Jne64IS, Jne64RS, Jsgt64IS, Jsgt64RS, Jsge64IS, Jsge64RS, Jlt64IS, Jlt64RS,
@@ -96,9 +95,7 @@ fn fuse(ops: &mut [Op]) {
         }
         // A jump over a mov is better run as a conditional move (a branch
         // on data mispredicts) than folded into the op before it.
-        let b_skips = ops
-            .get(i + 2)
-            .is_some_and(|&c| fused_kind(b, c, false).is_some_and(is_skip_mov));
+        let b_skips = ops.get(i + 2).is_some_and(|&c| skips_mov(b, c));
         if let Some(k) = fused_kind(a, b, b_skips) {
             ops[i].kind = k;
         }
@@ -127,17 +124,24 @@ fn indexed_access_kind(a: Op, b: Op, c: Op) -> Option<K> {
     })
 }
 
+/// Whether `o` is a `mov dst, imm` whose slot `imm` is the value it writes.
+/// A 32-bit mov zero-extends its immediate: only one that sign-extension
+/// leaves unchanged keeps the slot's `imm` right for both widths.
+fn mov_imm(o: Op) -> bool {
+    o.kind == K::Mov64I || (o.kind == K::Mov32I && o.imm <= i32::MAX as u64)
+}
+
+/// Whether `a` is a conditional jump over `b`, a `mov dst, imm`.
+fn skips_mov(a: Op, b: Op) -> bool {
+    a.off == 1 && mov_imm(b) && skip_mov_kind(a.kind).is_some()
+}
+
 /// The fused kind for `a` followed by `b`, if the loop has one.
 fn fused_kind(a: Op, b: Op, b_skips: bool) -> Option<K> {
     use K::*;
-    // A 32-bit mov zero-extends its immediate: only one that sign-extension
-    // leaves unchanged keeps the slot's `imm` right for both widths.
-    let mov_imm = |o: Op| o.kind == Mov64I || (o.kind == Mov32I && o.imm <= i32::MAX as u64);
     // A conditional jump over `mov dst, imm` becomes a conditional move.
-    if mov_imm(b) && a.off == 1 {
-        if let Some(k) = skip_mov_kind(a.kind) {
-            return Some(k);
-        }
+    if skips_mov(a, b) {
+        return skip_mov_kind(a.kind);
     }
     // The jump's operands must not include the register the first op writes
     // (mov-and-jump), or must be it only on the left (load- and add-and-jump).
@@ -198,12 +202,6 @@ fn fused_kind(a: Op, b: Op, b_skips: bool) -> Option<K> {
         _ => return None,
     };
     Some(k)
-}
-
-/// Whether `k` is a jump fused with the mov it jumps over (the enum keeps
-/// those kinds together, from `Jeq64IS` to `Jsle32RS`).
-fn is_skip_mov(k: K) -> bool {
-    (K::Jeq64IS as u16..=K::Jsle32RS as u16).contains(&(k as u16))
 }
 
 /// Whether a conditional jump compares with a register (its `src`).

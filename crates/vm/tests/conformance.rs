@@ -51,7 +51,7 @@ fn traced_uncounted_and_unchecked_paths_pass_the_conformance_tests() {
                 (mem.as_ptr() as u64, mem.len() as u64)
             };
             let region = oxbpf_vm::Region::writable(&mut mem);
-            let mut trace = NoTrace;
+            let mut trace = oxbpf_vm::NoTrace;
             // SAFETY: see above; the input has the same length and contents.
             let unchecked =
                 unsafe { vm.run_unchecked_with(&[r1, r2, 0, 0, 0], &[region], &mut trace) }
@@ -68,15 +68,6 @@ fn traced_uncounted_and_unchecked_paths_pass_the_conformance_tests() {
 struct OneAtATime;
 
 impl oxbpf_vm::Tracer for OneAtATime {
-    fn step(&mut self, _: usize, _: &[u64; 11]) {}
-    fn finish(&mut self, _: &[u64; 11]) {}
-}
-
-/// Records nothing, and lets the loop fuse instructions.
-struct NoTrace;
-
-impl oxbpf_vm::Tracer for NoTrace {
-    const ACTIVE: bool = false;
     fn step(&mut self, _: usize, _: &[u64; 11]) {}
     fn finish(&mut self, _: &[u64; 11]) {}
 }
