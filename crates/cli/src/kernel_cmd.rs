@@ -1091,6 +1091,7 @@ fn feature(helpers_for: &[String], as_json: bool) -> Result<String, CliError> {
     };
     let s = sys();
     let probing = kerr("probing the kernel");
+    oxbpf_kernel::feature::probe_access(&*s).map_err(&probing)?;
     let mut progs = Vec::new();
     for t in PROG_TYPES {
         progs.push((t, probe_prog_type(&*s, t).map_err(&probing)?));

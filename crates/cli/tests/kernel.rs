@@ -111,6 +111,37 @@ fn load_pin_list_show_dump_and_update() {
         .expect("listed");
     assert_eq!(mine["type"], "xdp");
     assert_eq!(mine["name"], "xdp_parse");
+
+    // Names past the kernel's 15 characters come whole from the program's
+    // BTF, as bpftool shows them, in JSON and in text.
+    let long = "count_and_filter_packets";
+    let pin_long = fs.path("typed");
+    let loaded = json(&[
+        "kernel",
+        "load",
+        &fixture("long_name.o"),
+        "--pin",
+        &pin_long,
+        "--json",
+    ]);
+    let long_id = loaded["loaded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == long)
+        .unwrap_or_else(|| panic!("{loaded}"))["id"]
+        .as_u64()
+        .unwrap();
+    let list = json(&["kernel", "prog", "list", "--json"]);
+    let listed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"].as_u64() == Some(long_id))
+        .expect("listed");
+    assert_eq!(listed["name"], long, "{listed}");
+    let listing = ok(&["kernel", "prog", "list"]);
+    assert!(listing.contains(long), "{listing}");
     let shown = json(&["kernel", "prog", "show", &xdp_id.to_string(), "--json"]);
     assert_eq!(shown["tag"], mine["tag"]);
     let map_id = shown["map_ids"][0].as_u64().unwrap();

@@ -860,9 +860,12 @@ mod tests {
         }));
         let e = Kernel::load_with(&fixture("packet.o"), options(sys))
             .err()
-            .expect("refused")
-            .to_string();
-        assert!(e.contains("CAP_BPF"), "{e}");
+            .expect("refused");
+        let cap = e.missing_capability().expect("a permission error");
+        assert!(cap.contains("CAP_BPF"), "{cap}");
+        // The hint's own parentheses stay balanced once the outer ones go.
+        assert_eq!(cap.matches('(').count(), cap.matches(')').count(), "{cap}");
+        assert!(e.to_string().contains("CAP_BPF"), "{e}");
     }
 
     #[test]

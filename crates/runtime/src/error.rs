@@ -34,6 +34,22 @@ pub enum RuntimeError {
         map: String,
         map_type: &'static str,
     },
+    /// A program array would hold, or be called from, programs of two types;
+    /// each was verified against its own context layout, so the kernel refuses it.
+    #[error("program array `{map}` holds {owner} programs; `{program}` is a {found} program")]
+    ProgArrayType {
+        map: String,
+        program: String,
+        owner: &'static str,
+        found: &'static str,
+    },
+    /// A map does not fit a map of maps' inner template.
+    #[error("map `{inner}` cannot go in map of maps `{outer}`: {why}")]
+    InnerMap {
+        outer: String,
+        inner: String,
+        why: String,
+    },
     /// The input does not fit the program type's context.
     #[error("context: {0}")]
     Context(String),

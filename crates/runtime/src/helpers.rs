@@ -16,12 +16,22 @@ pub type TraceSink = Arc<Mutex<dyn FnMut(&str) + Send>>;
 /// What the helpers share: the maps, the CPU id programs see, the trace sink.
 pub(crate) struct Shared {
     pub maps: Vec<Option<Arc<Map>>>,
-    /// Program arrays, by map index: slot → program name.
-    pub prog_arrays: Vec<Option<Mutex<Vec<Option<String>>>>>,
+    /// Program arrays, by map index.
+    pub prog_arrays: Vec<Option<Mutex<ProgArray>>>,
     /// Arrays and hashes of maps, by map index: key → inner map index.
     pub map_of_maps: Vec<Option<Mutex<InnerMaps>>>,
     pub cpu: usize,
     pub trace: TraceSink,
+}
+
+/// A program array's contents, and the one program type it holds.
+#[derive(Default)]
+pub(crate) struct ProgArray {
+    /// The type every program in the array has, and every caller must have:
+    /// as in the kernel, the first program put in it or loaded with it sets it.
+    pub owner: Option<oxbpf_object::ProgramType>,
+    /// Slot → program name.
+    pub slots: Vec<Option<String>>,
 }
 
 /// A map of maps' contents: key → index of the inner map.
@@ -241,7 +251,7 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
     h.register(3, move |ctx, a| {
         let m = map(&s, a[0])?;
         let key = read(ctx, a[1], m.spec().key_size as usize, "key")?;
-        Ok(m.delete(key).map_or_else(|e| err(&e), |_| 0))
+        Ok(m.delete_from_program(key).map_or_else(|e| err(&e), |_| 0))
     });
     let probe_read = |ctx: &mut HelperContext<'_>, a: [u64; 5]| -> Result<u64, String> {
         let len = a[1] as u32 as usize;
@@ -338,13 +348,14 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
     h.register(87, move |ctx, a| {
         let m = map(&s, a[0])?;
         let value = read(ctx, a[1], m.spec().value_size as usize, "value")?;
-        Ok(m.push(value, a[2]).map_or_else(|e| err(&e), |_| 0))
+        Ok(m.push_from_program(value, a[2])
+            .map_or_else(|e| err(&e), |_| 0))
     });
     for (id, remove) in [(88, true), (89, false)] {
         let s = shared.clone();
         h.register(id, move |ctx, a| {
             let m = map(&s, a[0])?;
-            match m.pop(remove) {
+            match m.pop_from_program(remove) {
                 Ok(v) => {
                     ctx.memory
                         .write(a[1], &v)
@@ -470,6 +481,7 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
         let target = table
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .slots
             .get(a[2] as u32 as usize)
             .cloned()
             .flatten();

@@ -1318,6 +1318,13 @@ impl<'a> Checker<'a> {
             }
             Kind::MapValue { map, .. } => {
                 let m = self.map(map);
+                if m.write_only {
+                    return fail(
+                        Reason::WriteOnly,
+                        format!("read from map `{}` forbidden: it is BPF_F_WRONLY_PROG", m.name),
+                        "programs may only write this map's values",
+                    );
+                }
                 Self::bounds(&base, regno, base.off + off, sz, m.value_size as i64, What::MapValue(&m.name))?;
                 // Values of frozen read-only maps are known.
                 if let (Some(data), Some(0)) = (&m.frozen, base.val.as_const()) {
@@ -2224,6 +2231,29 @@ impl<'a> Checker<'a> {
                 Arg::Map => match r.kind {
                     Kind::ConstMap { map: m } => {
                         self.check_map_compat(proto.id, m)?;
+                        let info = self.map(m);
+                        if let Some(other) = info.holds.iter().find(|&&t| t != self.prog_type) {
+                            return fail(
+                                Reason::HelperArgument,
+                                format!(
+                                    "program array `{}` holds {} programs, which {} programs cannot tail-call",
+                                    info.name,
+                                    other.name(),
+                                    self.prog_type.name()
+                                ),
+                                "the kernel ties a program array to one program type: put only programs of the caller's type in it",
+                            );
+                        }
+                        if helpers::changes_map(proto.id) && info.read_only {
+                            return fail(
+                                Reason::ReadOnly,
+                                format!(
+                                    "write into map `{}` forbidden: bpf_{} changes it, and it is read-only for programs",
+                                    info.name, proto.name
+                                ),
+                                "a .rodata or BPF_F_RDONLY_PROG map cannot be updated, deleted from, pushed to or popped by a program",
+                            );
+                        }
                         map = Some(m);
                     }
                     _ => bad("a map (from a map reference)")?,
@@ -2391,6 +2421,16 @@ impl<'a> Checker<'a> {
 
                 let mut r = if let Some(inner) = info.inner {
                     Reg::pointer(Kind::MapPtrOrNull { map: inner })
+                } else if matches!(info.map_type, 12 | 13) {
+                    // The lookup returns an inner map, whose kind only its template says.
+                    return fail(
+                        Reason::HelperArgument,
+                        format!(
+                            "map `{}` is a map of maps without an inner map template",
+                            info.name
+                        ),
+                        "declare the inner map (__array(values, ...)), as the kernel needs one to create the map",
+                    );
                 } else {
                     Reg::pointer(Kind::MapValue {
                         map: m,
@@ -2568,6 +2608,16 @@ impl<'a> Checker<'a> {
                         Reason::ReadOnly,
                         format!("map `{}` is read-only", m.name),
                         "write into a writable buffer",
+                    );
+                }
+                if !write && m.write_only {
+                    return fail(
+                        Reason::WriteOnly,
+                        format!(
+                            "read from map `{}` forbidden: it is BPF_F_WRONLY_PROG",
+                            m.name
+                        ),
+                        "pass a buffer the program may read",
                     );
                 }
                 Self::bounds(

@@ -55,6 +55,12 @@ pub enum Ret {
     RingbufOrNull,
 }
 
+/// Whether helper `id` changes the map in its first argument (update, delete,
+/// push, pop): the kernel refuses these on maps read-only to programs.
+pub fn changes_map(id: i32) -> bool {
+    matches!(id, 2 | 3 | 87 | 88)
+}
+
 /// Who may call a helper.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Avail {

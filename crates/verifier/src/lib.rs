@@ -54,10 +54,16 @@ pub struct MapInfo {
     pub max_entries: u32,
     /// Programs may not write values (`.rodata`, `BPF_F_RDONLY_PROG`).
     pub read_only: bool,
+    /// Programs may not read values (`BPF_F_WRONLY_PROG`).
+    pub write_only: bool,
     /// The contents of a frozen read-only global-data map: loads from it are constants.
     pub frozen: Option<Vec<u8>>,
     /// For maps of maps: the index of the inner map's template in the map list.
     pub inner: Option<u32>,
+    /// For program arrays: the types of the programs the object puts in it.
+    /// A program array holds one type, and only programs of that type may
+    /// tail-call through it (each was verified against its own context).
+    pub holds: Vec<ProgramType>,
 }
 
 impl MapInfo {
@@ -76,8 +82,10 @@ impl MapInfo {
             value_size,
             max_entries,
             read_only: false,
+            write_only: false,
             frozen: None,
             inner: None,
+            holds: Vec::new(),
         }
     }
 }
@@ -85,6 +93,7 @@ impl MapInfo {
 /// The maps of an object, with the inner-map templates of maps of maps appended.
 pub fn object_maps(obj: &Object) -> Vec<MapInfo> {
     const RDONLY_PROG: u32 = 1 << 7;
+    const WRONLY_PROG: u32 = 1 << 8;
     let mut out: Vec<MapInfo> = obj
         .maps
         .iter()
@@ -96,8 +105,16 @@ pub fn object_maps(obj: &Object) -> Vec<MapInfo> {
                     ..
                 }
             );
+            let mut holds: Vec<ProgramType> = m
+                .initial_slots
+                .iter()
+                .filter_map(|(_, p)| obj.program(p).ok().map(|p| p.prog_type))
+                .collect();
+            holds.dedup();
             MapInfo {
+                holds,
                 read_only: ro || m.map_flags & RDONLY_PROG != 0,
+                write_only: m.map_flags & WRONLY_PROG != 0,
                 frozen: ro.then(|| m.data.clone()),
                 ..MapInfo::new(&m.name, m.map_type, m.key_size, m.value_size, m.max_entries)
             }

@@ -82,6 +82,11 @@ pub fn cases() -> Vec<Case> {
         acc("ringbuf_output_bounded", S, "*(u64 *)(r10 - 8) = 0\nr3 = *(u32 *)(r1 + 0)\nr3 &= 7\nr3 += 1\nr1 = map_idx(2) ll\nr2 = r10\nr2 += -8\nr4 = 0\ncall bpf_ringbuf_output\nr0 = 0\nexit"),
         acc("ringbuf_query", S, "r1 = map_idx(2) ll\nr2 = 0\ncall bpf_ringbuf_query\nr0 = 0\nexit"),
         acc("tail_call", S, "r2 = map_idx(3) ll\nr3 = 0\ncall bpf_tail_call\nr0 = 0\nexit"),
+        // A program array holds one program type: a target verified against
+        // another context layout must not run on the caller's.
+        acc("tail_call_same_type", Xdp, "r2 = map_idx(8) ll\nr3 = 0\ncall bpf_tail_call\nr0 = 0\nexit"),
+        rej("tail_call_other_type", S, "r2 = map_idx(8) ll\nr3 = 0\ncall bpf_tail_call\nr0 = 0\nexit", R::HelperArgument)
+            .no_kernel("the kernel sets a program array's type when the first program is put in it; this corpus loads none"),
         rej("tail_call_wrong_map", S, "r2 = map_idx(0) ll\nr3 = 0\ncall bpf_tail_call\nr0 = 0\nexit", R::HelperArgument),
         rej("tail_call_not_ctx", S, "r1 = r10\nr2 = map_idx(3) ll\nr3 = 0\ncall bpf_tail_call\nr0 = 0\nexit", R::HelperArgument),
         rej("tail_call_with_record", S, format!("r6 = r1\n{RESERVE}if r0 == 0 goto out\nr7 = r0\nr1 = r6\nr2 = map_idx(3) ll\nr3 = 0\ncall bpf_tail_call\nr1 = r7\nr2 = 0\ncall bpf_ringbuf_discard\nout:\nr0 = 0\nexit"), R::ReferenceLeak),

@@ -21,6 +21,9 @@ fn lookup(map: u32, check: bool) -> String {
     s
 }
 
+/// Key 0 on the stack at r10 - 4, its address in r2.
+const KEY: &str = "r1 = 0\n*(u32 *)(r10 - 4) = r1\nr2 = r10\nr2 += -4\n";
+
 pub fn cases() -> Vec<Case> {
     let mut v = Vec::new();
     // Stack: every size at aligned offsets in and out of the frame.
@@ -148,6 +151,19 @@ pub fn cases() -> Vec<Case> {
         acc("rodata_read_const", S, "r1 = map_idx_value(4, 0) ll\nr0 = *(u8 *)(r1 + 8)\nexit"),
         acc("rodata_const_as_bound", S, format!("r6 = map_idx_value(4, 0) ll\nr6 = *(u8 *)(r6 + 8)\nr6 -= 30\n{}r0 += r6\nr0 = *(u8 *)(r0 + 0)\nout:\nr0 = 0\nexit", lookup(1, true))),
         rej("rodata_write", S, "r1 = map_idx_value(4, 0) ll\n*(u8 *)(r1 + 0) = 1\nr0 = 0\nexit", R::ReadOnly),
+        // Map access flags: helpers that change a map are refused on maps
+        // read-only to programs ("write into map forbidden"), and values of
+        // BPF_F_WRONLY_PROG maps cannot be read.
+        rej("rodata_update_elem", S, format!("{KEY}r3 = r10\nr3 += -24\n*(u64 *)(r10 - 24) = 0\n*(u64 *)(r10 - 16) = 0\nr1 = map_idx(4) ll\nr4 = 0\ncall bpf_map_update_elem\nr0 = 0\nexit"), R::ReadOnly),
+        rej("rodata_delete_elem", S, format!("{KEY}r1 = map_idx(4) ll\ncall bpf_map_delete_elem\nr0 = 0\nexit"), R::ReadOnly),
+        // The soundness hole this rule closes: change a "constant", then use it as an offset.
+        rej("rodata_update_then_const_offset", S, format!("{KEY}r3 = r10\nr3 += -24\n*(u64 *)(r10 - 24) = 0\n*(u64 *)(r10 - 16) = -1\nr1 = map_idx(4) ll\nr4 = 0\ncall bpf_map_update_elem\nr6 = map_idx_value(4, 0) ll\nr6 = *(u8 *)(r6 + 8)\nr6 -= 30\n{}r0 += r6\nr0 = *(u8 *)(r0 + 0)\nout:\nr0 = 0\nexit", lookup(1, true)), R::ReadOnly),
+        rej("rdonly_queue_push", S, "*(u64 *)(r10 - 8) = 0\nr1 = map_idx(9) ll\nr2 = r10\nr2 += -8\nr3 = 0\ncall bpf_map_push_elem\nr0 = 0\nexit", R::ReadOnly),
+        rej("rdonly_queue_pop", S, "r1 = map_idx(9) ll\nr2 = r10\nr2 += -8\ncall bpf_map_pop_elem\nr0 = 0\nexit", R::ReadOnly),
+        acc("rdonly_queue_peek", S, "r1 = map_idx(9) ll\nr2 = r10\nr2 += -8\ncall bpf_map_peek_elem\nr0 = 0\nexit"),
+        acc("wronly_value_write", S, format!("{}r1 = 7\n*(u64 *)(r0 + 0) = r1\nout:\nr0 = 0\nexit", lookup(7, true))),
+        rej("wronly_value_read", S, format!("{}r0 = *(u64 *)(r0 + 0)\nout:\nr0 = 0\nexit", lookup(7, true)), R::WriteOnly),
+        rej("wronly_value_to_helper", S, format!("{}r3 = r0\nr2 = r10\nr2 += -4\nr1 = map_idx(0) ll\nr4 = 0\ncall bpf_map_update_elem\nout:\nr0 = 0\nexit", lookup(7, true)), R::WriteOnly),
         rej("rodata_past_end", S, "r1 = map_idx_value(4, 0) ll\nr0 = *(u8 *)(r1 + 16)\nexit", R::OutOfBounds),
         acc("map_value_lddw", S, "r1 = map_idx_value(4, 8) ll\nr0 = *(u64 *)(r1 + 0)\nexit"),
         rej("map_value_lddw_past", S, "r1 = map_idx_value(4, 8) ll\nr0 = *(u64 *)(r1 + 4)\nexit", R::OutOfBounds),

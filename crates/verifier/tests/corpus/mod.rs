@@ -118,6 +118,18 @@ pub fn maps() -> Vec<MapInfo> {
         rodata,
         MapInfo::new("queue", 22, 0, 8, 16),
         MapInfo::new("events", 4, 4, 4, 4),
+        MapInfo {
+            write_only: true,
+            ..MapInfo::new("wronly", 2, 4, 8, 1)
+        },
+        MapInfo {
+            holds: vec![ProgramType::Xdp],
+            ..MapInfo::new("xdp_progs", 3, 4, 4, 4)
+        },
+        MapInfo {
+            read_only: true,
+            ..MapInfo::new("rdonly_queue", 22, 0, 8, 16)
+        },
     ]
 }
 
