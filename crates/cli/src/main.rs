@@ -1,4 +1,5 @@
-//! `oxbpf`: assemble, disassemble and run eBPF programs.
+//! `oxbpf`: assemble, disassemble, verify and run eBPF programs, filter
+//! packets with classic BPF, and work with the kernel's bpf(2).
 
 mod error;
 mod filter_cmd;
@@ -25,7 +26,9 @@ use oxbpf_vm::{Helpers, Vm};
 #[command(
     name = "oxbpf",
     version,
-    about = "eBPF toolkit: assembler, disassembler and interpreter"
+    about = "eBPF toolkit: assembler and disassembler, verifier, interpreter and x86-64 JIT, \
+             clang-built objects with their maps and helpers, tcpdump-style filters, and the \
+             kernel's bpf(2)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -79,12 +82,14 @@ enum Command {
         #[arg(long, requires = "jit")]
         unchecked: bool,
     },
-    /// Run a program in the interpreter and print r0.
+    /// Run a program in the interpreter (or the JIT, with --jit) and print r0.
     ///
-    /// r1 points at the input memory and r2 holds its length.
+    /// r1 points at the input memory and r2 holds its length; an ELF object's
+    /// program gets its maps and the kernel's helpers, and the context its
+    /// program type's test run gives.
     Run {
         /// Program: assembly, raw bytecode, hex, a bpf_conformance `.data` file, or an
-        /// ELF object (with --prog; programs that use maps need the next release).
+        /// ELF object (with --prog).
         program: PathBuf,
         /// With an ELF object: the program to run.
         #[arg(long)]

@@ -191,13 +191,14 @@ impl std::fmt::Debug for JitProgram {
 }
 
 impl JitProgram {
-    /// Compiles `program` in checked mode (`options.mode` must be [`Mode::Checked`]).
+    /// Compiles `program` in checked mode. `options.mode` must be
+    /// [`Mode::Checked`]: unchecked code needs [`JitProgram::compile_with_mode`],
+    /// and asking for it here is an error rather than a silent downgrade.
     pub fn compile(program: Program, options: &Options) -> Result<JitProgram, JitError> {
-        let options = Options {
-            mode: Mode::Checked,
-            ..*options
-        };
-        Self::build(program, &options, KnownMaps::default())
+        if options.mode != Mode::Checked {
+            return Err(JitError::UncheckedNeedsUnsafe);
+        }
+        Self::build(program, options, KnownMaps::default())
     }
 
     /// Like [`JitProgram::compile_with_mode`], with lookups in `maps.arrays`
