@@ -94,6 +94,11 @@ enum Command {
         /// With an ELF object: the program to run.
         #[arg(long)]
         prog: Option<String>,
+        /// With an ELF object: run its programs as this program type (a
+        /// bpftool name such as xdp, or a SEC() name such as tc), whatever
+        /// their SEC() names say.
+        #[arg(long = "type", value_name = "TYPE")]
+        prog_type: Option<String>,
         /// How to read the program.
         #[arg(long, value_enum, default_value = "auto")]
         format: Format,
@@ -197,6 +202,12 @@ fn syntax_of(s: SyntaxArg) -> Syntax {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` and closed early ends the process quietly, as
+    // with other command-line tools, instead of failing a print.
+    // SAFETY: restoring a signal's default disposition before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -284,7 +295,11 @@ fn dispatch(command: Command) -> Result<(), CliError> {
             ctx_in,
             jit,
             verified,
+            prog_type,
         } => {
+            if jit {
+                jit_cmd::host_check()?;
+            }
             let given = match (mem, mem_hex) {
                 (Some(path), _) if path.extension().is_some_and(|e| e == "hex") => {
                     let bytes = read_file(&path)?;
@@ -300,7 +315,10 @@ fn dispatch(command: Command) -> Result<(), CliError> {
                 (None, None) => None,
             };
             if object_cmd::is_elf(&read_file(&program)?) {
-                let (obj, _) = object_cmd::load(&program, None)?;
+                let (mut obj, _) = object_cmd::load(&program, None)?;
+                if let Some(tname) = &prog_type {
+                    verify_cmd::override_type(&mut obj, tname).map_err(CliError::Input)?;
+                }
                 let name = match (&prog, obj.programs.as_slice()) {
                     (Some(name), _) => name.clone(),
                     (None, [only]) => only.name.clone(),
@@ -331,6 +349,11 @@ fn dispatch(command: Command) -> Result<(), CliError> {
                     },
                 )?;
                 return out(&report);
+            }
+            if prog_type.is_some() {
+                return Err(CliError::Input(
+                    "--type applies to ELF objects; raw bytecode runs with r1 = the input memory and r2 = its length".into(),
+                ));
             }
             let loaded = load_program(&program, format)?;
             let mut memory = given.unwrap_or_else(|| loaded.mem.clone().unwrap_or_default());

@@ -27,6 +27,14 @@ pub enum RuntimeError {
     /// oxbpf's verifier rejected a program (with `Engine::JitVerified`).
     #[error("program `{program}`: {reason}")]
     Rejected { program: String, reason: String },
+    /// A program calls a helper the runtime does not implement and the host
+    /// did not register (the kernel may still load it).
+    #[error("program `{program}` calls bpf_{helper} (helper {id}), which oxbpf's runtime does not implement; register one with Runtime::register_helper")]
+    UnimplementedHelper {
+        program: String,
+        id: i32,
+        helper: &'static str,
+    },
     /// A program refers to a map whose type is not implemented yet.
     #[error("program `{program}` uses map `{map}` of type {map_type}, which oxbpf does not implement yet")]
     UnsupportedMap {

@@ -171,10 +171,7 @@ pub fn format_printk(fmt: &[u8], args: &[u64], read_str: &dyn Fn(u64) -> Option<
 ///
 /// # Safety
 /// `map` must point at a live map and `key` at `key_size` readable bytes.
-pub(crate) unsafe extern "sysv64" fn direct_lookup(
-    map: *const std::ffi::c_void,
-    key: *const u8,
-) -> u64 {
+pub(crate) unsafe extern "C" fn direct_lookup(map: *const std::ffi::c_void, key: *const u8) -> u64 {
     // SAFETY: as the caller promises.
     let (map, key) = unsafe {
         let map = &*(map as *const Map);
@@ -194,7 +191,7 @@ pub(crate) unsafe extern "sysv64" fn direct_lookup(
 ///
 /// # Safety
 /// As for [`direct_lookup`], and `value` must point at `value_size` readable bytes.
-pub(crate) unsafe extern "sysv64" fn direct_update(
+pub(crate) unsafe extern "C" fn direct_update(
     map: *const std::ffi::c_void,
     key: *const u8,
     value: *const u8,
@@ -215,6 +212,22 @@ pub(crate) unsafe extern "sysv64" fn direct_update(
             .map_or_else(|e| err(&e), |_| 0)
     }))
     .unwrap_or(neg(EFAULT))
+}
+
+/// Whether the runtime implements kernel helper `id` (a host may register
+/// others with `Runtime::register_helper`).
+pub fn implements(id: i32) -> bool {
+    static IDS: std::sync::OnceLock<Helpers> = std::sync::OnceLock::new();
+    let helpers = IDS.get_or_init(|| {
+        kernel_helpers(Arc::new(Shared {
+            maps: Vec::new(),
+            prog_arrays: Vec::new(),
+            map_of_maps: Vec::new(),
+            cpu: 0,
+            trace: Arc::new(Mutex::new(|_: &str| {})),
+        }))
+    });
+    u32::try_from(id).is_ok_and(|id| helpers.get(id).is_some())
 }
 
 /// The helpers, by kernel id, bound to `shared`.

@@ -131,7 +131,8 @@ pub enum Engine {
     /// The interpreter.
     #[default]
     Interpreter,
-    /// The x86-64 JIT in checked mode: every memory access is checked, as in the interpreter.
+    /// The x86-64 JIT in checked mode: every memory access is checked, as in
+    /// the interpreter. On other hosts, the interpreter.
     Jit,
     /// The JIT without run-time memory checks for programs oxbpf's verifier
     /// accepts (as a privileged loader); `Runtime::instance` refuses the
@@ -268,12 +269,19 @@ impl Runtime {
             cpu: options.cpu,
             trace: options.trace,
         });
+        // Where the JIT's code cannot run, its engines are the interpreter's
+        // with the same checks.
+        let engine = match options.engine {
+            Engine::Jit if !oxbpf_jit::HOST_SUPPORTED => Engine::Interpreter,
+            Engine::JitVerified if !oxbpf_jit::HOST_SUPPORTED => Engine::InterpreterVerified,
+            e => e,
+        };
         Ok(Runtime {
             helpers: kernel_helpers(shared.clone()),
             object,
             shared,
             budget: options.budget,
-            engine: options.engine,
+            engine,
             own_map_helpers: true,
         })
     }
@@ -356,6 +364,23 @@ impl Runtime {
             program: name.to_string(),
             source,
         };
+        // Every helper the program calls must have an implementation here: the
+        // verifier judges for the kernel, which has more helpers than oxbpf runs.
+        for (_, insn) in prog.instructions()? {
+            if let oxbpf_isa::Insn::Call {
+                kind: oxbpf_isa::CallKind::Helper,
+                imm,
+            } = insn
+            {
+                if self.helpers.get(imm as u32).is_none() {
+                    return Err(RuntimeError::UnimplementedHelper {
+                        program: name.to_string(),
+                        id: imm,
+                        helper: oxbpf_isa::helper_name(imm).unwrap_or("unknown"),
+                    });
+                }
+            }
+        }
         // Check every map the program names exists at run time.
         for (_, insn) in prog.instructions()? {
             if let oxbpf_isa::Insn::Lddw {

@@ -1127,7 +1127,7 @@ impl<'a> Checker<'a> {
                     "compare the pointer with 0 first (if (!p) return ...;), then offset it",
                 )
             }
-            Kind::ConstMap { .. } | Kind::Func { .. } | Kind::PacketEnd => {
+            Kind::ConstMap { .. } | Kind::Func { .. } | Kind::PacketEnd | Kind::Sock { .. } => {
                 return fail(
                     Reason::PointerArithmetic,
                     format!("arithmetic on R{dst} ({name}) is not allowed"),
@@ -1214,6 +1214,7 @@ impl<'a> Checker<'a> {
         let from = match reg.kind {
             Kind::MapValue { .. } => "bpf_map_lookup_elem",
             Kind::Mem { .. } => "bpf_ringbuf_reserve",
+            Kind::Sock { .. } => "the socket lookup",
             _ => "the map-of-maps lookup",
         };
         fail(
@@ -1344,6 +1345,11 @@ impl<'a> Checker<'a> {
             }
             Kind::Mem { size: limit, .. } => {
                 Self::bounds(&base, regno, base.off + off, sz, limit as i64, What::Memory)?;
+                Ok(unknown)
+            }
+            // struct bpf_sock: 80 bytes of numbers, read-only.
+            Kind::Sock { .. } => {
+                Self::bounds(&base, regno, base.off + off, sz, 80, What::Memory)?;
                 Ok(unknown)
             }
             Kind::Packet | Kind::PacketMeta => {
@@ -1574,11 +1580,13 @@ impl<'a> Checker<'a> {
                 "map keys passed to callbacks are read-only",
                 "copy the key to the stack before changing it",
             ),
-            Kind::PacketEnd | Kind::ConstMap { .. } | Kind::Func { .. } => fail(
-                Reason::InvalidMemAccess,
-                format!("R{regno} ({}) cannot be written through", base.kind.name()),
-                "write through pointers to the stack, map values or checked packet data",
-            ),
+            Kind::PacketEnd | Kind::ConstMap { .. } | Kind::Func { .. } | Kind::Sock { .. } => {
+                fail(
+                    Reason::InvalidMemAccess,
+                    format!("R{regno} ({}) cannot be written through", base.kind.name()),
+                    "write through pointers to the stack, map values or checked packet data",
+                )
+            }
             _ => Self::not_pointer(&base, regno),
         }
     }
@@ -2068,8 +2076,8 @@ impl<'a> Checker<'a> {
         if let Some(&(_, at)) = path.state.refs.first() {
             return fail(
                 Reason::ReferenceLeak,
-                format!("the ring buffer record reserved at instruction {at} is neither submitted nor discarded on this path"),
-                "call bpf_ringbuf_submit or bpf_ringbuf_discard on the record before every exit",
+                format!("{} is not released on this path", self.reference_at(at)),
+                "submit or discard ring buffer records, and bpf_sk_release sockets, before every exit",
             );
         }
         if r0.kind != Kind::Scalar {
@@ -2153,18 +2161,11 @@ impl<'a> Checker<'a> {
         let Some(proto) = helpers::proto(id) else {
             return fail(
                 Reason::UnknownHelper,
-                format!("helper {id} (bpf_{name}) is not implemented by oxbpf"),
-                format!(
-                    "use one of the helpers oxbpf implements: {}",
-                    helpers::PROTOS
-                        .iter()
-                        .map(|p| p.name)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                format!("helper {id} (bpf_{name}) is not a kernel helper"),
+                "call a helper of the kernel's UAPI (ids 1 to 211), or a kfunc",
             );
         };
-        if !helpers::available(proto.avail, self.prog_type) {
+        if !proto.available_to(self.prog_type) {
             return fail(
                 Reason::HelperUnavailable,
                 format!(
@@ -2175,11 +2176,28 @@ impl<'a> Checker<'a> {
                 "use a helper this program type may call, or change the program type (SEC name)",
             );
         }
-        if !self.opts.privileged && !proto.unprivileged {
+        if !self.opts.privileged && !proto.unprivileged() {
+            let cap = match proto.cap {
+                helpers::Cap::Perfmon => "CAP_PERFMON",
+                _ => "CAP_BPF",
+            };
             return fail(
                 Reason::HelperUnavailable,
-                format!("bpf_{} needs CAP_BPF or CAP_PERFMON", proto.name),
+                format!("bpf_{} needs {cap}", proto.name),
                 "load the program with privileges, or avoid this helper",
+            );
+        }
+        if let Some(what) = proto.args.iter().find_map(|a| match a {
+            Arg::Unmodelled(what) => Some(*what),
+            _ => None,
+        }) {
+            return fail(
+                Reason::Unsupported,
+                format!(
+                    "bpf_{} takes {what}, which oxbpf's verifier does not model yet",
+                    proto.name
+                ),
+                "the kernel may accept this program; oxbpf cannot judge it",
             );
         }
         let st = &mut path.state;
@@ -2188,6 +2206,8 @@ impl<'a> Checker<'a> {
         let mut ret_size: Option<u64> = None;
         let mut callback: Option<usize> = None;
         let mut release: Option<u32> = None;
+        let mut sock: Option<Reg> = None;
+        let mut mem_in_out = false;
         let frame = st.frames.len() - 1;
         for (k, arg) in proto.args.iter().enumerate() {
             let regno = k + 1;
@@ -2201,7 +2221,11 @@ impl<'a> Checker<'a> {
                     arg,
                     Arg::Mem
                         | Arg::MemOut
+                        | Arg::MemInOut
                         | Arg::MemOrNull
+                        | Arg::MemOutOrNull
+                        | Arg::MapValueOrNull
+                        | Arg::CtxOrNull
                         | Arg::Size
                         | Arg::SizeOrZero
                         | Arg::ConstSize
@@ -2221,13 +2245,8 @@ impl<'a> Checker<'a> {
                 )
             };
             match arg {
-                Arg::Unused => {}
-                Arg::Anything => {}
-                Arg::Scalar => {
-                    if r.kind != Kind::Scalar {
-                        bad("a number")?;
-                    }
-                }
+                Arg::Unused | Arg::Unmodelled(_) => {}
+                Arg::Anything | Arg::KernelPtr => {}
                 Arg::Map => match r.kind {
                     Kind::ConstMap { map: m } => {
                         self.check_map_compat(proto.id, m)?;
@@ -2258,12 +2277,13 @@ impl<'a> Checker<'a> {
                     }
                     _ => bad("a map (from a map reference)")?,
                 },
-                Arg::MapKey | Arg::MapValue | Arg::MapValueOut => {
+                Arg::MapValueOrNull if r.kind == Kind::Scalar && r.val.as_const() == Some(0) => {}
+                Arg::MapKey | Arg::MapValue | Arg::MapValueOut | Arg::MapValueOrNull => {
                     let m = map.expect("map arguments come first");
                     let info = self.map(m);
                     let (size, write) = match arg {
                         Arg::MapKey => (info.key_size, false),
-                        Arg::MapValue => (info.value_size, false),
+                        Arg::MapValue | Arg::MapValueOrNull => (info.value_size, false),
                         _ => (info.value_size, true),
                     };
                     let what = if *arg == Arg::MapKey { "key" } else { "value" };
@@ -2285,13 +2305,43 @@ impl<'a> Checker<'a> {
                             })
                         })?;
                 }
-                Arg::Ctx => {
+                Arg::CtxOrNull if r.kind == Kind::Scalar && r.val.as_const() == Some(0) => {}
+                Arg::Ctx | Arg::CtxOrNull => {
                     if r.kind != Kind::Ctx || r.off != 0 {
                         bad("the context pointer (r1 at program entry)")?;
                     }
                 }
-                Arg::Mem | Arg::MemOut | Arg::MemOrNull => {
-                    if *arg == Arg::MemOrNull
+                Arg::Fixed { size, write } => {
+                    if !r.kind.is_pointer() || r.kind.maybe_null() {
+                        if r.kind.maybe_null() {
+                            Self::null_fail(&r, regno as u8)?;
+                        }
+                        bad(&format!("a pointer to {size} bytes of memory"))?;
+                    }
+                    self.helper_mem(st, &r, regno, *size as u64, *size as u64, *write)?;
+                }
+                Arg::Sock | Arg::SockRelease => {
+                    if r.kind.maybe_null() {
+                        Self::null_fail(&r, regno as u8)?;
+                    }
+                    if r.kind != (Kind::Sock { null: false }) {
+                        bad("a socket (from a socket lookup, checked against NULL)")?;
+                    }
+                    if *arg == Arg::SockRelease {
+                        if r.ref_id == 0 {
+                            return fail(
+                                Reason::InvalidRelease,
+                                format!("bpf_{} needs a socket a lookup acquired, but R{regno} is {r}", proto.name),
+                                "release only sockets from bpf_sk_lookup_tcp/udp or bpf_skc_lookup_tcp",
+                            );
+                        }
+                        release = Some(r.ref_id);
+                    } else if sock.is_none() {
+                        sock = Some(r);
+                    }
+                }
+                Arg::Mem | Arg::MemOut | Arg::MemInOut | Arg::MemOrNull | Arg::MemOutOrNull => {
+                    if matches!(arg, Arg::MemOrNull | Arg::MemOutOrNull)
                         && r.kind == Kind::Scalar
                         && r.val.as_const() == Some(0)
                     {
@@ -2304,7 +2354,15 @@ impl<'a> Checker<'a> {
                         }
                         bad("a pointer to memory")?;
                     }
-                    mem = Some((regno, r, *arg == Arg::MemOut));
+                    if *arg == Arg::MemInOut {
+                        // Read first (initialized), then written below with the size.
+                        mem_in_out = true;
+                    }
+                    mem = Some((
+                        regno,
+                        r,
+                        matches!(arg, Arg::MemOut | Arg::MemInOut | Arg::MemOutOrNull),
+                    ));
                 }
                 Arg::Size | Arg::SizeOrZero => {
                     if r.kind != Kind::Scalar {
@@ -2328,6 +2386,9 @@ impl<'a> Checker<'a> {
                         );
                     }
                     if let Some((mreg, m, write)) = mem {
+                        if mem_in_out {
+                            self.helper_mem(st, &m, mreg, r.val.umax, r.val.umin, false)?;
+                        }
                         self.helper_mem(st, &m, mreg, r.val.umax, r.val.umin, write)?;
                     }
                 }
@@ -2380,8 +2441,11 @@ impl<'a> Checker<'a> {
             if let Some(&(_, at)) = st.refs.first() {
                 return fail(
                     Reason::ReferenceLeak,
-                    format!("bpf_tail_call may end the program while the record reserved at {at} is held"),
-                    "submit or discard ring buffer records before the tail call",
+                    format!(
+                        "bpf_tail_call may end the program while {} is held",
+                        self.reference_at(at)
+                    ),
+                    "release every reference (ring buffer records, sockets) before the tail call",
                 );
             }
         }
@@ -2405,10 +2469,32 @@ impl<'a> Checker<'a> {
             st.cur_mut().regs[r] = Reg::UNINIT;
         }
         let r0 = match proto.ret {
-            Ret::Integer => match id {
+            Ret::Integer | Ret::KernelPtr => match id {
                 7 => Reg::scalar(Scalar::upto(u32::MAX as u64)),
                 _ => Reg::unknown(),
             },
+            Ret::Void => Reg::UNINIT,
+            Ret::MapValue => {
+                let m = map.expect("storage helpers take a map");
+                let mut r = Reg::pointer(Kind::MapValue {
+                    map: m,
+                    null: false,
+                });
+                r.id = self.new_id();
+                r
+            }
+            Ret::SockOrNull => {
+                let mut r = Reg::pointer(Kind::Sock { null: true });
+                r.id = self.new_id();
+                if proto.acquires {
+                    r.ref_id = r.id;
+                    path.state.refs.push((r.ref_id, pc));
+                } else if let Some(parent) = sock {
+                    // Derived from a socket (sk_fullsock, tcp_sock): released with it.
+                    r.ref_id = parent.ref_id;
+                }
+                r
+            }
             Ret::MapValueOrNull => {
                 let m = map.expect("lookup takes a map");
                 let info = self.map(m);
@@ -2502,19 +2588,8 @@ impl<'a> Checker<'a> {
     fn check_map_compat(&self, helper: i32, m: u32) -> Res<()> {
         let t = self.map(m).map_type;
         let name = oxbpf_object::map_type_name(t);
-        const RINGBUF: u32 = 27;
-        const PROG_ARRAY: u32 = 3;
-        const PERF: u32 = 4;
-        const QUEUE: u32 = 22;
-        const STACK: u32 = 23;
-        let ok = match helper {
-            130..=134 => t == RINGBUF,
-            12 => t == PROG_ARRAY,
-            25 => t == PERF,
-            87..=89 => t == QUEUE || t == STACK,
-            1..=3 | 164 => !matches!(t, RINGBUF | PROG_ARRAY | PERF | QUEUE | STACK),
-            _ => true,
-        };
+        let ok = helpers::map_types_for(helper).is_none_or(|ts| ts.contains(&t))
+            && helpers::map_allows(t, helper);
         if ok {
             Ok(())
         } else {
@@ -2527,6 +2602,24 @@ impl<'a> Checker<'a> {
                 ),
                 "use the helpers meant for this map type",
             )
+        }
+    }
+
+    /// What the reference acquired at instruction `at` is, for messages.
+    fn reference_at(&self, at: usize) -> String {
+        match self.cfg.insns.get(at).copied().flatten() {
+            Some(Insn::Call {
+                kind: CallKind::Helper,
+                imm: 131,
+            }) => format!("the ring buffer record reserved at instruction {at}"),
+            Some(Insn::Call {
+                kind: CallKind::Helper,
+                imm,
+            }) => format!(
+                "the socket bpf_{} acquired at instruction {at}",
+                oxbpf_isa::helper_name(imm).unwrap_or("?")
+            ),
+            _ => format!("the reference acquired at instruction {at}"),
         }
     }
 
@@ -2929,7 +3022,9 @@ fn mark_null(st: &mut State, p: Reg, _r: R, null: bool) {
     st.for_each_reg(|x| {
         if x.id == id && x.kind.maybe_null() && x.kind == p.kind {
             if null {
-                if x.ref_id != 0 {
+                // A NULL acquired pointer holds nothing; one derived from
+                // another's reference (ref_id of another id) releases nothing.
+                if x.ref_id != 0 && x.ref_id == x.id {
                     released = Some(x.ref_id);
                 }
                 *x = Reg::scalar(Scalar::constant(0));
@@ -2937,6 +3032,7 @@ fn mark_null(st: &mut State, p: Reg, _r: R, null: bool) {
                 x.kind = match x.kind {
                     Kind::MapValue { map, .. } => Kind::MapValue { map, null: false },
                     Kind::Mem { size, .. } => Kind::Mem { size, null: false },
+                    Kind::Sock { .. } => Kind::Sock { null: false },
                     Kind::MapPtrOrNull { map } => Kind::ConstMap { map },
                     k => k,
                 };

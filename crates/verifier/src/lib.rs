@@ -29,6 +29,7 @@
 pub mod check;
 pub mod context;
 pub mod error;
+mod helper_table;
 pub mod helpers;
 pub mod precision;
 pub mod report;
