@@ -50,6 +50,11 @@ fn calls() {
     corpus::check("calls", corpus::calls::cases());
 }
 
+#[test]
+fn engines() {
+    corpus::check("engines", corpus::engines::cases());
+}
+
 /// Map flags and tail calls, without the `pending_fix_*` cases.
 #[test]
 fn maps() {

@@ -16,6 +16,7 @@
 
 pub mod bounds;
 pub mod calls;
+pub mod engines;
 pub mod kernel;
 pub mod maps;
 pub mod memory;
@@ -220,11 +221,13 @@ pub const PROGS: u32 = 3;
 pub const RODATA: u32 = 4;
 pub const DATA: u32 = 5;
 
-/// The bytes of the frozen `.rodata` map: u32 0 at 0, u32 8 at 4, "%d\0" at 8.
+/// The bytes of the frozen `.rodata` map: u32 0 at 0, u32 8 at 4, "%d\0" at
+/// 8, "%s\0" at 12.
 pub fn rodata() -> Vec<u8> {
     let mut b = vec![0u8; 16];
     b[4] = 8;
     b[8..11].copy_from_slice(b"%d\0");
+    b[12..15].copy_from_slice(b"%s\0");
     b
 }
 
@@ -600,6 +603,7 @@ pub fn all() -> Vec<Case> {
     v.extend(packet::cases());
     v.extend(calls::cases());
     v.extend(maps::cases());
+    v.extend(engines::cases());
     v
 }
 
