@@ -4,7 +4,7 @@
 //! time, and helpers handed arbitrary addresses. The verifier may accept
 //! these; the unchecked engines must then run them as the checked ones do.
 
-use oxbpf::object::ProgramType::{Kprobe, SocketFilter as S};
+use oxbpf::object::ProgramType::{Kprobe, SocketFilter as S, Xdp};
 
 use super::{case, lookup, on_value, Case, ARRAY};
 
@@ -96,6 +96,22 @@ pub fn cases() -> Vec<Case> {
             "atomic access at a variable, possibly misaligned offset",
             S,
             on_value("r6 &= 7\nr0 += r6\nr1 = 1\nlock *(u64 *)(r0 + 0) += r1"),
+            None,
+        ),
+        // Registers other than r1 and r10 hold nothing defined at entry (the
+        // unchecked JIT leaves them as they were).
+        case(
+            "read_r2_at_entry",
+            "a register the program type does not set, read at entry",
+            Xdp,
+            "r0 = r2\nr0 &= 3\nexit",
+            None,
+        ),
+        case(
+            "read_r5_at_entry",
+            "a register the program type does not set, read at entry",
+            Kprobe,
+            "r0 = r5\nexit",
             None,
         ),
         // Helpers that take arbitrary addresses must check them.
