@@ -2690,6 +2690,8 @@ impl<'a> Checker<'a> {
                         slot.bytes[k] = Byte::Misc;
                     } else if fr.slot(spi).bytes[k] == Byte::Invalid {
                         return uninit_stack(b, regno8);
+                    } else if !self.opts.privileged && spilled_pointer_byte(&fr.slot(spi), k) {
+                        return stack_pointer_leak(b, regno8);
                     }
                 }
                 Ok(())
@@ -2869,6 +2871,20 @@ fn uninit_stack<T>(off: i64, regno: u8) -> Res<T> {
         Reason::UninitStack,
         format!("R{regno} reads stack byte fp{off:+}, which was never written on this path"),
         "initialize the whole buffer first (e.g. = {} or __builtin_memset), including struct padding",
+    )
+}
+
+/// Whether byte `k` of `slot` is part of a spilled pointer.
+fn spilled_pointer_byte(slot: &Slot, k: usize) -> bool {
+    slot.bytes[k] == Byte::Spill && slot.spill.is_some_and(|r| r.kind.is_pointer())
+}
+
+/// A helper would read a spilled pointer's bytes as data (unprivileged).
+fn stack_pointer_leak<T>(off: i64, regno: u8) -> Res<T> {
+    fail(
+        Reason::PointerLeak,
+        format!("R{regno} hands a helper stack byte fp{off:+}, part of a spilled pointer, which leaks a kernel address"),
+        "without privileges, pass helpers buffers holding numbers only",
     )
 }
 
