@@ -55,36 +55,11 @@ fn engines() {
     corpus::check("engines", corpus::engines::cases());
 }
 
-/// Map flags and tail calls, without the `pending_fix_*` cases.
+/// Map flags and tail calls: writes to read-only maps through helpers, and
+/// tail calls into programs of another type (the two holes of issue 14).
 #[test]
 fn maps() {
-    let cases = corpus::maps::cases()
-        .into_iter()
-        .filter(|c| !c.name.starts_with("pending_fix_"))
-        .collect();
-    corpus::check("maps", cases);
-}
-
-/// (a): `bpf_map_update_elem` on a frozen read-only map. Fails until the
-/// lead engineer's fix for issue 14 is merged.
-#[test]
-fn pending_fix_a_read_only_map_update() {
-    let cases = corpus::maps::cases()
-        .into_iter()
-        .filter(|c| c.name.starts_with("pending_fix_a_"))
-        .collect();
-    corpus::check("pending_fix_a", cases);
-}
-
-/// (b): tail calls into a program of another type with a bigger context.
-/// Fails until the lead engineer's fix for issue 14 is merged.
-#[test]
-fn pending_fix_b_tail_call_program_types() {
-    let cases = corpus::maps::cases()
-        .into_iter()
-        .filter(|c| c.name.starts_with("pending_fix_b_"))
-        .collect();
-    corpus::check("pending_fix_b", cases);
+    corpus::check("maps", corpus::maps::cases());
 }
 
 /// The corpus has at least 60 cases, each with a unique name.

@@ -3,11 +3,10 @@
 //! lookups, `bpf_map_update_elem`), map arguments of the wrong size or kind,
 //! `lddw` value offsets, and tail calls into programs of another type.
 //!
-//! Cases named `pending_fix_*` are two confusions the lead engineer is fixing
-//! in main (issue 14): (a) `bpf_map_update_elem` on a read-only map, which
-//! the kernel refuses ("write into map forbidden"); (b) tail calls into a
-//! program of another type with a bigger context. They fail until that fix
-//! is merged.
+//! The `rodata_update_*` and `tail_call_type_*` cases were accepted before
+//! issue 14's fix and crashed the unchecked engines: `bpf_map_update_elem` on
+//! a read-only map (the kernel's "write into map forbidden"), and tail calls
+//! into a program of another type with a bigger context.
 
 use oxbpf::object::ProgramType::{Kprobe, PerfEvent, SocketFilter as S, Syscall, Tracepoint, Xdp};
 
@@ -35,14 +34,14 @@ fn update_rodata(first: u32) -> String {
 pub fn cases() -> Vec<Case> {
     vec![
         case(
-            "pending_fix_a_rodata_update_then_offset",
+            "rodata_update_then_offset",
             "(a) bpf_map_update_elem on a frozen read-only map, then its \"constant\" as an offset",
             S,
             format!("{}{RODATA_CONST}{}", update_rodata(0x10000), write_at_r6()),
             None,
         ),
         case(
-            "pending_fix_a_rodata_update_then_helper_size",
+            "rodata_update_then_helper_size",
             "(a) bpf_map_update_elem on a frozen read-only map, then its \"constant\" as a helper's size",
             S,
             format!(
@@ -137,7 +136,7 @@ pub fn cases() -> Vec<Case> {
             None,
         ),
         case(
-            "pending_fix_b_tail_call_xdp_into_syscall",
+            "tail_call_type_xdp_into_syscall",
             "(b) tail call from XDP into a syscall program reading far into its context",
             Xdp,
             format!("r2 = map_idx({PROGS}) ll\nr3 = 0\ncall bpf_tail_call\nr0 = 2\nexit"),
@@ -145,7 +144,7 @@ pub fn cases() -> Vec<Case> {
         )
         .tail_target("syscall_target", Syscall, "r0 = *(u64 *)(r1 + 32000)\nexit", 0),
         case(
-            "pending_fix_b_tail_call_socket_filter_into_syscall",
+            "tail_call_type_socket_filter_into_syscall",
             "(b) tail call from a socket filter into a syscall program",
             S,
             format!("r2 = map_idx({PROGS}) ll\nr3 = 0\ncall bpf_tail_call\nr0 = 0\nexit"),
@@ -153,7 +152,7 @@ pub fn cases() -> Vec<Case> {
         )
         .tail_target("syscall_target", Syscall, "r0 = *(u64 *)(r1 + 32000)\nexit", 0),
         case(
-            "pending_fix_b_tail_call_kprobe_into_tracepoint",
+            "tail_call_type_kprobe_into_tracepoint",
             "(b) tail call from a kprobe into a tracepoint program",
             Kprobe,
             format!("r2 = map_idx({PROGS}) ll\nr3 = 0\ncall bpf_tail_call\nr0 = 0\nexit"),
@@ -161,7 +160,7 @@ pub fn cases() -> Vec<Case> {
         )
         .tail_target("tracepoint_target", Tracepoint, "r0 = *(u64 *)(r1 + 2040)\nexit", 0),
         case(
-            "pending_fix_b_tail_call_kprobe_into_perf_event",
+            "tail_call_type_kprobe_into_perf_event",
             "(b) tail call from a kprobe into a perf_event program (8 bytes more context)",
             Kprobe,
             format!("r2 = map_idx({PROGS}) ll\nr3 = 0\ncall bpf_tail_call\nr0 = 0\nexit"),
