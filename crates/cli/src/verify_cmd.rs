@@ -37,6 +37,11 @@ pub struct VerifyArgs {
     /// comparisons or leaks, fewer helpers.
     #[arg(long)]
     unprivileged: bool,
+    /// Refuse reads of never-written stack even when privileged. By default,
+    /// as the kernel does for CAP_PERFMON loaders, such reads give unknown
+    /// numbers; unprivileged loaders are always refused them.
+    #[arg(long)]
+    strict: bool,
     /// How to read bytecode input.
     #[arg(long, value_enum, default_value = "auto")]
     format: Format,
@@ -125,6 +130,7 @@ fn helper_calls(insns: &[oxbpf_isa::Insn]) -> Vec<i32> {
 pub fn run(args: VerifyArgs) -> ! {
     let opts = Options {
         privileged: !args.unprivileged,
+        strict: args.strict,
         log: args.log,
         ..Options::default()
     };

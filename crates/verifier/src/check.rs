@@ -1309,10 +1309,12 @@ impl<'a> Checker<'a> {
                 if base.val.as_const().is_some() {
                     return self.stack_read(fr, lo, sz, regno);
                 }
-                for b in lo..hi {
-                    let (spi, k) = byte_pos(b);
-                    if fr.slot(spi).bytes[k] == Byte::Invalid {
-                        return uninit_stack(b, regno);
+                if !self.opts.allows_uninit_stack() {
+                    for b in lo..hi {
+                        let (spi, k) = byte_pos(b);
+                        if fr.slot(spi).bytes[k] == Byte::Invalid {
+                            return uninit_stack(b, regno);
+                        }
                     }
                 }
                 Ok(unknown)
@@ -1407,7 +1409,9 @@ impl<'a> Checker<'a> {
             }
         }
         if let Some(p) = bytes.iter().position(|b| *b == Byte::Invalid) {
-            return uninit_stack(lo + p as i64, regno);
+            if !self.opts.allows_uninit_stack() {
+                return uninit_stack(lo + p as i64, regno);
+            }
         }
         if bytes.iter().all(|b| *b == Byte::Zero) {
             return Ok(Reg::scalar(Scalar::constant(0)));
@@ -2689,7 +2693,9 @@ impl<'a> Checker<'a> {
                         }
                         slot.bytes[k] = Byte::Misc;
                     } else if fr.slot(spi).bytes[k] == Byte::Invalid {
-                        return uninit_stack(b, regno8);
+                        if !self.opts.allows_uninit_stack() {
+                            return uninit_stack(b, regno8);
+                        }
                     } else if !self.opts.privileged && spilled_pointer_byte(&fr.slot(spi), k) {
                         return stack_pointer_leak(b, regno8);
                     }

@@ -19,10 +19,15 @@
 //! // r0 is a packet pointer: fine for XDP's privileged loader.
 //! assert!(report.accepted());
 //!
+//! // Reading stack never written: an unknown number to a privileged loader,
+//! // as in the kernel; an error in strict mode (and to unprivileged loaders).
 //! let insns = oxbpf_isa::assemble("r0 = *(u64 *)(r10 - 8)\nexit").unwrap();
 //! let bytes = oxbpf_isa::encode_program(&insns);
 //! let slots = oxbpf_isa::raw_slots(&bytes).unwrap();
-//! let report = verify(&Input::new(&slots, ProgramType::Xdp), &Options::default());
+//! let input = Input::new(&slots, ProgramType::Xdp);
+//! assert!(verify(&input, &Options::default()).accepted());
+//! let strict = Options { strict: true, ..Options::default() };
+//! let report = verify(&input, &strict);
 //! assert_eq!(report.rejection.unwrap().reason, oxbpf_verifier::Reason::UninitStack);
 //! ```
 
@@ -187,6 +192,18 @@ pub struct Options {
     pub log: bool,
     /// The complexity limit in processed instructions.
     pub max_insns: u64,
+    /// Refuse reads of uninitialized stack even when privileged. The kernel
+    /// lets CAP_PERFMON loaders read it (the bytes are unknown numbers), and so
+    /// does oxbpf by default; strict mode keeps the unprivileged rule.
+    pub strict: bool,
+}
+
+impl Options {
+    /// Whether reads of never-written stack bytes give unknown numbers
+    /// rather than an error (the kernel's `allow_uninit_stack`).
+    pub fn allows_uninit_stack(&self) -> bool {
+        self.privileged && !self.strict
+    }
 }
 
 impl Default for Options {
@@ -195,6 +212,7 @@ impl Default for Options {
             privileged: true,
             log: false,
             max_insns: 1_000_000,
+            strict: false,
         }
     }
 }

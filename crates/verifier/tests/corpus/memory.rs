@@ -6,9 +6,7 @@ use oxbpf_object::ProgramType::{
 };
 use oxbpf_verifier::Reason as R;
 
-use super::{acc, rej, Case};
-
-const UNINIT: &str = "a privileged kernel loader (CAP_PERFMON) allows reading uninitialized stack; oxbpf rejects it in every mode";
+use super::{acc, rej, uninit_read, Case};
 
 /// Looks up key 0 of map `map` into r0 (NULL-checked when `check`).
 fn lookup(map: u32, check: bool) -> String {
@@ -42,15 +40,11 @@ pub fn cases() -> Vec<Case> {
                 S,
                 format!("*({size} *)(r10 - {off}) = 5\nr0 = *({size} *)(r10 - {off})\nexit"),
             ));
-            v.push(
-                rej(
-                    format!("stack_uninit_{size}_at_{off}"),
-                    S,
-                    format!("r0 = *({size} *)(r10 - {off})\nexit"),
-                    R::UninitStack,
-                )
-                .kernel_differs(UNINIT),
-            );
+            v.extend(uninit_read(
+                format!("stack_uninit_{size}_at_{off}"),
+                S,
+                format!("r0 = *({size} *)(r10 - {off})\nexit"),
+            ));
         }
         for off in [0, -8, 520, 513 + n] {
             let at = if off <= 0 {
@@ -66,6 +60,17 @@ pub fn cases() -> Vec<Case> {
             ));
         }
     }
+    v.extend(uninit_read(
+        "partial_init_read",
+        S,
+        "*(u32 *)(r10 - 8) = 0\nr0 = *(u64 *)(r10 - 8)\nexit",
+    ));
+    v.extend(uninit_read("stack_var_offset_uninit", S, "*(u64 *)(r10 - 16) = 0\nr2 = *(u32 *)(r1 + 0)\nr2 &= 15\nr3 = r10\nr3 += -16\nr3 += r2\nr0 = *(u8 *)(r3 + 0)\nexit"));
+    v.extend(uninit_read(
+        "atomic_stack_uninit",
+        S,
+        "r1 = 1\nlock *(u64 *)(r10 - 8) += r1\nr0 = 0\nexit",
+    ));
     v.extend([
         acc("spill_fill_ctx_use", S, "*(u64 *)(r10 - 8) = r1\nr1 = 0\nr1 = *(u64 *)(r10 - 8)\nr0 = *(u32 *)(r1 + 0)\nexit"),
         rej("spill_ctx_narrow", S, "*(u32 *)(r10 - 8) = r1\nr0 = 0\nexit", R::InvalidMemAccess),
@@ -73,14 +78,10 @@ pub fn cases() -> Vec<Case> {
         rej("fill_ctx_narrow", S, "*(u64 *)(r10 - 8) = r1\nr0 = *(u32 *)(r10 - 8)\nexit", R::InvalidMemAccess),
         acc("overwrite_spill_whole", S, "*(u64 *)(r10 - 8) = r1\n*(u64 *)(r10 - 8) = 0\nr0 = *(u64 *)(r10 - 8)\nexit"),
         acc("partial_overwrite_scalar_spill", S, "r1 = 5\n*(u64 *)(r10 - 8) = r1\n*(u8 *)(r10 - 8) = 1\nr0 = *(u64 *)(r10 - 8)\nexit"),
-        rej("partial_init_read", S, "*(u32 *)(r10 - 8) = 0\nr0 = *(u64 *)(r10 - 8)\nexit", R::UninitStack)
-            .kernel_differs(UNINIT),
         acc("two_halves_init", S, "*(u32 *)(r10 - 8) = 0\n*(u32 *)(r10 - 4) = 1\nr0 = *(u64 *)(r10 - 8)\nexit"),
         acc("zero_bytes_read_as_zero", S, "*(u32 *)(r10 - 8) = 0\n*(u32 *)(r10 - 4) = 0\nr0 = *(u64 *)(r10 - 8)\nexit"),
         rej("deref_filled_zero", S, "*(u64 *)(r10 - 8) = 0\nr1 = *(u64 *)(r10 - 8)\nr0 = *(u8 *)(r1 + 0)\nexit", R::InvalidMemAccess),
         acc("stack_var_offset_read", S, "*(u64 *)(r10 - 16) = 0\n*(u64 *)(r10 - 8) = 0\nr2 = *(u32 *)(r1 + 0)\nr2 &= 7\nr3 = r10\nr3 += -16\nr3 += r2\nr0 = *(u8 *)(r3 + 0)\nexit"),
-        rej("stack_var_offset_uninit", S, "*(u64 *)(r10 - 16) = 0\nr2 = *(u32 *)(r1 + 0)\nr2 &= 15\nr3 = r10\nr3 += -16\nr3 += r2\nr0 = *(u8 *)(r3 + 0)\nexit", R::UninitStack)
-            .kernel_differs(UNINIT),
         rej("stack_var_offset_out", S, "r2 = *(u32 *)(r1 + 0)\nr2 &= 31\nr3 = r10\nr3 += -16\nr3 += r2\n*(u8 *)(r3 + 0) = 0\nr0 = 0\nexit", R::OutOfBounds),
         rej("stack_var_offset_unbounded", S, "r2 = *(u32 *)(r1 + 0)\nr3 = r10\nr3 += r2\n*(u8 *)(r3 + 0) = 0\nr0 = 0\nexit", R::OutOfBounds),
         rej("stack_cross_slot", S, "*(u64 *)(r10 - 16) = 0\n*(u64 *)(r10 - 8) = 0\nr0 = *(u64 *)(r10 - 12)\nexit", R::InvalidMemAccess),
@@ -144,8 +145,6 @@ pub fn cases() -> Vec<Case> {
         acc("atomic_fetch_map", S, format!("{}r1 = 1\nr1 = atomic_fetch_add((u64 *)(r0 + 0), r1)\nout:\nr0 = 0\nexit", lookup(0, true))),
         acc("atomic_xchg_stack", S, "*(u64 *)(r10 - 8) = 0\nr1 = 2\nr1 = xchg_64(r10 - 8, r1)\nr0 = r1\nexit"),
         acc("atomic_cmpxchg_stack", S, "*(u64 *)(r10 - 8) = 0\nr0 = 0\nr1 = 2\nr0 = cmpxchg_64(r10 - 8, r0, r1)\nexit"),
-        rej("atomic_stack_uninit", S, "r1 = 1\nlock *(u64 *)(r10 - 8) += r1\nr0 = 0\nexit", R::UninitStack)
-            .kernel_differs(UNINIT),
         rej("atomic_ctx", S, "r2 = 1\nlock *(u32 *)(r1 + 0) += r2\nr0 = 0\nexit", R::InvalidMemAccess),
         rej("atomic_out_of_bounds", S, format!("{}r1 = 1\nlock *(u64 *)(r0 + 8) += r1\nout:\nr0 = 0\nexit", lookup(0, true)), R::OutOfBounds),
         acc("rodata_read_const", S, "r1 = map_idx_value(4, 0) ll\nr0 = *(u8 *)(r1 + 8)\nexit"),
