@@ -147,6 +147,7 @@ pub fn run(args: VerifyArgs) -> ! {
     });
     // The helpers each program calls, for the notes on what only the kernel runs.
     let mut calls: Vec<Vec<i32>> = Vec::new();
+    let mut broken = None;
     let reports: Vec<Report> = if data.starts_with(b"\x7fELF") {
         let mut obj = Object::parse(&data)
             .unwrap_or_else(|e| unusable(format!("{}: {e}", args.input.display())));
@@ -164,6 +165,7 @@ pub fn run(args: VerifyArgs) -> ! {
                 .unwrap_or_default();
             calls.push(helper_calls(&insns));
         }
+        broken = Some(obj.broken.clone());
         reports
     } else {
         let (Some(t), Some(tname)) = (given_type, &args.prog_type) else {
@@ -211,6 +213,24 @@ pub fn run(args: VerifyArgs) -> ! {
             }
         }
         if !r.accepted() {
+            status = 1;
+        }
+    }
+    // Programs the object could not prepare are not judged; they still fail the run.
+    if let Some(obj) = &broken {
+        for b in obj {
+            let name = b.program.as_deref().unwrap_or(&b.section);
+            if args.prog.as_deref().is_some_and(|p| p != name) {
+                continue;
+            }
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"name": name, "section": b.section, "accepted": false, "error": b.error})
+                );
+            } else {
+                println!("{name}: not loadable (section {}): {}", b.section, b.error);
+            }
             status = 1;
         }
     }

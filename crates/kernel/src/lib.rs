@@ -624,6 +624,14 @@ impl Kernel {
             .iter()
             .filter(|p| p.prog_type != ProgramType::Unspec)
             .map(|p| (p.name.clone(), self.program_fd(&p.name)))
+            .chain(self.object.broken.iter().map(|b| {
+                let name = b.program.clone().unwrap_or_else(|| b.section.clone());
+                let e = KernelError::Unsupported(format!(
+                    "section {} could not be prepared: {}",
+                    b.section, b.error
+                ));
+                (name, Err(e))
+            }))
             .collect();
         // Slots of refused programs stay empty; a failure here is a kernel error
         // that the next map operation will report again.

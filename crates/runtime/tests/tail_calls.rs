@@ -102,3 +102,17 @@ fn read_only_global_data_is_frozen_for_the_host() {
     assert_eq!(e.errno(), 1, "{name}: {e}");
     assert_eq!(rodata.lookup(&0u32.to_le_bytes()).unwrap(), before);
 }
+
+#[test]
+fn iproute2_map_in_map_runs_through_its_static_slot() {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/elf/legacy_loader.o");
+    let rt = Runtime::from_elf(&std::fs::read(p).unwrap()).unwrap();
+    rt.map("inner")
+        .unwrap()
+        .update(&0u32.to_le_bytes(), &42u64.to_le_bytes(), 0)
+        .unwrap();
+    let mut inst = rt.instance("cls").unwrap();
+    assert_eq!(inst.test_run(&[0u8; 64], None).unwrap().retval, 42);
+    let e = rt.instance("sock_prog").err().expect("not loadable");
+    assert!(e.to_string().contains("socket1"), "{e}");
+}

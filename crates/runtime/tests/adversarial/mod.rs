@@ -302,9 +302,7 @@ pub fn object(case: &Case) -> Result<Object, String> {
         programs,
         maps: maps(slots),
         globals: Vec::new(),
-        btf: None,
-        btf_ext: None,
-        relocations: Vec::new(),
+        ..Object::default()
     })
 }
 
