@@ -42,6 +42,11 @@ pub struct VerifyArgs {
     /// numbers; unprivileged loaders are always refused them.
     #[arg(long)]
     strict: bool,
+    /// Apply an object's CO-RE relocations against this BTF file. By default
+    /// they are applied against the running kernel's /sys/kernel/btf/vmlinux,
+    /// as a loader would.
+    #[arg(long, value_name = "FILE")]
+    btf: Option<PathBuf>,
     /// How to read bytecode input.
     #[arg(long, value_enum, default_value = "auto")]
     format: Format,
@@ -151,6 +156,27 @@ pub fn run(args: VerifyArgs) -> ! {
     let reports: Vec<Report> = if data.starts_with(b"\x7fELF") {
         let mut obj = Object::parse(&data)
             .unwrap_or_else(|e| unusable(format!("{}: {e}", args.input.display())));
+        // As a loader would: CO-RE against the target kernel's BTF, and
+        // LINUX_KERNEL_VERSION from the running kernel.
+        let has_core = obj
+            .btf_ext
+            .as_ref()
+            .is_some_and(|e| e.core_relos.values().any(|r| !r.is_empty()));
+        let vmlinux = PathBuf::from("/sys/kernel/btf/vmlinux");
+        let target = args
+            .btf
+            .clone()
+            .or_else(|| (has_core && vmlinux.exists()).then_some(vmlinux));
+        if let Some(t) = target {
+            let raw =
+                std::fs::read(&t).unwrap_or_else(|e| unusable(format!("{}: {e}", t.display())));
+            let btf = oxbpf_object::Btf::parse(&raw)
+                .unwrap_or_else(|e| unusable(format!("{}: {e}", t.display())));
+            obj.apply_core(&btf)
+                .unwrap_or_else(|e| unusable(format!("{}: {e}", args.input.display())));
+        }
+        oxbpf::set_kernel_version(&mut obj)
+            .unwrap_or_else(|e| unusable(format!("{}: {e}", args.input.display())));
         if let Some(tname) = &args.prog_type {
             // --type overrides every program's SEC()-derived type and attach type.
             override_type(&mut obj, tname).unwrap_or_else(|e| unusable(e));
@@ -196,7 +222,8 @@ pub fn run(args: VerifyArgs) -> ! {
         let kernel_only: Vec<String> = calls
             .iter()
             .filter(|&&id| !oxbpf::helpers::implements(id))
-            .map(|&id| format!("bpf_{}", oxbpf_isa::helper_name(id).unwrap_or("unknown")))
+            // Not a helper id (such as a failed CO-RE relocation's poisoned call).
+            .filter_map(|&id| oxbpf_isa::helper_name(id).map(|n| format!("bpf_{n}")))
             .collect();
         if args.json {
             let mut v: serde_json::Value =

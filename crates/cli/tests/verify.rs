@@ -190,3 +190,56 @@ fn helpers_only_the_kernel_runs_are_a_note_not_a_rejection() {
         "{err}"
     );
 }
+
+#[test]
+fn co_re_is_applied_as_a_loader_would() {
+    // Against the fixture's own target BTF, and against the running kernel's
+    // by default: the relocated programs differ, so the processed counts do.
+    let obj = fixture("object/core.o");
+    let target = fixture("object/core_target.btf");
+    let with = oxbpf(&[
+        "verify",
+        &obj,
+        "--prog",
+        "core_info",
+        "--btf",
+        &target,
+        "--json",
+    ]);
+    let with: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&with.stdout)
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(with["accepted"], true, "{with}");
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        println!("skipped the default target: this kernel has no /sys/kernel/btf/vmlinux");
+        return;
+    }
+    let default = oxbpf(&["verify", &obj, "--prog", "core_info", "--json"]);
+    let default: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&default.stdout)
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(default["accepted"], true, "{default}");
+    assert_ne!(
+        with["insns_processed"], default["insns_processed"],
+        "{with}\n{default}"
+    );
+}
+
+#[test]
+fn kfunc_calls_are_named_when_refused() {
+    let o = oxbpf(&["verify", &fixture("elf/ksyms.o"), "--prog", "rcu_section"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("the kfunc `bpf_rcu_read_lock` (a kernel function) is not modelled"),
+        "{out}"
+    );
+}

@@ -172,11 +172,32 @@ pub fn sanitize(obj: &Object, btf: &Btf) -> (Vec<BtfType>, Fixups) {
                 fixups.extern_vars += 1;
             }
         }
+        // A kfunc extern: the kernel takes only static and global functions;
+        // the call names the kernel's own BTF id, not this one.
+        if let BtfType::Func { linkage, .. } = t {
+            if *linkage > 1 {
+                *linkage = 0;
+                fixups.extern_vars += 1;
+            }
+        }
     }
     for t in &mut types {
         let BtfType::Datasec { name, size, vars } = t else {
             continue;
         };
+        if name == ".ksyms" {
+            // __ksym externs (functions among them) have no data: keep the
+            // id, lose the kind, as for empty sections.
+            *t = BtfType::Int {
+                name: String::new(),
+                size: 1,
+                encoding: 0,
+                offset: 0,
+                bits: 8,
+            };
+            fixups.replaced += 1;
+            continue;
+        }
         let section_map = obj.maps.iter().find(
             |m| matches!(&m.origin, MapOrigin::GlobalData { section, .. } if section == name),
         );

@@ -398,6 +398,40 @@ impl Kernel {
             }
             i += 1;
         }
+        // __ksym externs: kfuncs and kernel variables by their vmlinux BTF ids.
+        for k in &prog.ksyms {
+            let vmlinux = self.vmlinux().ok_or_else(|| {
+                KernelError::Unsupported(format!(
+                    "`{name}` uses the kernel symbol `{}`, which needs the kernel's BTF ({VMLINUX_BTF})",
+                    k.name
+                ))
+            })?;
+            let id = vmlinux
+                .find(&k.name, |t| {
+                    if k.function {
+                        matches!(t, BtfType::Func { .. })
+                    } else {
+                        matches!(t, BtfType::Var { .. })
+                    }
+                })
+                .ok_or_else(|| {
+                    KernelError::Unsupported(format!(
+                        "`{name}` uses the kernel {} `{}`, which the kernel's BTF does not have",
+                        if k.function { "function" } else { "variable" },
+                        k.name
+                    ))
+                })?;
+            if let Some(insn) = insns.get_mut(k.slot) {
+                insn.imm = id as i32;
+                // Offset (calls) and the next slot (lddw) name the BTF object: 0 is vmlinux.
+                insn.off = 0;
+            }
+            if !k.function {
+                if let Some(next) = insns.get_mut(k.slot + 1) {
+                    next.imm = 0;
+                }
+            }
+        }
         let hints = sections::load_hints(&prog.section);
         let attach_btf_id = match &hints.btf_target {
             Some(target) => {

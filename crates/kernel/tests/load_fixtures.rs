@@ -37,6 +37,13 @@ const REFUSED: &[(&str, &str, &str)] = &[
     ("elf/typed_slots.o", "socket_caller", "Invalid argument"),
     // A section that names an unknown extern: the object's other programs load.
     ("elf/legacy_loader.o", "sock_prog", "could not be prepared"),
+    // A __ksym per-CPU variable: resolved through BTF, but this kernel's
+    // kallsyms has no per-CPU variables (no CONFIG_KALLSYMS_ALL) for its address.
+    (
+        "elf/ksyms.o",
+        "prog_active",
+        "find the address for kernel symbol",
+    ),
 ];
 
 fn objects() -> Vec<PathBuf> {

@@ -53,6 +53,20 @@ pub struct Program {
     pub func_info: Vec<FuncInfo>,
     pub line_info: Vec<LineInfo>,
     pub core_relos: Vec<CoreRelo>,
+    /// Kernel symbols the program names (`__ksym` externs): kfunc calls and
+    /// kernel variables, to be resolved against the kernel's BTF at load.
+    pub ksyms: Vec<Ksym>,
+}
+
+/// A kernel symbol a program names through a `__ksym` extern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ksym {
+    /// The slot of the `call` (a kfunc) or the `lddw` (a variable).
+    pub slot: usize,
+    /// The symbol's name.
+    pub name: String,
+    /// Whether it is a function (a kfunc call) or a variable.
+    pub function: bool,
 }
 
 impl Program {
@@ -407,6 +421,7 @@ impl Loader {
         let (maps, globals, map_of_symbol, map_of_section) = self.collect_maps(btf.as_ref())?;
         let (programs, broken) = link::link_programs(
             &self,
+            btf.as_ref(),
             &map_of_symbol,
             &map_of_section,
             &globals,

@@ -11,7 +11,7 @@ use crate::btf::BtfType;
 use crate::btf_ext::BtfExt;
 use crate::error::ObjectError;
 use crate::program_types::classify;
-use crate::{Broken, GlobalVar, Loader, Object, Program};
+use crate::{Broken, GlobalVar, Ksym, Loader, Object, Program};
 
 const R_BPF_64_64: u32 = 1;
 const R_BPF_64_32: u32 = 10;
@@ -58,6 +58,7 @@ fn slots_of(ld: &Loader, sec: usize) -> Vec<RawInsn> {
 
 pub(crate) fn link_programs(
     ld: &Loader,
+    btf: Option<&crate::Btf>,
     map_of_symbol: &BTreeMap<String, usize>,
     map_of_section: &BTreeMap<usize, usize>,
     globals: &[GlobalVar],
@@ -88,6 +89,7 @@ pub(crate) fn link_programs(
             // loaders that load section by section do.
             match link_one(
                 ld,
+                btf,
                 idx,
                 &name,
                 start,
@@ -112,6 +114,7 @@ pub(crate) fn link_programs(
 #[allow(clippy::too_many_arguments)]
 fn link_one(
     ld: &Loader,
+    btf: Option<&crate::Btf>,
     sec_idx: usize,
     name: &str,
     start: usize,
@@ -134,6 +137,7 @@ fn link_one(
             ),
         })?;
     let mut insns = own.to_vec();
+    let mut ksyms = Vec::new();
     let mut placed = vec![Placed {
         sec: sec_idx,
         start,
@@ -163,9 +167,27 @@ fn link_one(
                         let s = ld
                             .sym(sym)
                             .ok_or_else(|| rel_err(format!("symbol {sym} does not exist")))?;
-                        let tsec = s.section.ok_or_else(|| {
-                            rel_err(format!("call to undefined function `{}`", s.name))
-                        })?;
+                        let tsec = match s.section {
+                            Some(t) => t,
+                            None if !is_ksym(btf, &s.name) => {
+                                return Err(rel_err(format!(
+                                    "call to undefined function `{}` (not a __ksym kfunc)",
+                                    s.name
+                                )))
+                            }
+                            // An extern function: a kfunc, resolved by the loader.
+                            None => {
+                                insns[pos].src = KFUNC_CALL;
+                                insns[pos].imm = 0;
+                                ksyms.push(Ksym {
+                                    slot: pos,
+                                    name: s.name.clone(),
+                                    function: true,
+                                });
+                                i += 1;
+                                continue;
+                            }
+                        };
                         (tsec, (s.value / 8) as i64 + raw.imm as i64 + 1)
                     }
                     Some((t, _)) => {
@@ -233,21 +255,34 @@ fn link_one(
                             insns[pos + 1].imm = off as i32;
                         }
                         None => {
-                            // An extern: `.kconfig` variables live in their own map.
-                            let g = globals
-                                .iter()
-                                .find(|g| {
-                                    g.name == s.name && map_of_symbol.get(&s.name) == Some(&g.map)
-                                })
-                                .ok_or_else(|| {
-                                    rel_err(format!(
-                                        "extern `{}` is not a supported .kconfig variable",
+                            // An extern: `.kconfig` variables live in their own
+                            // map; kernel variables (`__ksym`) are for the loader.
+                            let g = globals.iter().find(|g| {
+                                g.name == s.name && map_of_symbol.get(&s.name) == Some(&g.map)
+                            });
+                            match g {
+                                Some(g) => {
+                                    insns[pos].src = LddwSrc::MapIdxValue.code();
+                                    insns[pos].imm = g.map as i32;
+                                    insns[pos + 1].imm = g.offset as i32 + raw.imm;
+                                }
+                                None if is_ksym(btf, &s.name) => {
+                                    insns[pos].src = LddwSrc::VarAddr.code();
+                                    insns[pos].imm = 0;
+                                    insns[pos + 1].imm = 0;
+                                    ksyms.push(Ksym {
+                                        slot: pos,
+                                        name: s.name.clone(),
+                                        function: false,
+                                    });
+                                }
+                                None => {
+                                    return Err(rel_err(format!(
+                                        "extern `{}` is neither a supported .kconfig variable nor a __ksym kernel symbol",
                                         s.name
-                                    ))
-                                })?;
-                            insns[pos].src = LddwSrc::MapIdxValue.code();
-                            insns[pos].imm = g.map as i32;
-                            insns[pos + 1].imm = g.offset as i32 + raw.imm;
+                                    )))
+                                }
+                            }
                         }
                     }
                 }
@@ -324,6 +359,26 @@ fn link_one(
         func_info,
         line_info,
         core_relos,
+        ksyms,
+    })
+}
+
+/// `call` with src_reg 2: a call to a kernel function by BTF id.
+const KFUNC_CALL: u8 = 2;
+
+/// Whether extern `name` is declared in the BTF `.ksyms` data section, as
+/// libbpf's `__ksym` puts kernel variables and functions.
+fn is_ksym(btf: Option<&crate::Btf>, name: &str) -> bool {
+    let Some(btf) = btf else {
+        return false;
+    };
+    btf.types().any(|(_, t)| match t {
+        BtfType::Datasec {
+            name: sec, vars, ..
+        } if sec == ".ksyms" => vars
+            .iter()
+            .any(|v| btf.get(v.type_id).is_some_and(|x| x.name() == name)),
+        _ => false,
     })
 }
 

@@ -46,3 +46,32 @@ fn e_machine_zero_from_old_llvm_is_accepted() {
     elf[18..20].copy_from_slice(&62u16.to_le_bytes());
     assert!(Object::parse(&elf).is_err());
 }
+
+#[test]
+fn ksym_externs_become_kfunc_calls_and_kernel_variables() {
+    let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/elf/ksyms.o");
+    let obj = Object::parse(&std::fs::read(p).unwrap()).unwrap();
+    assert!(obj.broken.is_empty(), "{:?}", obj.broken);
+    let rcu = obj.program("rcu_section").unwrap();
+    let names: Vec<(&str, bool)> = rcu
+        .ksyms
+        .iter()
+        .map(|k| (k.name.as_str(), k.function))
+        .collect();
+    assert_eq!(
+        names,
+        [("bpf_rcu_read_lock", true), ("bpf_rcu_read_unlock", true)]
+    );
+    for k in &rcu.ksyms {
+        // call with src_reg 2: a kernel function, its BTF id left for the loader.
+        assert_eq!((rcu.insns[k.slot].opcode, rcu.insns[k.slot].src), (0x85, 2));
+    }
+    let var = &obj.program("prog_active").unwrap().ksyms;
+    assert_eq!(var.len(), 1);
+    assert_eq!(
+        (var[0].name.as_str(), var[0].function),
+        ("bpf_prog_active", false)
+    );
+    let lddw = obj.program("prog_active").unwrap().insns[var[0].slot];
+    assert_eq!((lddw.opcode, lddw.src), (0x18, 3));
+}

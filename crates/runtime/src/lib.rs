@@ -45,6 +45,20 @@ const PROG_ARRAY: u32 = 3;
 const ARRAY_OF_MAPS: u32 = 12;
 const HASH_OF_MAPS: u32 = 13;
 
+/// Sets the `LINUX_KERNEL_VERSION` extern, when the object has one the host
+/// left at 0, to the running kernel's version, as libbpf does.
+pub fn set_kernel_version(object: &mut Object) -> Result<(), RuntimeError> {
+    if object
+        .global_bytes("LINUX_KERNEL_VERSION")
+        .is_ok_and(|b| b.iter().all(|&x| x == 0))
+    {
+        if let Some(v) = running_kernel_version() {
+            object.set_global("LINUX_KERNEL_VERSION", &v.to_le_bytes())?;
+        }
+    }
+    Ok(())
+}
+
 /// Ties program array `array` (named `map`) to `program`'s type `t`, or
 /// refuses a program of another type, as the kernel's `bpf_prog_map_compatible` does.
 fn bind(
@@ -102,7 +116,7 @@ fn inner_fits(
 }
 
 /// The running kernel's version as `KERNEL_VERSION(a, b, c)`, from its release string.
-fn running_kernel_version() -> Option<u32> {
+pub fn running_kernel_version() -> Option<u32> {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
     let mut parts = release.trim().split(|c: char| !c.is_ascii_digit());
     let mut next = || parts.next().and_then(|p| p.parse::<u32>().ok());
@@ -180,15 +194,7 @@ impl Runtime {
     /// Creates the object's maps. Global variables set on `object` before this
     /// call (`Object::set_global`) are the maps' initial contents.
     pub fn with_options(mut object: Object, options: Options) -> Result<Runtime, RuntimeError> {
-        // LINUX_KERNEL_VERSION, when the host left it unset, is the running kernel's.
-        if object
-            .global_bytes("LINUX_KERNEL_VERSION")
-            .is_ok_and(|b| b.iter().all(|&x| x == 0))
-        {
-            if let Some(v) = running_kernel_version() {
-                object.set_global("LINUX_KERNEL_VERSION", &v.to_le_bytes())?;
-            }
-        }
+        set_kernel_version(&mut object)?;
         let mut maps = Vec::with_capacity(object.maps.len());
         for def in &object.maps {
             let Some(map_type) = MapType::from_kernel_id(def.map_type) else {

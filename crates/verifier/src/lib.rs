@@ -155,6 +155,8 @@ pub struct Input<'a> {
     pub maps: &'a [MapInfo],
     /// BTF line info, for the source line of a rejection.
     pub lines: &'a [LineInfo],
+    /// Kernel symbols (kfuncs, `__ksym` variables) by slot, for messages.
+    pub ksyms: &'a [oxbpf_object::Ksym],
 }
 
 impl<'a> Input<'a> {
@@ -166,6 +168,7 @@ impl<'a> Input<'a> {
             prog_type,
             section: "",
             maps: &[],
+            ksyms: &[],
             lines: &[],
         }
     }
@@ -179,6 +182,7 @@ impl<'a> Input<'a> {
             section: &prog.section,
             maps,
             lines: &prog.line_info,
+            ksyms: &prog.ksyms,
         }
     }
 }
@@ -259,6 +263,7 @@ pub fn verify(input: &Input<'_>, opts: &Options) -> Report {
         }
     };
     let mut checker = check::Checker::new(&cfg, input.prog_type, input.section, input.maps, opts);
+    checker.ksyms = input.ksyms;
     if let Err(mut r) = checker.run() {
         r.source = source_line(input.lines, r.insn);
         report.rejection = Some(r);

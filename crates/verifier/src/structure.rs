@@ -169,17 +169,6 @@ pub fn analyze(slots: &[RawInsn], privileged: bool) -> Result<Cfg, Box<Rejection
                 target(pc, *imm as u32 as i32 as i64),
                 "the function address",
             )?),
-            Some(Insn::Call {
-                kind: CallKind::Kfunc,
-                ..
-            }) => {
-                return Err(Rejection::structural(
-                    Reason::Unsupported,
-                    pc,
-                    "calls to kernel functions (kfuncs) are not supported".into(),
-                    "use a BPF helper instead of a kfunc",
-                ))
-            }
             _ => {}
         }
     }

@@ -281,6 +281,7 @@ fn program(name: &str, ty: ProgramType, asm: &str) -> Result<Program, String> {
         func_info: Vec::new(),
         line_info: Vec::new(),
         core_relos: Vec::new(),
+        ksyms: Vec::new(),
     })
 }
 

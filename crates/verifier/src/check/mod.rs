@@ -275,6 +275,8 @@ pub(crate) struct Checker<'a> {
     calls: Vec<(usize, usize)>,
     /// Precision the current instruction asks for (flushed by `precise`).
     want: Marks,
+    /// Kernel symbols by slot, to name kfunc calls.
+    pub(crate) ksyms: &'a [oxbpf_object::Ksym],
 }
 
 fn reg_name(r: usize) -> String {
@@ -308,6 +310,7 @@ impl<'a> Checker<'a> {
             depth: vec![0; cfg.subprogs.len()],
             calls: Vec::new(),
             want: Marks::default(),
+            ksyms: &[],
         }
     }
 
@@ -731,12 +734,23 @@ impl<'a> Checker<'a> {
             }
             Insn::Call {
                 kind: CallKind::Kfunc,
-                ..
-            }
-            | Insn::Callx { .. } => {
+                imm,
+            } => {
+                let name = self
+                    .ksyms
+                    .iter()
+                    .find(|k| k.slot == pc)
+                    .map_or_else(|| format!("with BTF id {imm}"), |k| format!("`{}`", k.name));
                 return fail(
                     Reason::Unsupported,
-                    "calls through kfuncs or callx are not supported",
+                    format!("the kfunc {name} (a kernel function) is not modelled by oxbpf's verifier yet"),
+                    "the kernel may accept this program; oxbpf cannot judge it",
+                );
+            }
+            Insn::Callx { .. } => {
+                return fail(
+                    Reason::Unsupported,
+                    "calls through callx are not supported",
                     "call a helper by its constant id",
                 );
             }

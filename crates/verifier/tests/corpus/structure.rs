@@ -16,6 +16,10 @@ pub fn cases() -> Vec<Case> {
         acc("two_exits", S, "r0 = 0\nif r1 == 0 goto +1\nexit\nr0 = 1\nexit"),
         acc("cond_to_exit", S, "r0 = 1\nr2 = 5\nif r2 > 3 goto +1\nr0 = 2\nexit"),
         acc("ends_with_goto_back", S, "r0 = 0\ngoto +1\nexit\ngoto -2"),
+        // clang drops an unused return value: the subprogram exits with r0
+        // unset, which the kernel accepts as long as the caller does not read it.
+        acc("subprog_r0_unset_unread", S, "call local f\nr0 = 0\nexit\nf:\nr1 = 1\nexit"),
+        rej("subprog_r0_unset_read", S, "call local f\nexit\nf:\nr1 = 1\nexit", R::UninitRegister),
         acc(
             "local_call",
             S,
