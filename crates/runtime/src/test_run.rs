@@ -321,12 +321,11 @@ impl Instance<'_> {
         let end = frame + data_in.len() as u64;
         // skb->protocol: the Ethernet type as stored (network byte order).
         let protocol = u16::from_ne_bytes([data_in[12], data_in[13]]);
-        // eth_type_trans on the loopback device, whose address is all zeros.
+        // eth_type_trans on the loopback device, whose address and broadcast
+        // address are all zeros (so ff:ff:ff:ff:ff:ff is only multicast).
         let dst = &data_in[..6];
         let pkt_type = if dst.iter().all(|&b| b == 0) {
             0 // PACKET_HOST
-        } else if dst.iter().all(|&b| b == 0xff) {
-            1 // PACKET_BROADCAST
         } else if dst[0] & 1 != 0 {
             2 // PACKET_MULTICAST
         } else {

@@ -164,9 +164,16 @@ pub(crate) fn register(h: &mut Helpers) {
         if (from_size | to_size) & 3 != 0 {
             return Ok(neg(EINVAL));
         }
-        let from = read(ctx, a[0], from_size, "from")?.to_vec();
-        let to = read(ctx, a[2], to_size, "to")?;
-        Ok(csum_diff(&from, to, a[4] as u32))
+        // Either side may be NULL with size 0.
+        let bytes = |addr: u64, size: usize, what: &str| -> Result<Vec<u8>, String> {
+            if size == 0 {
+                return Ok(Vec::new());
+            }
+            Ok(read(ctx, addr, size, what)?.to_vec())
+        };
+        let from = bytes(a[0], from_size, "from")?;
+        let to = bytes(a[2], to_size, "to")?;
+        Ok(csum_diff(&from, &to, a[4] as u32))
     });
     // bpf_csum_update(skb, csum): only CHECKSUM_COMPLETE skbs carry a csum.
     h.register(40, |_, _| with_skb(|_| Ok(neg(ENOTSUPP))));
