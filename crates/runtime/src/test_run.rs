@@ -372,9 +372,7 @@ impl Instance<'_> {
         let buffer = Region::writable(rest);
         // SAFETY: the packet lies inside `buffer`'s memory, which lives until
         // after the run; regions only describe memory, the VM checks accesses.
-        let pkt = unsafe {
-            Region::from_raw(data as *mut u8, (end - data) as usize, true)
-        };
+        let pkt = unsafe { Region::from_raw(data as *mut u8, (end - data) as usize, true) };
         // The packet region comes first: legacy packet loads read from it (the
         // packet as it was when the run started).
         let regions = vec![pkt, Region::writable(&mut ctx[..SK_BUFF_SIZE]), buffer];
@@ -382,7 +380,9 @@ impl Instance<'_> {
         let result = self.run_regions([base, 0, 0, 0, 0], regions, true);
         let run = packet::finish();
         let retval = result?;
-        let skb = run.skb.ok_or_else(|| RuntimeError::Context("the skb vanished".into()))?;
+        let skb = run
+            .skb
+            .ok_or_else(|| RuntimeError::Context("the skb vanished".into()))?;
         let b = mem.bytes();
         let at = |addr: u64| addr.wrapping_sub(base) as usize;
         if skb.data > skb.end || at(skb.end) > b.len() || skb.data < buf {

@@ -68,6 +68,9 @@ struct Outcome {
     out: Vec<(u32, u64)>,
 }
 
+/// One engine's name, outcome and test run.
+type EngineRun = (&'static str, Outcome, oxbpf::TestRun);
+
 /// Runs `prog` of `object` on `packet` in a fresh kernel load and fresh
 /// runtimes; returns the kernel's outcome and each engine's (slots in
 /// `skip` taken out of both and returned for their own checks).
@@ -75,7 +78,7 @@ fn run_both(
     object: &str,
     prog: &str,
     packet: &str,
-) -> Option<(Outcome, Vec<(&'static str, Outcome, oxbpf::TestRun)>)> {
+) -> Option<(Outcome, Vec<EngineRun>)> {
     let obj = Object::parse(&fixture(object)).unwrap();
     let kernel = kernel_or_skip(&obj, &format!("{object} {prog}"))?;
     let data = fixture(&format!("packets/{packet}"));
@@ -105,15 +108,30 @@ fn run_both(
 
 /// Runs `prog` on each packet and asserts both sides agree, after taking the
 /// slots in `own` out of both (they get their own checks from `check`).
-fn agree(prog: &str, packets: &[&str], own: &[u32], check: impl Fn(&str, &[(u32, u64)], &[(u32, u64)])) {
+fn agree(
+    prog: &str,
+    packets: &[&str],
+    own: &[u32],
+    check: impl Fn(&str, &[(u32, u64)], &[(u32, u64)]),
+) {
     for pkt in packets {
         let Some((mut k, mine)) = run_both("nethelpers.o", prog, pkt) else {
             return;
         };
-        let kernel_own: Vec<(u32, u64)> = k.out.iter().copied().filter(|(s, _)| own.contains(s)).collect();
+        let kernel_own: Vec<(u32, u64)> = k
+            .out
+            .iter()
+            .copied()
+            .filter(|(s, _)| own.contains(s))
+            .collect();
         k.out.retain(|(s, _)| !own.contains(s));
         for (engine, mut o, _) in mine {
-            let my_own: Vec<(u32, u64)> = o.out.iter().copied().filter(|(s, _)| own.contains(s)).collect();
+            let my_own: Vec<(u32, u64)> = o
+                .out
+                .iter()
+                .copied()
+                .filter(|(s, _)| own.contains(s))
+                .collect();
             o.out.retain(|(s, _)| !own.contains(s));
             assert_eq!(o, k, "{prog} on {pkt} ({engine}): oxbpf, then the kernel");
             check(pkt, &kernel_own, &my_own);
@@ -181,7 +199,11 @@ fn a_fib_hook_answers_for_the_host() {
     assert_eq!(out.retval, 0);
     let slot = |i: u32| rt.map("out").unwrap().lookup(&i.to_le_bytes()).unwrap();
     assert_eq!(slot(16), 0u64.to_le_bytes(), "BPF_FIB_LKUP_RET_SUCCESS");
-    assert_eq!(slot(17), (7u64 | 2 << 32).to_le_bytes(), "ifindex from the hook");
+    assert_eq!(
+        slot(17),
+        (7u64 | 2 << 32).to_le_bytes(),
+        "ifindex from the hook"
+    );
 }
 
 #[test]
@@ -199,6 +221,153 @@ fn misc_helpers_agree_with_the_kernel() {
         assert_ne!(get(k, 36), 0, "{pkt}: kernel netns cookie");
         assert_eq!(get(mine, 36), oxbpf::helpers::net::NETNS_COOKIE, "{pkt}");
         let (kj, j) = (get(k, 37), get(mine, 37));
-        assert!(kj.abs_diff(j) < 2 * oxbpf::helpers::net::JIFFIES_HZ, "{pkt}: jiffies {kj} vs {j}");
+        assert!(
+            kj.abs_diff(j) < 2 * oxbpf::helpers::net::JIFFIES_HZ,
+            "{pkt}: jiffies {kj} vs {j}"
+        );
     });
+}
+
+/// The same (map, key, value) entries on the kernel's side and oxbpf's.
+type Setup = [(&'static str, Vec<u8>, Vec<u8>)];
+
+fn datapath_setup() -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
+    let devmap_val = |ifindex: u32| [ifindex.to_le_bytes(), [0; 4]].concat();
+    vec![
+        ("tx_ports", 0u32.to_le_bytes().to_vec(), devmap_val(1)),
+        (
+            "tx_hash",
+            7u32.to_le_bytes().to_vec(),
+            1u32.to_le_bytes().to_vec(),
+        ),
+        (
+            "cpus",
+            0u32.to_le_bytes().to_vec(),
+            [192u32.to_le_bytes(), [0; 4]].concat(),
+        ),
+        // 10.0.0.2 (as the packet stores it) leaves through tx_ports slot 0.
+        ("tenant0", vec![10, 0, 0, 2], 0u32.to_le_bytes().to_vec()),
+    ]
+}
+
+/// Runs `prog` of datapath.o on each input on both sides, with `setup`;
+/// compares return values, packets and the listed maps.
+fn datapath_agrees(
+    prog: &str,
+    inputs: &[(Vec<u8>, Option<Vec<u8>>)],
+    setup: &Setup,
+    maps: &[&str],
+) -> Vec<oxbpf::TestRun> {
+    let obj = Object::parse(&fixture("datapath.o")).unwrap();
+    let Some(kernel) = kernel_or_skip(&obj, prog) else {
+        return Vec::new();
+    };
+    let runtimes: Vec<_> = ENGINES
+        .iter()
+        .map(|(n, e)| (*n, runtime(&obj, *e)))
+        .collect();
+    for (map, key, value) in setup {
+        kernel.map_update(map, key, value).unwrap();
+        for (_, rt) in &runtimes {
+            rt.map(map).unwrap().update(key, value, 0).unwrap();
+        }
+    }
+    let mut runs = Vec::new();
+    for (data, ctx) in inputs {
+        let k = kernel.test_run(prog, data, ctx.as_deref()).unwrap();
+        for (engine, rt) in &runtimes {
+            let u = rt
+                .instance(prog)
+                .unwrap()
+                .test_run(data, ctx.as_deref())
+                .unwrap();
+            assert_eq!(
+                (u.retval, &u.data_out),
+                (k.retval, &k.data_out),
+                "{prog} ({engine})"
+            );
+            runs.push(u);
+        }
+    }
+    for map in maps {
+        let mut k = kernel.map_entries(map).unwrap();
+        k.sort();
+        for (engine, rt) in &runtimes {
+            let mut u = rt.map(map).unwrap().entries();
+            u.sort();
+            assert_eq!(u, k, "{prog}: map {map} ({engine})");
+        }
+    }
+    println!(
+        "{prog}: {} inputs and maps {maps:?} agree with the kernel",
+        inputs.len()
+    );
+    runs
+}
+
+#[test]
+fn xdp_router_with_map_of_maps_and_devmap_agrees_with_the_kernel() {
+    let inputs: Vec<_> = PACKETS
+        .iter()
+        .map(|p| (fixture(&format!("packets/{p}")), None))
+        .collect();
+    let runs = datapath_agrees("xdp_route", &inputs, &datapath_setup(), &[]);
+    // The kernel's test run returns XDP_REDIRECT and sends nothing; oxbpf
+    // also says where the packet would have gone.
+    for run in runs.iter().filter(|r| r.retval == 4) {
+        assert_eq!(
+            run.redirect,
+            Some(oxbpf::Redirect::Map {
+                map: "tx_ports".into(),
+                key: 0,
+                flags: 0
+            })
+        );
+    }
+    if !runs.is_empty() {
+        assert!(runs.iter().any(|r| r.retval == 4), "some packet is routed");
+    }
+}
+
+#[test]
+fn xdp_redirect_helpers_agree_with_the_kernel() {
+    let inputs = vec![(fixture("packets/udp80.bin"), None)];
+    let runs = datapath_agrees("xdp_spread", &inputs, &datapath_setup(), &["out"]);
+    for run in runs {
+        assert_eq!(run.retval, 4, "XDP_REDIRECT");
+        assert_eq!(
+            run.redirect,
+            Some(oxbpf::Redirect::Map {
+                map: "cpus".into(),
+                key: 0,
+                flags: 0
+            })
+        );
+    }
+}
+
+#[test]
+fn stack_ids_agree_with_the_kernel() {
+    // The kernel records its real kernel stack; oxbpf, which has none,
+    // records one frame (KERNEL_STACK_IP). The ids differ, so the program
+    // records what holds for both: an id, an id or -EEXIST again, -EFAULT when
+    // the frames are skipped, -EINVAL for unknown flags.
+    let ctx = [0u8; 16].to_vec();
+    datapath_agrees("stack_ids", &[(Vec::new(), Some(ctx))], &[], &["out"]);
+}
+
+#[test]
+fn unimplemented_helpers_are_refused_by_name() {
+    // bpf_skb_get_xfrm_state is not implemented by the runtime.
+    let rt = oxbpf::Runtime::from_elf(&fixture("nethelpers.o")).unwrap();
+    assert!(rt.instance("tc_csum").is_ok());
+    assert!(!oxbpf::helpers::implements(66), "skb_get_xfrm_state");
+    for (id, name) in [
+        (9, "store_bytes"),
+        (28, "csum_diff"),
+        (51, "redirect_map"),
+        (27, "get_stackid"),
+    ] {
+        assert!(oxbpf::helpers::implements(id), "{name}");
+    }
 }

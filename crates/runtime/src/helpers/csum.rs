@@ -231,14 +231,24 @@ mod tests {
         let old = u16::from_le_bytes([h[8], h[9]]);
         h[8] = 0x3f;
         let new = u16::from_le_bytes([h[8], h[9]]);
-        let s = replace(u16::from_le_bytes([h[10], h[11]]), 2, old as u64, new as u64);
+        let s = replace(
+            u16::from_le_bytes([h[10], h[11]]),
+            2,
+            old as u64,
+            new as u64,
+        );
         h[10..12].copy_from_slice(&s.to_le_bytes());
         assert_eq!(ip_csum(&h), 0);
         // Change the destination address with a 4-byte replace, then by a diff.
         let old = u32::from_le_bytes(h[16..20].try_into().unwrap());
         h[16..20].copy_from_slice(&[192, 168, 0, 7]);
         let new = u32::from_le_bytes(h[16..20].try_into().unwrap());
-        let s = replace(u16::from_le_bytes([h[10], h[11]]), 4, old as u64, new as u64);
+        let s = replace(
+            u16::from_le_bytes([h[10], h[11]]),
+            4,
+            old as u64,
+            new as u64,
+        );
         h[10..12].copy_from_slice(&s.to_le_bytes());
         assert_eq!(ip_csum(&h), 0);
         let before = h[12..16].to_vec();

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use oxbpf_maps::{MapType, MapError};
+use oxbpf_maps::{MapError, MapType};
 use oxbpf_vm::Helpers;
 
 use super::packet::{kind, RunKind, RUN};

@@ -102,9 +102,7 @@ pub(crate) fn kind() -> RunKind {
 }
 
 /// Runs `f` on the running skb, or fails when the program has none.
-pub(crate) fn with_skb<T>(
-    f: impl FnOnce(&mut Skb) -> Result<T, String>,
-) -> Result<T, String> {
+pub(crate) fn with_skb<T>(f: impl FnOnce(&mut Skb) -> Result<T, String>) -> Result<T, String> {
     RUN.with(|r| {
         let mut r = r.borrow_mut();
         let skb = r

@@ -37,7 +37,12 @@ fn ok_or_errno(r: Result<(), i64>) -> u64 {
 
 /// Inserts `len` zero bytes at packet offset `off`, moving the bytes before
 /// it to the front (`bpf_skb_generic_push`); ENOMEM when the buffer is full.
-fn push(ctx: &mut HelperContext<'_>, skb: &mut Skb, off: u64, len: u64) -> Result<Result<(), i64>, String> {
+fn push(
+    ctx: &mut HelperContext<'_>,
+    skb: &mut Skb,
+    off: u64,
+    len: u64,
+) -> Result<Result<(), i64>, String> {
     if skb.headroom() < len {
         return Ok(Err(ENOMEM));
     }
@@ -132,7 +137,12 @@ fn adjust_room(
 
 /// `skb_vlan_push`: the offloaded tag (if any) goes into the packet, the new
 /// one becomes the offloaded tag.
-fn vlan_push(ctx: &mut HelperContext<'_>, skb: &mut Skb, proto: u16, tci: u16) -> Result<Result<(), i64>, String> {
+fn vlan_push(
+    ctx: &mut HelperContext<'_>,
+    skb: &mut Skb,
+    proto: u16,
+    tci: u16,
+) -> Result<Result<(), i64>, String> {
     let proto = if is_vlan(proto) { proto } else { ETH_P_8021Q };
     if let Some((old_proto, old_tci)) = skb.vlan {
         // __vlan_insert_tag: 4 bytes after the MAC addresses.
@@ -151,7 +161,10 @@ fn vlan_push(ctx: &mut HelperContext<'_>, skb: &mut Skb, proto: u16, tci: u16) -
 }
 
 /// `__skb_vlan_pop`: takes the tag after the MAC addresses out of the packet.
-fn vlan_pop_payload(ctx: &mut HelperContext<'_>, skb: &mut Skb) -> Result<Result<u16, i64>, String> {
+fn vlan_pop_payload(
+    ctx: &mut HelperContext<'_>,
+    skb: &mut Skb,
+) -> Result<Result<u16, i64>, String> {
     if skb.data != skb.mac {
         return Ok(Err(EINVAL));
     }
@@ -207,7 +220,9 @@ const TUNINFO_FLAGS: u64 = 1 << 4;
 fn get_tunnel_key(ctx: &mut HelperContext<'_>, a: [u64; 5]) -> Result<u64, String> {
     let (to, size, flags) = (a[1], a[2] as u32 as u64, a[3]);
     if !ctx.memory.can_write(to, size as usize) {
-        return Err(format!("tunnel key buffer {to:#x} (+{size}) is not writable"));
+        return Err(format!(
+            "tunnel key buffer {to:#x} (+{size}) is not writable"
+        ));
     }
     let info = with_skb(|skb| Ok(skb.tunnel.clone()))?;
     let result = (|| {
@@ -248,7 +263,9 @@ fn get_tunnel_key(ctx: &mut HelperContext<'_>, a: [u64; 5]) -> Result<u64, Strin
         Ok(k) => (k[..size as usize].to_vec(), 0),
         Err(e) => (vec![0; size as usize], neg(e)),
     };
-    ctx.memory.write(to, &bytes).ok_or("tunnel key buffer is not writable")?;
+    ctx.memory
+        .write(to, &bytes)
+        .ok_or("tunnel key buffer is not writable")?;
     Ok(ret)
 }
 
@@ -300,7 +317,8 @@ fn set_tunnel_key(ctx: &mut HelperContext<'_>, a: [u64; 5]) -> Result<u64, Strin
     if ipv6 {
         for i in 0..4 {
             t.dst[i] = u32::from_be_bytes(k[4 + 4 * i..8 + 4 * i].try_into().expect("four bytes"));
-            t.src[i] = u32::from_be_bytes(k[28 + 4 * i..32 + 4 * i].try_into().expect("four bytes"));
+            t.src[i] =
+                u32::from_be_bytes(k[28 + 4 * i..32 + 4 * i].try_into().expect("four bytes"));
         }
         t.label = label & 0x000f_ffff;
     } else {
@@ -358,7 +376,14 @@ fn flow_hash(pkt: &[u8]) -> u32 {
         std::mem::swap(&mut src, &mut dst);
     }
     let mut h: u64 = 0x9e37_79b9_7f4a_7c15 ^ proto as u64;
-    for byte in src.0.iter().chain(&src.1).chain(&dst.0).chain(&dst.1).chain([l4].iter()) {
+    for byte in src
+        .0
+        .iter()
+        .chain(&src.1)
+        .chain(&dst.0)
+        .chain(&dst.1)
+        .chain([l4].iter())
+    {
         h = (h ^ *byte as u64).wrapping_mul(0x0100_0000_01b3);
     }
     let h = (h ^ (h >> 32)) as u32;
@@ -409,7 +434,9 @@ pub(crate) fn register(h: &mut Helpers) {
             return Ok(neg(EFAULT));
         };
         let bytes = read(ctx, a[2], len as usize, "from")?.to_vec();
-        ctx.memory.write(at, &bytes).ok_or("the packet is not writable")?;
+        ctx.memory
+            .write(at, &bytes)
+            .ok_or("the packet is not writable")?;
         // BPF_F_RECOMPUTE_CSUM only updates skb->csum of CHECKSUM_COMPLETE
         // skbs; a test run's is CHECKSUM_NONE.
         if flags & INVALIDATE_HASH != 0 {
@@ -420,7 +447,11 @@ pub(crate) fn register(h: &mut Helpers) {
     // bpf_skb_pull_data(skb, len): the packet is always linear here.
     h.register(39, |ctx, a| {
         reshape(ctx, |_, skb| {
-            Ok(if a[1] as u32 as u64 > skb.len() { Err(ENOMEM) } else { Ok(()) })
+            Ok(if a[1] as u32 as u64 > skb.len() {
+                Err(ENOMEM)
+            } else {
+                Ok(())
+            })
         })
     });
     // bpf_skb_change_tail(skb, new_len, flags): grown bytes are zero.
@@ -461,7 +492,9 @@ pub(crate) fn register(h: &mut Helpers) {
     });
     // bpf_skb_adjust_room(skb, len_diff, mode, flags)
     h.register(50, |ctx, a| {
-        reshape(ctx, |ctx, skb| adjust_room(ctx, skb, a[1] as i32, a[2] as u32, a[3]))
+        reshape(ctx, |ctx, skb| {
+            adjust_room(ctx, skb, a[1] as i32, a[2] as u32, a[3])
+        })
     });
     // bpf_skb_change_type(skb, type): PACKET_HOST to PACKET_OTHERHOST only.
     h.register(32, |ctx, a| {
@@ -475,12 +508,14 @@ pub(crate) fn register(h: &mut Helpers) {
     });
     // bpf_skb_vlan_push(skb, vlan_proto, vlan_tci)
     h.register(18, |ctx, a| {
-        reshape(ctx, |ctx, skb| vlan_push(ctx, skb, a[1] as u16, a[2] as u16))
+        reshape(ctx, |ctx, skb| {
+            vlan_push(ctx, skb, a[1] as u16, a[2] as u16)
+        })
     });
     // bpf_skb_vlan_pop(skb)
     h.register(19, |ctx, _| reshape(ctx, vlan_pop));
-    h.register(20, |ctx, a| get_tunnel_key(ctx, a));
-    h.register(21, |ctx, a| set_tunnel_key(ctx, a));
+    h.register(20, get_tunnel_key);
+    h.register(21, set_tunnel_key);
     h.register(34, |ctx, _| hash_recalc(ctx));
     // bpf_set_hash_invalid(skb)
     h.register(41, |ctx, _| {
