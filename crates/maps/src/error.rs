@@ -22,6 +22,18 @@ pub enum MapError {
     /// host, `BPF_F_RDONLY_PROG` for programs (EPERM).
     #[error("map `{map}` is {}", if *frozen { "frozen" } else { "read-only" })]
     ReadOnly { map: String, frozen: bool },
+    /// No such device or CPU (ENODEV): a cpumap index past the last CPU.
+    #[error("no such device")]
+    NoDevice,
+    /// A value is out of range (EOVERFLOW): a cpumap queue size above 16384.
+    #[error("value out of range")]
+    Overflow,
+    /// Nothing to record (EFAULT): a stack with no frames left after skipping.
+    #[error("bad address")]
+    Fault,
+    /// No free element (ENOMEM): a full stack trace map.
+    #[error("out of memory")]
+    NoMemory,
     /// A ring buffer has no room for the record (ENOSPC is what callers see as a NULL reserve).
     #[error("ring buffer is full")]
     NoSpace,
@@ -37,6 +49,10 @@ impl MapError {
             MapError::Invalid(_) => 22,
             MapError::NotSupported(_) => 524,
             MapError::NoSpace => 28,
+            MapError::NoDevice => 19,
+            MapError::Overflow => 75,
+            MapError::Fault => 14,
+            MapError::NoMemory => 12,
             MapError::ReadOnly { .. } => 1,
         }
     }

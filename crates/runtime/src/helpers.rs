@@ -1,4 +1,14 @@
 //! The kernel's helper functions, by helper id, working on this runtime's maps.
+//! Packet helpers live by concern in `csum`, `skb` and `net`, over the test
+//! run's packet state in `packet`.
+
+mod csum;
+pub mod net;
+pub(crate) mod packet;
+mod skb;
+
+pub use csum::{csum_diff, csum_fold, csum_partial};
+pub use net::FibHook;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -16,6 +26,10 @@ pub type TraceSink = Arc<Mutex<dyn FnMut(&str) + Send>>;
 /// What the helpers share: the maps, the CPU id programs see, the trace sink.
 pub(crate) struct Shared {
     pub maps: Vec<Option<Arc<Map>>>,
+    /// The maps' names, by index (for redirect reports).
+    pub names: Vec<String>,
+    /// The host's FIB for `bpf_fib_lookup`.
+    pub fib: Mutex<Option<FibHook>>,
     /// Program arrays, by map index.
     pub prog_arrays: Vec<Option<Mutex<ProgArray>>>,
     /// Arrays and hashes of maps, by map index: key → inner map index.
@@ -221,6 +235,8 @@ pub fn implements(id: i32) -> bool {
     let helpers = IDS.get_or_init(|| {
         kernel_helpers(Arc::new(Shared {
             maps: Vec::new(),
+            names: Vec::new(),
+            fib: Mutex::new(None),
             prog_arrays: Vec::new(),
             map_of_maps: Vec::new(),
             cpu: 0,
@@ -543,21 +559,6 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
         }
         Ok(text.len() as u64 + 1)
     });
-    // bpf_perf_event_output(ctx, map, flags, data, size): flags' low 32 bits pick
-    // the CPU buffer, BPF_F_CURRENT_CPU the current one.
-    let s = shared.clone();
-    h.register(25, move |ctx, a| {
-        let m = map(&s, a[1])?;
-        let perf = m.perf().ok_or("not a perf event array")?;
-        let index = a[2] & 0xffff_ffff;
-        let cpu = if index == 0xffff_ffff {
-            current_cpu()
-        } else {
-            index as usize
-        };
-        let data = read(ctx, a[3], a[4] as usize, "data")?;
-        Ok(perf.output(cpu, data).map_or_else(|e| err(&e), |_| 0))
-    });
     // bpf_for_each_map_elem(map, callback, callback_ctx, flags): calls
     // callback(map, &key, &value, ctx) per element until it returns 1.
     let s = shared.clone();
@@ -614,6 +615,9 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
         }
         Ok(0)
     });
+    csum::register(&mut h);
+    skb::register(&mut h);
+    net::register(&mut h, &shared);
     h
 }
 

@@ -32,11 +32,11 @@ use oxbpf_object::{MapOrigin, Object};
 use oxbpf_vm::{Helpers, NoTrace, Program, Region, Vm};
 
 pub use error::RuntimeError;
-pub use helpers::TraceSink;
+pub use helpers::{FibHook, TraceSink};
 pub use hooks::Hooks;
 pub use oxbpf_maps as maps;
 pub use oxbpf_object as object;
-pub use test_run::{Convention, TestRun};
+pub use test_run::{Convention, Redirect, TestRun};
 
 use helpers::{kernel_helpers, InnerMaps, ProgArray, Shared, HANDLE_BASE, TAIL, TAIL_CALL};
 
@@ -270,6 +270,8 @@ impl Runtime {
             .collect::<Result<_, RuntimeError>>()?;
         let shared = Arc::new(Shared {
             maps,
+            names: object.maps.iter().map(|d| d.name.clone()).collect(),
+            fib: Mutex::new(None),
             prog_arrays,
             map_of_maps,
             cpu: options.cpu,
@@ -306,6 +308,12 @@ impl Runtime {
         if id == 1 || id == 2 {
             self.own_map_helpers = false;
         }
+    }
+
+    /// Sets the FIB `bpf_fib_lookup` consults (see [`helpers::FibHook`]);
+    /// without one, lookups answer `BPF_FIB_LKUP_RET_NOT_FWDED`.
+    pub fn set_fib_hook(&self, hook: Option<FibHook>) {
+        *self.shared.fib.lock().unwrap_or_else(|e| e.into_inner()) = hook;
     }
 
     /// The object.
@@ -682,6 +690,7 @@ impl Exec {
 impl Instance<'_> {
     /// Runs with r1 = `data` and r2 = its length; the maps stay shared.
     pub fn run(&mut self, data: &mut [u8]) -> Result<u64, RuntimeError> {
+        helpers::packet::begin(helpers::packet::RunKind::Other, None);
         let (r1, r2) = if data.is_empty() {
             (0, 0)
         } else {

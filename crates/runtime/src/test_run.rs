@@ -5,6 +5,8 @@
 use oxbpf_object::ProgramType;
 use oxbpf_vm::Region;
 
+use crate::helpers::net::{TC_ACT_REDIRECT, XDP_REDIRECT};
+use crate::helpers::packet::{self, RunKind, Skb};
 use crate::lowmem::LowMem;
 use crate::{Instance, RuntimeError};
 
@@ -17,7 +19,28 @@ pub const XDP_MD_SIZE: usize = 24;
 /// Size of `struct __sk_buff`.
 pub const SK_BUFF_SIZE: usize = 192;
 const ETH_HLEN: usize = 14;
+/// Room an skb's packet has to grow at its head (`bpf_skb_change_head`,
+/// encapsulation) and at its tail (`bpf_skb_change_tail`). The kernel
+/// reallocates a packet that outgrows its buffer; the runtime's helpers answer
+/// -ENOMEM past this room.
+pub const SKB_HEADROOM: usize = 512;
+pub const SKB_TAILROOM: usize = 4096;
+/// The largest packet an skb may grow to: the loopback device's MTU (65536)
+/// plus its link-layer header, as in the kernel's test run.
+pub const SKB_MAX_LEN: u64 = 65536 + ETH_HLEN as u64;
 
+/// Where a program redirected the packet, as the kernel's redirect helpers
+/// record it for the driver (`struct bpf_redirect_info`). The kernel's test run
+/// only returns XDP_REDIRECT or TC_ACT_REDIRECT and sends nothing; the runtime
+/// reports the target here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Redirect {
+    /// `bpf_redirect`: to interface `ifindex`; `flags` may hold BPF_F_INGRESS (tc).
+    Interface { ifindex: u32, flags: u64 },
+    /// `bpf_redirect_map`: to entry `key` of devmap, cpumap or xskmap `map`;
+    /// `flags` keeps BPF_F_BROADCAST and BPF_F_EXCLUDE_INGRESS.
+    Map { map: String, key: u32, flags: u64 },
+}
 /// The outcome of one test run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TestRun {
@@ -25,6 +48,9 @@ pub struct TestRun {
     pub retval: u64,
     /// The packet afterwards (packet programs), or the input memory afterwards.
     pub data_out: Vec<u8>,
+    /// Where the packet goes, when the program returned XDP_REDIRECT or
+    /// TC_ACT_REDIRECT after a redirect helper succeeded.
+    pub redirect: Option<Redirect>,
 }
 
 /// How a program type receives its input.
@@ -107,6 +133,7 @@ impl Instance<'_> {
         data_in: &[u8],
         ctx_in: Option<&[u8]>,
     ) -> Result<TestRun, RuntimeError> {
+        packet::begin(RunKind::Other, None);
         match Convention::of(self.prog_type) {
             // The input gets a mapping of its own, so that an access past its end
             // faults the same way whatever else the allocator placed nearby.
@@ -127,6 +154,7 @@ impl Instance<'_> {
                 Ok(TestRun {
                     retval,
                     data_out: mem.bytes()[..data_in.len()].to_vec(),
+                    redirect: None,
                 })
             }
             Convention::Context => {
@@ -145,6 +173,7 @@ impl Instance<'_> {
                 Ok(TestRun {
                     retval,
                     data_out: data_in.to_vec(),
+                    redirect: None,
                 })
             }
             Convention::Xdp => self.run_xdp(data_in, ctx_in),
@@ -187,11 +216,14 @@ impl Instance<'_> {
         let ctx_addr = mem.addr();
         let (ctx, rest) = mem.bytes().split_at_mut(64);
         let ctx_region = Region::writable(&mut ctx[..XDP_MD_SIZE + 8]);
-        let retval = self.run_regions(
+        packet::begin(RunKind::Xdp, None);
+        let result = self.run_regions(
             [ctx_addr, 0, 0, 0, 0],
             vec![ctx_region, Region::writable(rest)],
             true,
-        )?;
+        );
+        let run = packet::finish();
+        let retval = result?;
         let b = mem.bytes();
         // The program may have written xdp_md (the kernel's verifier forbids it;
         // here it is memory-safe), so check the bounds before trusting them.
@@ -207,6 +239,7 @@ impl Instance<'_> {
         Ok(TestRun {
             retval,
             data_out: b[start..end].to_vec(),
+            redirect: run.redirect.filter(|_| retval == XDP_REDIRECT),
         })
     }
 
@@ -261,6 +294,7 @@ impl Instance<'_> {
         Ok(TestRun {
             retval,
             data_out: k.to_vec(),
+            redirect: None,
         })
     }
 
@@ -276,47 +310,97 @@ impl Instance<'_> {
                 data_in.len()
             )));
         }
-        let mut mem = LowMem::new(SK_BUFF_SIZE + 64 + data_in.len()).map_err(io)?;
-        let base = mem.addr() as u32;
-        let frame = base + SK_BUFF_SIZE as u32 + 64;
-        let data = if l2 { frame } else { frame + ETH_HLEN as u32 };
-        let end = frame + data_in.len() as u32;
+        // One low mapping: __sk_buff, then the packet's buffer with room at
+        // both ends for the helpers that grow it.
+        let room = SKB_HEADROOM + data_in.len() + SKB_TAILROOM;
+        let mut mem = LowMem::new(SK_BUFF_SIZE + 64 + room).map_err(io)?;
+        let base = mem.addr();
+        let buf = base + (SK_BUFF_SIZE + 64) as u64;
+        let frame = buf + SKB_HEADROOM as u64;
+        let data = if l2 { frame } else { frame + ETH_HLEN as u64 };
+        let end = frame + data_in.len() as u64;
+        // skb->protocol: the Ethernet type as stored (network byte order).
+        let protocol = u16::from_ne_bytes([data_in[12], data_in[13]]);
+        // eth_type_trans on the loopback device, whose address and broadcast
+        // address are all zeros (so ff:ff:ff:ff:ff:ff is only multicast).
+        let dst = &data_in[..6];
+        let pkt_type = if dst.iter().all(|&b| b == 0) {
+            0 // PACKET_HOST
+        } else if dst[0] & 1 != 0 {
+            2 // PACKET_MULTICAST
+        } else {
+            3 // PACKET_OTHERHOST
+        };
         {
             let b = mem.bytes();
             if let Some(c) = ctx_in {
                 let n = c.len().min(SK_BUFF_SIZE);
                 b[..n].copy_from_slice(&c[..n]);
             }
-            put32(b, 0, end - data); // len
-                                     // protocol: the Ethernet type as stored (network byte order).
-            put32(b, 16, u16::from_ne_bytes([data_in[12], data_in[13]]) as u32);
             put32(b, 36, 1); // ingress_ifindex
             put32(b, 40, 1); // ifindex
-            put32(b, 76, data);
-            put32(b, 80, end);
-            put32(b, 140, data); // data_meta
             put32(b, 160, data_in.len() as u32); // wire_len
-            let off = SK_BUFF_SIZE + 64;
+            let off = SK_BUFF_SIZE + 64 + SKB_HEADROOM;
             b[off..off + data_in.len()].copy_from_slice(data_in);
         }
-        let ctx_addr = mem.addr();
+        let skb = Skb {
+            ctx: base,
+            buf: (buf, room as u64),
+            data,
+            end,
+            mac: frame,
+            network: frame + ETH_HLEN as u64,
+            protocol,
+            vlan: None,
+            pkt_type,
+            csum_unnecessary: None,
+            tunnel: None,
+            max_len: SKB_MAX_LEN,
+        };
+        // len, protocol, pkt_type, data, data_end, data_meta and the VLAN fields.
+        for (off, v) in [
+            (0, (end - data) as u32),
+            (4, pkt_type as u32),
+            (16, protocol as u32),
+            (76, data as u32),
+            (80, end as u32),
+            (140, data as u32),
+        ] {
+            put32(mem.bytes(), off, v);
+        }
         let (ctx, rest) = mem.bytes().split_at_mut(SK_BUFF_SIZE + 64);
-        let pkt = &mut rest[if l2 { 0 } else { ETH_HLEN }..];
-        // The packet region comes first: legacy packet loads read from it.
-        let regions = vec![
-            Region::writable(pkt),
-            Region::writable(&mut ctx[..SK_BUFF_SIZE]),
-        ];
-        let retval = self.run_regions([ctx_addr, 0, 0, 0, 0], regions, true)?;
-        let mut out = mem.bytes()[SK_BUFF_SIZE + 64..][..data_in.len()].to_vec();
+        let buffer = Region::writable(rest);
+        // SAFETY: the packet lies inside `buffer`'s memory, which lives until
+        // after the run; regions only describe memory, the VM checks accesses.
+        let pkt = unsafe { Region::from_raw(data as *mut u8, (end - data) as usize, true) };
+        // The packet region comes first: legacy packet loads read from it (the
+        // packet as it was when the run started).
+        let regions = vec![pkt, Region::writable(&mut ctx[..SK_BUFF_SIZE]), buffer];
+        packet::begin(RunKind::Skb, Some(skb));
+        let result = self.run_regions([base, 0, 0, 0, 0], regions, true);
+        let run = packet::finish();
+        let retval = result?;
+        let skb = run
+            .skb
+            .ok_or_else(|| RuntimeError::Context("the skb vanished".into()))?;
+        let b = mem.bytes();
+        let at = |addr: u64| addr.wrapping_sub(base) as usize;
+        if skb.data > skb.end || at(skb.end) > b.len() || skb.data < buf {
+            return Err(RuntimeError::Context(
+                "the skb's data no longer lies in its buffer".into(),
+            ));
+        }
+        let mut out = Vec::with_capacity((skb.end - skb.data) as usize + ETH_HLEN);
         if !l2 {
             // The kernel hands back the frame with the link-layer header it
             // pulled off zeroed (measured with BPF_PROG_TEST_RUN on Linux 6.18).
-            out[..ETH_HLEN].fill(0);
+            out.resize(ETH_HLEN, 0);
         }
+        out.extend_from_slice(&b[at(skb.data)..at(skb.end)]);
         Ok(TestRun {
             retval,
             data_out: out,
+            redirect: run.redirect.filter(|_| l2 && retval == TC_ACT_REDIRECT),
         })
     }
 }
