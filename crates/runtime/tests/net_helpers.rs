@@ -74,11 +74,7 @@ type EngineRun = (&'static str, Outcome, oxbpf::TestRun);
 /// Runs `prog` of `object` on `packet` in a fresh kernel load and fresh
 /// runtimes; returns the kernel's outcome and each engine's (slots in
 /// `skip` taken out of both and returned for their own checks).
-fn run_both(
-    object: &str,
-    prog: &str,
-    packet: &str,
-) -> Option<(Outcome, Vec<EngineRun>)> {
+fn run_both(object: &str, prog: &str, packet: &str) -> Option<(Outcome, Vec<EngineRun>)> {
     let obj = Object::parse(&fixture(object)).unwrap();
     let kernel = kernel_or_skip(&obj, &format!("{object} {prog}"))?;
     let data = fixture(&format!("packets/{packet}"));
