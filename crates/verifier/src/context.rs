@@ -94,16 +94,18 @@ pub fn layout(t: ProgramType) -> Layout {
         // struct bpf_sock_ops, bpf_sock, bpf_sock_addr, bpf_cgroup_dev_ctx,
         // bpf_sysctl, bpf_sockopt, sk_reuseport_md, bpf_nf_ctx: numbers read
         // only (the few pointer fields read as numbers, which is safe).
+        // Up to skb_hwtstamp (6.x).
         P::SockOps => Layout::ReadOnly {
-            size: 192,
+            size: 224,
             exact8: false,
         },
         P::CgroupSock => Layout::ReadOnly {
             size: 80,
             exact8: false,
         },
+        // Up to the sk pointer.
         P::CgroupSockAddr => Layout::ReadOnly {
-            size: 64,
+            size: 72,
             exact8: false,
         },
         P::CgroupDevice => Layout::ReadOnly {
@@ -197,7 +199,26 @@ pub fn access(t: ProgramType, off: i64, size: usize, write: bool) -> Result<Fiel
                 ));
             }
             if write {
-                return Err(format!("the {} context is read-only", t.name()));
+                let fields = writable_fields(t);
+                let inside = fields
+                    .iter()
+                    .any(|&(at, len)| off >= at && off + sz <= at + len);
+                if !inside {
+                    return Err(if fields.is_empty() {
+                        format!("the {} context is read-only", t.name())
+                    } else {
+                        format!(
+                            "offset {off} of the {} context is not a field programs may write",
+                            t.name()
+                        )
+                    });
+                }
+                if size != 4 {
+                    return Err(format!(
+                        "writable fields of the {} context are written as 4 bytes",
+                        t.name()
+                    ));
+                }
             }
             if off + sz > total {
                 return Err(format!(
@@ -213,6 +234,26 @@ pub fn access(t: ProgramType, off: i64, size: usize, write: bool) -> Result<Fiel
             }
             Ok(Field::Scalar)
         }
+    }
+}
+
+/// The (offset, length) ranges of a numbers-only context that programs may
+/// write, as the kernel's `is_valid_access` of each type allows them (u32
+/// stores): `bpf_sock_ops` reply and sk_txhash; `bpf_sock_addr`
+/// user_ip4, user_ip6, user_port, msg_src_ip4 and msg_src_ip6; `bpf_sock`
+/// bound_dev_if, mark and priority; `bpf_sysctl` file_pos; `bpf_sockopt`
+/// level, optname, optlen and retval. The kernel narrows some of these by
+/// attach type (sendmsg's msg_src_ip4, for one); oxbpf allows them for every
+/// attach type of the program type.
+pub fn writable_fields(t: ProgramType) -> &'static [(i64, i64)] {
+    use ProgramType as P;
+    match t {
+        P::SockOps => &[(4, 4), (164, 4)],
+        P::CgroupSockAddr => &[(4, 4), (8, 16), (24, 4), (40, 4), (44, 16)],
+        P::CgroupSock => &[(0, 4), (16, 4), (20, 4)],
+        P::CgroupSysctl => &[(4, 4)],
+        P::CgroupSockopt => &[(24, 16)],
+        _ => &[],
     }
 }
 

@@ -2,7 +2,8 @@
 //! map values (NULL checks, bounds, read-only maps), context layouts.
 
 use oxbpf_object::ProgramType::{
-    CgroupSkb, Kprobe, PerfEvent, RawTracepoint, SchedCls as Tc, SocketFilter as S, Tracepoint, Xdp,
+    CgroupSkb, CgroupSock, CgroupSockAddr, CgroupSockopt, CgroupSysctl, Kprobe, PerfEvent,
+    RawTracepoint, SchedCls as Tc, SockOps, SocketFilter as S, Tracepoint, Xdp,
 };
 use oxbpf_verifier::Reason as R;
 
@@ -163,6 +164,23 @@ pub fn cases() -> Vec<Case> {
         acc("wronly_value_write", S, format!("{}r1 = 7\n*(u64 *)(r0 + 0) = r1\nout:\nr0 = 0\nexit", lookup(7, true))),
         rej("wronly_value_read", S, format!("{}r0 = *(u64 *)(r0 + 0)\nout:\nr0 = 0\nexit", lookup(7, true)), R::WriteOnly),
         rej("wronly_value_to_helper", S, format!("{}r3 = r0\nr2 = r10\nr2 += -4\nr1 = map_idx(0) ll\nr4 = 0\ncall bpf_map_update_elem\nout:\nr0 = 0\nexit", lookup(7, true)), R::WriteOnly),
+        // Writable context fields of the numbers-only contexts, as the kernel allows them.
+        acc("sock_ops_write_reply", SockOps, "r2 = 1\n*(u32 *)(r1 + 4) = r2\nr0 = 1\nexit"),
+        rej("sock_ops_write_replylong_3", SockOps, "r2 = 1\n*(u32 *)(r1 + 16) = r2\nr0 = 1\nexit", R::ContextAccess),
+        acc("sock_ops_write_txhash", SockOps, "r2 = 7\n*(u32 *)(r1 + 164) = r2\nr0 = 1\nexit"),
+        acc("sock_ops_read_skb_len", SockOps, "r0 = *(u32 *)(r1 + 208)\nr0 = 1\nexit"),
+        rej("sock_ops_write_op", SockOps, "r2 = 1\n*(u32 *)(r1 + 0) = r2\nr0 = 1\nexit", R::ContextAccess),
+        rej("sock_ops_write_family", SockOps, "r2 = 1\n*(u32 *)(r1 + 20) = r2\nr0 = 1\nexit", R::ContextAccess),
+        acc("sock_addr_write_user_ip4_port", CgroupSockAddr, "r2 = 0x0100007f\n*(u32 *)(r1 + 4) = r2\nr2 = 0x5000\n*(u32 *)(r1 + 24) = r2\nr0 = 1\nexit").section("cgroup/connect4"),
+        acc("sock_addr_write_user_ip6", CgroupSockAddr, "r2 = 0\n*(u32 *)(r1 + 20) = r2\nr0 = 1\nexit").section("cgroup/connect6"),
+        rej("sock_addr_write_family", CgroupSockAddr, "r2 = 2\n*(u32 *)(r1 + 28) = r2\nr0 = 1\nexit", R::ContextAccess).section("cgroup/connect4"),
+        acc("sock_create_write_mark", CgroupSock, "r2 = 9\n*(u32 *)(r1 + 16) = r2\nr0 = 1\nexit").section("cgroup/sock_create"),
+        rej("sock_create_write_family", CgroupSock, "r2 = 9\n*(u32 *)(r1 + 4) = r2\nr0 = 1\nexit", R::ContextAccess).section("cgroup/sock_create"),
+        acc("sysctl_write_file_pos", CgroupSysctl, "r2 = 0\n*(u32 *)(r1 + 4) = r2\nr0 = 1\nexit"),
+        rej("sysctl_write_write", CgroupSysctl, "r2 = 0\n*(u32 *)(r1 + 0) = r2\nr0 = 1\nexit", R::ContextAccess),
+        acc("sockopt_write_retval", CgroupSockopt, "r2 = 0\n*(u32 *)(r1 + 36) = r2\nr0 = 1\nexit")
+            .section("cgroup/getsockopt")
+            .no_kernel("the corpus loader gives no expected attach type, which cgroup_sockopt programs need"),
         rej("rodata_past_end", S, "r1 = map_idx_value(4, 0) ll\nr0 = *(u8 *)(r1 + 16)\nexit", R::OutOfBounds),
         acc("map_value_lddw", S, "r1 = map_idx_value(4, 8) ll\nr0 = *(u64 *)(r1 + 0)\nexit"),
         rej("map_value_lddw_past", S, "r1 = map_idx_value(4, 8) ll\nr0 = *(u64 *)(r1 + 4)\nexit", R::OutOfBounds),
