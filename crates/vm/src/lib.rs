@@ -108,6 +108,23 @@ impl Vm {
         self.run_inner::<T, true>(args, regions, tracer)
     }
 
+    /// Like [`Vm::run`], without checking the program's loads, stores and
+    /// atomics against `mem` (helpers still check what they are given).
+    ///
+    /// # Safety
+    /// As for [`Vm::run_unchecked_with`], with `mem` as the one region: a
+    /// verifier must have proved every access inside the stack or `mem`.
+    pub unsafe fn run_unchecked(&mut self, mem: &mut [u8]) -> Result<u64, VmError> {
+        let (r1, r2) = if mem.is_empty() {
+            (0, 0)
+        } else {
+            (mem.as_ptr() as u64, mem.len() as u64)
+        };
+        let region = Region::writable(mem);
+        // SAFETY: the caller's promise covers this one region.
+        unsafe { self.run_unchecked_with(&[r1, r2, 0, 0, 0], &[region], &mut NoTrace) }
+    }
+
     /// Like [`Vm::run_with`], without checking the program's loads, stores and
     /// atomics against the regions (helpers still check what they are given).
     ///

@@ -291,3 +291,20 @@ fn programs_without_calls_get_one_512_byte_frame() {
         Ok(0)
     );
 }
+
+#[test]
+fn run_unchecked_matches_run_on_a_verified_shape() {
+    // Sums the input's bytes: every access is inside the input memory.
+    let code = oxbpf_isa::encode_program(
+        &oxbpf_isa::assemble(
+            "r0 = 0\nr3 = 0\nloop:\nif r3 >= r2 goto out\nr4 = r1\nr4 += r3\nr5 = *(u8 *)(r4 + 0)\nr0 += r5\nr3 += 1\ngoto loop\nout:\nexit",
+        )
+        .unwrap(),
+    );
+    let mut vm = oxbpf_vm::Vm::new(&code, &oxbpf_vm::Helpers::new()).unwrap();
+    let mut mem: Vec<u8> = (1..=10).collect();
+    let checked = vm.run(&mut mem).unwrap();
+    // SAFETY: the loop reads only bytes below r2, the input's length.
+    let unchecked = unsafe { vm.run_unchecked(&mut mem) }.unwrap();
+    assert_eq!((checked, unchecked), (55, 55));
+}
