@@ -144,6 +144,14 @@ impl Parser<'_> {
             );
             out.push(s);
             if !block_like && !self.is_punct("}")? {
+                if self.is_punct("=")? {
+                    let t = self.next()?;
+                    return Err(TraceError::Parse {
+                        span: t.span,
+                        expected: "`;` (assign to a variable `$x` or a map `@x`)".into(),
+                        found: t.tok.describe(),
+                    });
+                }
                 self.expect(";")?;
             }
         }
