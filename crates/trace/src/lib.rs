@@ -72,19 +72,17 @@ pub struct Compiled {
 
 /// The object's name of the event ring buffer.
 pub const RINGBUF_NAME: &str = "events";
-/// The object's name of the start-time global.
+/// The object's name of the start-time global (`elapsed` counts from it).
 pub const START_NAME: &str = "start";
 /// Ring buffer bytes.
 const RINGBUF_BYTES: u32 = 1 << 20;
 /// Entries per script map (bpftrace's default).
 pub const MAP_ENTRIES: u32 = 4096;
 
-impl Compiled {
-    /// Sets the time base of `elapsed` (CLOCK_MONOTONIC nanoseconds) before loading.
-    pub fn set_start(&mut self, ns: u64) {
-        self.object.maps[codegen::START_MAP].data = ns.to_le_bytes().to_vec();
-    }
+/// The program that records the start time for `elapsed`; run it once before BEGIN.
+pub const INIT_PROGRAM: &str = "oxbpf_init";
 
+impl Compiled {
     /// The object map name of script map `name` (`@name`).
     pub fn map_object_name(name: &str) -> String {
         format!("AT_{name}")
@@ -188,7 +186,7 @@ pub fn compile(src: &str, opts: &Options, fs: &dyn Tracefs) -> Result<Compiled, 
     object.maps.last_mut().expect("pushed").origin = MapOrigin::Btf;
     object
         .maps
-        .push(MapDef::global(START_NAME, ".rodata", vec![0; 8], true, None));
+        .push(MapDef::global(START_NAME, ".data", vec![0; 8], false, None));
     for m in &maps {
         let mut def = MapDef::global(&Compiled::map_object_name(&m.name), "", Vec::new(), false, None);
         def.origin = MapOrigin::Btf;
@@ -199,6 +197,7 @@ pub fn compile(src: &str, opts: &Options, fs: &dyn Tracefs) -> Result<Compiled, 
         def.map_flags = 0;
         object.maps.push(def);
     }
+    object.programs.push(init_program()?);
     let mut probes = Vec::new();
     for (name, probe, span, insns, spans) in generated {
         let section = section(&probe);
@@ -234,10 +233,52 @@ pub fn compile(src: &str, opts: &Options, fs: &dyn Tracefs) -> Result<Compiled, 
     Ok(compiled)
 }
 
+/// `start = bpf_ktime_get_ns()`, as a raw tracepoint program for test runs.
+fn init_program() -> Result<Program, TraceError> {
+    use oxbpf_isa::{Insn, Reg, Size};
+    let mut a = codegen::Asm::new();
+    a.call(codegen::helper::KTIME_NS);
+    a.map_value(Reg::R1, codegen::START_MAP);
+    a.store(Size::DW, Reg::R1, 0, Reg::R0);
+    a.imm(Reg::R0, 0);
+    a.push(Insn::Exit);
+    let (insns, _) = a.finish()?;
+    let section = "raw_tp/oxbpf_init".to_string();
+    let (prog_type, attach) = classify(&section);
+    Ok(Program {
+        name: INIT_PROGRAM.into(),
+        section,
+        prog_type,
+        attach,
+        main_len: insns.len(),
+        insns,
+        subprograms: Vec::new(),
+        section_offset: 0,
+        func_info: Vec::new(),
+        line_info: Vec::new(),
+        core_relos: Vec::new(),
+    })
+}
+
 /// Runs oxbpf's verifier on every program; a rejection is this compiler's bug,
 /// reported at the script span the failing instruction came from.
 pub fn verify(c: &Compiled) -> Result<(), TraceError> {
-    for (p, prog) in c.probes.iter().zip(&c.object.programs) {
+    let init = c.object.program(INIT_PROGRAM).map_err(|e| TraceError::Rejected {
+        span: Span::default(),
+        probe: INIT_PROGRAM.into(),
+        message: e.to_string(),
+    })?;
+    if let Some(r) = verify_program(c, init).rejection {
+        return Err(TraceError::Rejected {
+            span: Span::default(),
+            probe: INIT_PROGRAM.into(),
+            message: r.message,
+        });
+    }
+    for p in &c.probes {
+        let Ok(prog) = c.object.program(&p.program) else {
+            continue;
+        };
         let report = verify_program(c, prog);
         if let Some(r) = report.rejection {
             return Err(TraceError::Rejected {

@@ -49,8 +49,9 @@ impl<'c> Session<'c> {
             .collect()
     }
 
-    /// Runs the BEGIN programs and prints what they sent.
+    /// Records the start time, runs the BEGIN programs and prints what they sent.
     pub fn begin(&mut self, b: &mut dyn Backend, out: &mut dyn Write) -> Result<(), String> {
+        b.run_once(crate::INIT_PROGRAM)?;
         for p in self.programs(&Probe::Begin) {
             b.run_once(&p)?;
             self.poll(b, out)?;

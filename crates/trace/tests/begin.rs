@@ -106,3 +106,10 @@ fn positional_parameters() {
     let c = common::build(r#"BEGIN { printf("%d %s %d\n", $1 + 1, $2, $#); exit(); }"#, &["41", "word"], &oxbpf_trace::NoTracefs);
     assert_eq!(common::run_with(&c, |_, _, _| {}), "42 word 2\n\n\n");
 }
+
+#[test]
+fn elapsed_counts_from_the_start() {
+    // The runtime's clock starts near 1e9 ns; elapsed must be far below it.
+    let out = run(r#"BEGIN { printf("%d %d\n", elapsed < 1000000000, nsecs > 1000000000); exit(); }"#);
+    assert_eq!(out, "1 1\n\n\n");
+}

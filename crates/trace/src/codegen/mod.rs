@@ -19,7 +19,7 @@ pub use emit::Asm;
 use emit::Label;
 
 /// Kernel helper ids the generated code calls.
-pub(crate) mod helper {
+pub mod helper {
     pub const MAP_LOOKUP: i32 = 1;
     pub const MAP_UPDATE: i32 = 2;
     pub const MAP_DELETE: i32 = 3;
@@ -35,7 +35,7 @@ pub(crate) mod helper {
 
 /// The object map index of the event ring buffer.
 pub const RINGBUF_MAP: usize = 0;
-/// The object map index of the start time (`elapsed`), a read-only global.
+/// The object map index of the start time (`elapsed`), a one-entry global.
 pub const START_MAP: usize = 1;
 
 /// The generator for one program.
