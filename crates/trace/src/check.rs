@@ -564,10 +564,57 @@ impl<'a> Env<'a> {
 
     /// Checks a predicate.
     pub fn predicate(&mut self, e: &Expr) -> Result<(), TraceError> {
+        self.declare_reads(e)?;
         self.want_int(e)
     }
 
+    /// Declares the maps `e` reads that no assignment has typed yet: they
+    /// hold integers (an unset element reads as 0), as counters and timestamps do.
+    fn declare_reads(&mut self, e: &Expr) -> Result<(), TraceError> {
+        match &e.kind {
+            ExprKind::Map(m) => {
+                for k in &m.keys {
+                    self.declare_reads(k)?;
+                }
+                if self.map(&m.name).is_none() {
+                    self.declare(m, MapKind::Value(Ty::Int { signed: true }), true)?;
+                }
+            }
+            ExprKind::Binary(_, a, b) => {
+                self.declare_reads(a)?;
+                self.declare_reads(b)?;
+            }
+            ExprKind::Unary(_, a) | ExprKind::Field(a, _) => self.declare_reads(a)?,
+            ExprKind::Ternary(a, b, c) => {
+                self.declare_reads(a)?;
+                self.declare_reads(b)?;
+                self.declare_reads(c)?;
+            }
+            ExprKind::Call(name, args) => {
+                // These name maps without reading them.
+                if !matches!(name.as_str(), "print" | "delete" | "clear" | "zero") {
+                    for a in args {
+                        self.declare_reads(a)?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
     fn stmt(&mut self, s: &Stmt) -> Result<(), TraceError> {
+        match &s.kind {
+            StmtKind::Expr(e) | StmtKind::AssignVar { value: e, .. } => self.declare_reads(e)?,
+            StmtKind::AssignMap { map, value, .. } => {
+                for k in &map.keys {
+                    self.declare_reads(k)?;
+                }
+                self.declare_reads(value)?;
+            }
+            StmtKind::If { cond, .. } | StmtKind::While { cond, .. } => self.declare_reads(cond)?,
+            _ => {}
+        }
         match &s.kind {
             StmtKind::Expr(e) => {
                 self.ty(e)?;

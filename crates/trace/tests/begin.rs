@@ -113,3 +113,9 @@ fn elapsed_counts_from_the_start() {
     let out = run(r#"BEGIN { printf("%d %d\n", elapsed < 1000000000, nsecs > 1000000000); exit(); }"#);
     assert_eq!(out, "1 1\n\n\n");
 }
+
+#[test]
+fn maps_read_before_assignment_count_from_zero() {
+    let out = run(r#"BEGIN { if (@x < 1) { printf("unset %d\n", @x); } @x = @x + 1; @x++; @y[1] += 5; @y[1] -= 1; printf("%d %d %d\n", @x, @y[1], @y[2]); exit(); }"#);
+    assert_eq!(out, "unset 0\n2 4 0\n\n\n@x: 2\n@y[1]: 4\n");
+}
