@@ -98,6 +98,8 @@ impl Tracefs for HostTracefs {
 struct KernelBackend<'k> {
     kernel: &'k Kernel,
     ring: RingBuf,
+    /// Records read while waiting, not yet drained.
+    pending: Vec<Vec<u8>>,
 }
 
 impl KernelBackend<'_> {
@@ -148,8 +150,19 @@ impl Backend for KernelBackend<'_> {
     }
 
     fn drain(&mut self, f: &mut dyn FnMut(&[u8])) -> Result<(), String> {
+        for rec in self.pending.drain(..) {
+            f(&rec);
+        }
         self.ring.consume(f);
         Ok(())
+    }
+
+    fn wait(&mut self, timeout: Duration) -> Result<(), String> {
+        let pending = &mut self.pending;
+        self.ring
+            .poll(timeout, |rec| pending.push(rec.to_vec()))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -310,6 +323,7 @@ fn trace(c: &Compiled, args: &TraceArgs, out: &mut dyn Write) -> Result<(), CliE
     let mut backend = KernelBackend {
         kernel: &kernel,
         ring,
+        pending: Vec::new(),
     };
     oxbpf_kernel::interrupt::install().map_err(|e| CliError::Input(e.to_string()))?;
     let fail = |e: String| CliError::Input(e);
@@ -320,11 +334,6 @@ fn trace(c: &Compiled, args: &TraceArgs, out: &mut dyn Write) -> Result<(), CliE
             .program_fd(&p.name)
             .map_err(|e| CliError::Input(format!("loading {}: {e}", p.name)))?;
     }
-    let attachable = c
-        .probes
-        .iter()
-        .filter(|p| !matches!(p.probe, Probe::Begin | Probe::End))
-        .count();
     if !args.quiet {
         let n = c.probes.len();
         writeln!(out, "Attaching {n} probe{}...", if n == 1 { "" } else { "s" }).map_err(io_err)?;
@@ -349,7 +358,6 @@ fn trace(c: &Compiled, args: &TraceArgs, out: &mut dyn Write) -> Result<(), CliE
                     })?,
             );
         }
-        let only_begin_end = attachable == 0 && child.is_none() && args.pid.is_none();
         loop {
             if session.poll(&mut backend, out).map_err(fail)? || oxbpf_kernel::interrupt::requested() {
                 break;
@@ -362,12 +370,8 @@ fn trace(c: &Compiled, args: &TraceArgs, out: &mut dyn Write) -> Result<(), CliE
             if args.pid.is_some_and(|p| !alive(p)) {
                 break;
             }
-            if only_begin_end {
-                // bpftrace keeps running until Ctrl-C even with nothing attached.
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+            // A signal ends the wait early (the handler has no SA_RESTART).
+            backend.wait(Duration::from_millis(100)).map_err(fail)?;
         }
     }
     drop(links);
