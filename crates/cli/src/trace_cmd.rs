@@ -17,7 +17,9 @@ use crate::error::CliError;
 
 /// Arguments of `oxbpf trace`.
 #[derive(Args)]
-#[command(after_help = "Examples:\n  oxbpf trace -e 'BEGIN { printf(\"hello\\n\"); exit(); }'\n  oxbpf trace -e 'tracepoint:syscalls:sys_enter_openat /pid == $1/ { @ = count(); }' 1234\n  oxbpf trace -l 'sched:*'")]
+#[command(
+    after_help = "Examples:\n  oxbpf trace -e 'BEGIN { printf(\"hello\\n\"); exit(); }'\n  oxbpf trace -e 'tracepoint:syscalls:sys_enter_openat /pid == $1/ { @ = count(); }' 1234\n  oxbpf trace -l 'sched:*'"
+)]
 pub struct TraceArgs {
     /// The script as text (otherwise the first argument names a script file).
     #[arg(short = 'e', value_name = "PROGRAM")]
@@ -53,8 +55,8 @@ struct HostTracefs {
 
 impl HostTracefs {
     fn new() -> HostTracefs {
-        let root = oxbpf_kernel::attach::tracefs()
-            .or_else(|| oxbpf_kernel::attach::mount_tracefs().ok());
+        let root =
+            oxbpf_kernel::attach::tracefs().or_else(|| oxbpf_kernel::attach::mount_tracefs().ok());
         HostTracefs { root }
     }
 }
@@ -76,7 +78,13 @@ impl Tracefs for HostTracefs {
         };
         for cat in dirs(&root.join("events")) {
             for ev in dirs(&root.join("events").join(&cat)) {
-                if root.join("events").join(&cat).join(&ev).join("format").is_file() {
+                if root
+                    .join("events")
+                    .join(&cat)
+                    .join(&ev)
+                    .join("format")
+                    .is_file()
+                {
                     out.push((cat.clone(), ev));
                 }
             }
@@ -121,12 +129,19 @@ impl Backend for KernelBackend<'_> {
     fn elements(&mut self, d: &MapDecl) -> Result<Vec<Element>, String> {
         let m = self.map(d)?;
         let size = d.kind.value_size();
-        let stride = if d.kind.per_cpu() { size.next_multiple_of(8) } else { size };
+        let stride = if d.kind.per_cpu() {
+            size.next_multiple_of(8)
+        } else {
+            size
+        };
         Ok(m.entries()
             .map_err(|e| e.to_string())?
             .into_iter()
             .map(|(k, v)| {
-                let cpus = v.chunks(stride).map(|c| c[..size.min(c.len())].to_vec()).collect();
+                let cpus = v
+                    .chunks(stride)
+                    .map(|c| c[..size.min(c.len())].to_vec())
+                    .collect();
                 (k, cpus)
             })
             .collect())
@@ -185,7 +200,8 @@ fn list(pattern: &str, out: &mut dyn Write) -> Result<(), CliError> {
         .unwrap_or(pattern);
     for (cat, name) in fs.tracepoints() {
         let full = format!("{cat}:{name}");
-        if oxbpf_trace::tracefs::glob(pattern, &full) || oxbpf_trace::tracefs::glob(pattern, &name) {
+        if oxbpf_trace::tracefs::glob(pattern, &full) || oxbpf_trace::tracefs::glob(pattern, &name)
+        {
             writeln!(out, "tracepoint:{full}").map_err(io_err)?;
         }
     }
@@ -227,7 +243,11 @@ pub fn run(args: TraceArgs) -> Result<(), CliError> {
             ))
         }
     };
-    let file = if args.program.is_some() { "-e".to_string() } else { file };
+    let file = if args.program.is_some() {
+        "-e".to_string()
+    } else {
+        file
+    };
     let fs = HostTracefs::new();
     let compiled = match compile(&src, &Options { params }, &fs) {
         Ok(c) => c,
@@ -245,9 +265,10 @@ pub fn run(args: TraceArgs) -> Result<(), CliError> {
 fn dry_run(c: &Compiled, out: &mut dyn Write) -> Result<(), CliError> {
     let mut text = String::new();
     for prog in &c.object.programs {
-        let probe = c
-            .probe_of(&prog.name)
-            .map_or_else(|| "(start time for elapsed)".to_string(), |p| p.probe.name());
+        let probe = c.probe_of(&prog.name).map_or_else(
+            || "(start time for elapsed)".to_string(),
+            |p| p.probe.name(),
+        );
         let code = oxbpf_isa::disassemble(&prog.bytecode(), oxbpf_isa::Syntax::Llvm).map_err(
             |source| CliError::Isa {
                 context: prog.name.clone(),
@@ -260,7 +281,10 @@ fn dry_run(c: &Compiled, out: &mut dyn Write) -> Result<(), CliError> {
             prog.prog_type.name(),
             prog.insns.len()
         ));
-        text.push_str(&format!("verifier: {}\n", oxbpf_trace::verify_program(c, prog).text().trim_end()));
+        text.push_str(&format!(
+            "verifier: {}\n",
+            oxbpf_trace::verify_program(c, prog).text().trim_end()
+        ));
     }
     for m in &c.maps {
         text.push_str(&format!(
@@ -275,11 +299,7 @@ fn dry_run(c: &Compiled, out: &mut dyn Write) -> Result<(), CliError> {
     out.write_all(text.as_bytes()).map_err(io_err)
 }
 
-fn attach(
-    k: &Kernel,
-    c: &Compiled,
-    pid: Option<i32>,
-) -> Result<Vec<oxbpf_kernel::Link>, CliError> {
+fn attach(k: &Kernel, c: &Compiled, pid: Option<i32>) -> Result<Vec<oxbpf_kernel::Link>, CliError> {
     let mut links = Vec::new();
     for p in &c.probes {
         let name = &p.program;
@@ -293,9 +313,8 @@ fn attach(
                 k.attach_uprobe(name, Path::new(path), symbol, *ret, pid)
             }
         };
-        links.push(link.map_err(|e| {
-            CliError::Input(format!("attaching {}: {e}", p.probe.name()))
-        })?);
+        links
+            .push(link.map_err(|e| CliError::Input(format!("attaching {}: {e}", p.probe.name())))?);
     }
     Ok(links)
 }
@@ -336,7 +355,12 @@ fn trace(c: &Compiled, args: &TraceArgs, out: &mut dyn Write) -> Result<(), CliE
     }
     if !args.quiet {
         let n = c.probes.len();
-        writeln!(out, "Attaching {n} probe{}...", if n == 1 { "" } else { "s" }).map_err(io_err)?;
+        writeln!(
+            out,
+            "Attaching {n} probe{}...",
+            if n == 1 { "" } else { "s" }
+        )
+        .map_err(io_err)?;
     }
     session.begin(&mut backend, out).map_err(fail)?;
     let mut links = Vec::new();
@@ -348,18 +372,21 @@ fn trace(c: &Compiled, args: &TraceArgs, out: &mut dyn Write) -> Result<(), CliE
             let prog = words
                 .next()
                 .ok_or_else(|| CliError::Input("-c needs a command".into()))?;
-            child = Some(
-                Command::new(prog)
-                    .args(words)
-                    .spawn()
-                    .map_err(|source| CliError::Io {
-                        path: prog.into(),
-                        source,
-                    })?,
-            );
+            child =
+                Some(
+                    Command::new(prog)
+                        .args(words)
+                        .spawn()
+                        .map_err(|source| CliError::Io {
+                            path: prog.into(),
+                            source,
+                        })?,
+                );
         }
         loop {
-            if session.poll(&mut backend, out).map_err(fail)? || oxbpf_kernel::interrupt::requested() {
+            if session.poll(&mut backend, out).map_err(fail)?
+                || oxbpf_kernel::interrupt::requested()
+            {
                 break;
             }
             if let Some(ch) = child.as_mut() {

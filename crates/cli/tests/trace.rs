@@ -39,7 +39,12 @@ fn can_trace(test: &str) -> bool {
 
 #[test]
 fn compile_errors_point_at_the_script() {
-    let o = oxbpf(&["trace", "--dry-run", "-e", "BEGIN {\n  @x[1] = 1;\n  @x[comm] = 2;\n}"]);
+    let o = oxbpf(&[
+        "trace",
+        "--dry-run",
+        "-e",
+        "BEGIN {\n  @x[1] = 1;\n  @x[comm] = 2;\n}",
+    ]);
     assert!(!o.status.success());
     assert_eq!(
         text(&o.stderr),
@@ -49,14 +54,25 @@ fn compile_errors_point_at_the_script() {
 
 #[test]
 fn dry_run_lists_code_and_verdicts() {
-    let o = oxbpf(&["trace", "--dry-run", "-e", "BEGIN { @h = hist(5); printf(\"%d\\n\", 1); }"]);
+    let o = oxbpf(&[
+        "trace",
+        "--dry-run",
+        "-e",
+        "BEGIN { @h = hist(5); printf(\"%d\\n\", 1); }",
+    ]);
     let out = text(&o.stdout);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    assert!(out.contains("BEGIN: program p0_begin (raw_tracepoint,"), "{out}");
+    assert!(
+        out.contains("BEGIN: program p0_begin (raw_tracepoint,"),
+        "{out}"
+    );
     assert!(out.contains("call 130"), "{out}");
     assert_eq!(out.matches("verifier: ").count(), 2, "{out}");
     assert_eq!(out.matches(": accepted: ").count(), 2, "{out}");
-    assert!(out.contains("map @h: hist(), key 16 bytes, value 8 bytes, per-CPU"), "{out}");
+    assert!(
+        out.contains("map @h: hist(), key 16 bytes, value 8 bytes, per-CPU"),
+        "{out}"
+    );
 }
 
 /// A shell that opens /etc/hostname `n` times once a line arrives on its stdin.
@@ -77,7 +93,8 @@ fn opener(n: usize) -> std::process::Child {
 fn trace_opens(script: &str, n: usize) -> String {
     let mut sh = opener(n);
     let pid = sh.id().to_string();
-    let script = format!("{script} interval:ms:20 /@ready == 0/ {{ @ready = 1; printf(\"ready\\n\"); }}");
+    let script =
+        format!("{script} interval:ms:20 /@ready == 0/ {{ @ready = 1; printf(\"ready\\n\"); }}");
     let mut tracer = Command::new(bin())
         .args(["trace", "-e", &script, &pid])
         .stdout(Stdio::piped())
@@ -87,7 +104,11 @@ fn trace_opens(script: &str, n: usize) -> String {
     let mut seen = String::new();
     loop {
         let mut line = String::new();
-        assert_ne!(out.read_line(&mut line).unwrap(), 0, "tracer ended early: {seen}");
+        assert_ne!(
+            out.read_line(&mut line).unwrap(),
+            0,
+            "tracer ended early: {seen}"
+        );
         seen.push_str(&line);
         if line == "ready\n" {
             break;
@@ -112,8 +133,14 @@ fn counts_exactly_the_opens_of_one_process() {
         return;
     }
     for n in [1, 7] {
-        let out = trace_opens("tracepoint:syscalls:sys_enter_openat /pid == $1/ { @ = count(); }", n);
-        assert_eq!(out, format!("Attaching 2 probes...\nready\n\n\n@: {n}\n@ready: 1\n"));
+        let out = trace_opens(
+            "tracepoint:syscalls:sys_enter_openat /pid == $1/ { @ = count(); }",
+            n,
+        );
+        assert_eq!(
+            out,
+            format!("Attaching 2 probes...\nready\n\n\n@: {n}\n@ready: 1\n")
+        );
     }
 }
 
@@ -143,7 +170,10 @@ fn interval_and_exit() {
         r#"interval:ms:20 { @c++; if (@c == 3) { printf("done %d\n", @c); exit(); } } END { printf("end\n"); }"#,
     ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    assert_eq!(text(&o.stdout), "Attaching 2 probes...\ndone 3\nend\n\n\n@c: 3\n");
+    assert_eq!(
+        text(&o.stdout),
+        "Attaching 2 probes...\ndone 3\nend\n\n\n@c: 3\n"
+    );
 }
 
 #[test]

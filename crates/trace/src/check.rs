@@ -12,6 +12,9 @@ use crate::types::{parse_format, MapDecl, MapKind, Piece, Ty};
 /// Object map indices before the script's own maps: the event ring buffer and the start time.
 pub const FIRST_USER_MAP: usize = 2;
 
+/// Bytes of a tracepoint record that programs may read (the verifier's limit).
+const MAX_RECORD: u32 = 2048;
+
 /// Builtins that are unsigned 64-bit integers everywhere.
 const INT_BUILTINS: &[&str] = &[
     "pid", "tid", "uid", "gid", "cpu", "nsecs", "elapsed", "rand",
@@ -99,7 +102,10 @@ impl<'a> Env<'a> {
             _ => {
                 return Err(mismatch(
                     span,
-                    format!("`args` exists only in tracepoint probes, not in {}", self.probe.name()),
+                    format!(
+                        "`args` exists only in tracepoint probes, not in {}",
+                        self.probe.name()
+                    ),
                 ))
             }
         };
@@ -127,7 +133,10 @@ impl<'a> Env<'a> {
             Some(_) => Ok(Ty::Str),
             None => Err(bad_call(
                 span,
-                format!("positional parameter ${n} was not given ({} were)", self.params.len()),
+                format!(
+                    "positional parameter ${n} was not given ({} were)",
+                    self.params.len()
+                ),
             )),
         }
     }
@@ -165,12 +174,7 @@ impl<'a> Env<'a> {
                     _ => {
                         return Err(mismatch(
                             e.span,
-                            format!(
-                                "`{}` between {} and {}",
-                                op.text(),
-                                lt.name(),
-                                rt.name()
-                            ),
+                            format!("`{}` between {} and {}", op.text(), lt.name(), rt.name()),
                         ))
                     }
                 }
@@ -207,7 +211,14 @@ impl<'a> Env<'a> {
                         "fields can only be read from `args` (args->field)",
                     ));
                 }
-                match self.field(f, e.span)?.kind {
+                let field = self.field(f, e.span)?;
+                if field.offset + field.size > MAX_RECORD {
+                    return Err(TraceError::Unsupported {
+                        span: e.span,
+                        what: format!("field `{f}` past the first {MAX_RECORD} bytes of the record"),
+                    });
+                }
+                match field.kind {
                     FieldKind::Int { signed } => Ty::Int { signed },
                     FieldKind::CharArray | FieldKind::DataLocStr => Ty::Str,
                     FieldKind::Other => {
@@ -227,7 +238,10 @@ impl<'a> Env<'a> {
     fn want_int(&self, e: &Expr) -> Result<(), TraceError> {
         match self.ty(e)? {
             Ty::Int { .. } => Ok(()),
-            t => Err(mismatch(e.span, format!("expected an integer, found a {}", t.name()))),
+            t => Err(mismatch(
+                e.span,
+                format!("expected an integer, found a {}", t.name()),
+            )),
         }
     }
 
@@ -244,7 +258,10 @@ impl<'a> Env<'a> {
                     format!("`retval` exists only in uretprobes, not in {}", p.name()),
                 )),
             },
-            "args" => Err(mismatch(span, "`args` is a record: read a field, as in args->name")),
+            "args" => Err(mismatch(
+                span,
+                "`args` is a record: read a field, as in args->name",
+            )),
             _ => {
                 if let Some(n) = b.strip_prefix("arg").and_then(|n| n.parse::<usize>().ok()) {
                     let have = arg_count(self.probe);
@@ -264,7 +281,10 @@ impl<'a> Env<'a> {
                             ),
                         ))
                     } else {
-                        Err(mismatch(span, format!("{} has arg0 to arg{}", self.probe.name(), have - 1)))
+                        Err(mismatch(
+                            span,
+                            format!("{} has arg0 to arg{}", self.probe.name(), have - 1),
+                        ))
                     };
                 }
                 Err(TraceError::UnknownIdent {
@@ -335,7 +355,17 @@ impl<'a> Env<'a> {
                 }
                 Ok(m.name.clone())
             }
-            _ => Err(bad_call(e.span, format!("{what} takes a map{}", if keyed { " element such as @m[key]" } else { " such as @m" }))),
+            _ => Err(bad_call(
+                e.span,
+                format!(
+                    "{what} takes a map{}",
+                    if keyed {
+                        " element such as @m[key]"
+                    } else {
+                        " such as @m"
+                    }
+                ),
+            )),
         }
     }
 
@@ -369,7 +399,12 @@ impl<'a> Env<'a> {
                 if let Some(n) = args.get(1) {
                     match constant(n, self.params) {
                         Some(v) if v >= 1 => {}
-                        _ => return Err(bad_call(n.span, "str()'s length must be a positive constant")),
+                        _ => {
+                            return Err(bad_call(
+                                n.span,
+                                "str()'s length must be a positive constant",
+                            ))
+                        }
                     }
                 }
                 Ok(Ty::Str)
@@ -383,12 +418,18 @@ impl<'a> Env<'a> {
                 }
                 match constant(&args[2], self.params) {
                     Some(v) if v >= 0 => Ok(Ty::Int { signed: false }),
-                    _ => Err(bad_call(args[2].span, "strncmp()'s length must be a constant")),
+                    _ => Err(bad_call(
+                        args[2].span,
+                        "strncmp()'s length must be a constant",
+                    )),
                 }
             }
             "printf" => {
                 let Some(ExprKind::Str(fmt)) = args.first().map(|a| &a.kind) else {
-                    return Err(bad_call(span, "printf() needs a format string literal first"));
+                    return Err(bad_call(
+                        span,
+                        "printf() needs a format string literal first",
+                    ));
                 };
                 let pieces = parse_format(fmt).map_err(|m| bad_call(args[0].span, m))?;
                 let specs: Vec<_> = pieces
@@ -418,7 +459,16 @@ impl<'a> Env<'a> {
                         _ => {
                             return Err(mismatch(
                                 a.span,
-                                format!("%{} takes {}, not a {}", s.conv, if s.wants_string() { "a string" } else { "an integer" }, t.name()),
+                                format!(
+                                    "%{} takes {}, not a {}",
+                                    s.conv,
+                                    if s.wants_string() {
+                                        "a string"
+                                    } else {
+                                        "an integer"
+                                    },
+                                    t.name()
+                                ),
                             ))
                         }
                     }
@@ -473,7 +523,12 @@ impl<'a> Env<'a> {
     }
 
     /// The kind of map an aggregation call makes, after checking its arguments.
-    pub fn aggregation(&self, name: &str, args: &[Expr], span: Span) -> Result<MapKind, TraceError> {
+    pub fn aggregation(
+        &self,
+        name: &str,
+        args: &[Expr],
+        span: Span,
+    ) -> Result<MapKind, TraceError> {
         let want = match name {
             "count" => 0,
             "lhist" => 4,
@@ -482,7 +537,11 @@ impl<'a> Env<'a> {
         if args.len() != want {
             return Err(bad_call(
                 span,
-                format!("{name}() takes {want} argument{}, not {}", if want == 1 { "" } else { "s" }, args.len()),
+                format!(
+                    "{name}() takes {want} argument{}, not {}",
+                    if want == 1 { "" } else { "s" },
+                    args.len()
+                ),
             ));
         }
         if let Some(a) = args.first() {
@@ -498,11 +557,16 @@ impl<'a> Env<'a> {
             "hist" => MapKind::Hist,
             _ => {
                 let c = |i: usize| {
-                    constant(&args[i], self.params)
-                        .ok_or_else(|| bad_call(args[i].span, "lhist()'s min, max and step must be constants"))
+                    constant(&args[i], self.params).ok_or_else(|| {
+                        bad_call(
+                            args[i].span,
+                            "lhist()'s min, max and step must be constants",
+                        )
+                    })
                 };
                 let (min, max, step) = (c(1)?, c(2)?, c(3)?);
-                if step <= 0 || max <= min || (max - min) / step > 1000 {
+                let buckets = max.checked_sub(min).map(|w| w / step.max(1));
+                if step <= 0 || max <= min || !buckets.is_some_and(|b| b <= 1000) {
                     return Err(bad_call(
                         span,
                         "lhist() needs min < max, a positive step and at most 1000 buckets",
@@ -590,12 +654,12 @@ impl<'a> Env<'a> {
                 self.declare_reads(b)?;
                 self.declare_reads(c)?;
             }
-            ExprKind::Call(name, args) => {
-                // These name maps without reading them.
-                if !matches!(name.as_str(), "print" | "delete" | "clear" | "zero") {
-                    for a in args {
-                        self.declare_reads(a)?;
-                    }
+            // print, delete, clear and zero name maps without reading them.
+            ExprKind::Call(name, args)
+                if !matches!(name.as_str(), "print" | "delete" | "clear" | "zero") =>
+            {
+                for a in args {
+                    self.declare_reads(a)?;
                 }
             }
             _ => {}
@@ -634,7 +698,11 @@ impl<'a> Env<'a> {
                     (Some(old), _) if !old.compatible(t) => {
                         return Err(mismatch(
                             value.span,
-                            format!("${name} holds a {} but is assigned a {}", old.name(), t.name()),
+                            format!(
+                                "${name} holds a {} but is assigned a {}",
+                                old.name(),
+                                t.name()
+                            ),
                         ))
                     }
                     (Some(Ty::Str), Some(_)) | (_, Some(_)) if t == Ty::Str => {
@@ -685,7 +753,10 @@ impl<'a> Env<'a> {
             }
             StmtKind::Break | StmtKind::Continue => {
                 if self.loops == 0 {
-                    return Err(bad_call(s.span, "break and continue belong inside a while loop"));
+                    return Err(bad_call(
+                        s.span,
+                        "break and continue belong inside a while loop",
+                    ));
                 }
             }
             StmtKind::Return => {}

@@ -151,7 +151,10 @@ impl TraceError {
                 .collect();
             let avail = text.chars().count().saturating_sub(col).max(1);
             let carets = "^".repeat((span.len as usize).clamp(1, avail));
-            out.push_str(&format!("{pad} |\n{} | {text}\n{pad} | {lead}{carets}\n", span.line));
+            out.push_str(&format!(
+                "{pad} |\n{} | {text}\n{pad} | {lead}{carets}\n",
+                span.line
+            ));
         }
         out
     }

@@ -56,8 +56,8 @@ pub struct Token {
 /// Operators, longest first so that `<<=` wins over `<<` and `<`.
 const PUNCT: &[&str] = &[
     "<<=", ">>=", "==", "!=", "<=", ">=", "&&", "||", "<<", ">>", "->", "++", "--", "+=", "-=",
-    "*=", "/=", "%=", "&=", "|=", "^=", "{", "}", "(", ")", "[", "]", ";", ",", ":", "?", "=",
-    "<", ">", "+", "-", "*", "/", "%", "&", "|", "^", "!", "~", ".",
+    "*=", "/=", "%=", "&=", "|=", "^=", "{", "}", "(", ")", "[", "]", ";", ",", ":", "?", "=", "<",
+    ">", "+", "-", "*", "/", "%", "&", "|", "^", "!", "~", ".",
 ];
 
 /// A position-based tokenizer over one script.
@@ -293,7 +293,12 @@ impl<'s> Lexer<'s> {
                     (d, m)
                 } else if let Some((d, e)) = digits.split_once('e') {
                     let e: u32 = e.parse().map_err(|_| bad_number(span, &text))?;
-                    (d.to_string(), 10u64.checked_pow(e).ok_or_else(|| bad_number(span, &text))?)
+                    (
+                        d.to_string(),
+                        10u64
+                            .checked_pow(e)
+                            .ok_or_else(|| bad_number(span, &text))?,
+                    )
                 } else {
                     (digits, 1)
                 }

@@ -139,13 +139,13 @@ pub fn compile(src: &str, opts: &Options, fs: &dyn Tracefs) -> Result<Compiled, 
                 let fields = match &probe {
                     Probe::Tracepoint { category, name } => {
                         let tp = format!("{category}:{name}");
-                        let text = fs.format(category, name).ok_or_else(|| {
-                            TraceError::Tracefs {
-                                span: *span,
-                                tracepoint: tp.clone(),
-                                message: "its format file cannot be read".into(),
-                            }
-                        })?;
+                        let text =
+                            fs.format(category, name)
+                                .ok_or_else(|| TraceError::Tracefs {
+                                    span: *span,
+                                    tracepoint: tp.clone(),
+                                    message: "its format file cannot be read".into(),
+                                })?;
                         tracefs::parse_format(&text).map_err(|message| TraceError::Tracefs {
                             span: *span,
                             tracepoint: tp,
@@ -188,7 +188,13 @@ pub fn compile(src: &str, opts: &Options, fs: &dyn Tracefs) -> Result<Compiled, 
         .maps
         .push(MapDef::global(START_NAME, ".data", vec![0; 8], false, None));
     for m in &maps {
-        let mut def = MapDef::global(&Compiled::map_object_name(&m.name), "", Vec::new(), false, None);
+        let mut def = MapDef::global(
+            &Compiled::map_object_name(&m.name),
+            "",
+            Vec::new(),
+            false,
+            None,
+        );
         def.origin = MapOrigin::Btf;
         def.map_type = if m.kind.per_cpu() { 5 } else { 1 }; // percpu_hash, hash
         def.key_size = m.key_size() as u32;
@@ -263,11 +269,14 @@ fn init_program() -> Result<Program, TraceError> {
 /// Runs oxbpf's verifier on every program; a rejection is this compiler's bug,
 /// reported at the script span the failing instruction came from.
 pub fn verify(c: &Compiled) -> Result<(), TraceError> {
-    let init = c.object.program(INIT_PROGRAM).map_err(|e| TraceError::Rejected {
-        span: Span::default(),
-        probe: INIT_PROGRAM.into(),
-        message: e.to_string(),
-    })?;
+    let init = c
+        .object
+        .program(INIT_PROGRAM)
+        .map_err(|e| TraceError::Rejected {
+            span: Span::default(),
+            probe: INIT_PROGRAM.into(),
+            message: e.to_string(),
+        })?;
     if let Some(r) = verify_program(c, init).rejection {
         return Err(TraceError::Rejected {
             span: Span::default(),

@@ -208,10 +208,7 @@ impl Parser<'_> {
                     "continue" => StmtKind::Continue,
                     _ => StmtKind::Return,
                 };
-                Ok(Stmt {
-                    kind,
-                    span: t.span,
-                })
+                Ok(Stmt { kind, span: t.span })
             }
             Tok::Var(name) => {
                 let name = name.clone();
@@ -248,11 +245,7 @@ impl Parser<'_> {
     }
 
     /// After the target: `= e`, `op= e`, `++` or `--`.
-    fn assignment(
-        &mut self,
-        target: Span,
-        var: bool,
-    ) -> Result<(Option<BinOp>, Expr), TraceError> {
+    fn assignment(&mut self, target: Span, var: bool) -> Result<(Option<BinOp>, Expr), TraceError> {
         let t = self.next()?;
         let one = Expr {
             kind: ExprKind::Int(1),
@@ -262,7 +255,9 @@ impl Parser<'_> {
             Tok::Punct("=") => None,
             Tok::Punct("++") => return Ok((Some(BinOp::Add), one)),
             Tok::Punct("--") => return Ok((Some(BinOp::Sub), one)),
-            Tok::Punct(p) if p.len() >= 2 && p.ends_with('=') && !matches!(p, "==" | "!=" | "<=" | ">=") => {
+            Tok::Punct(p)
+                if p.len() >= 2 && p.ends_with('=') && !matches!(p, "==" | "!=" | "<=" | ">=") =>
+            {
                 Some(binop(&p[..p.len() - 1]).expect("compound operators are binary operators"))
             }
             other => {

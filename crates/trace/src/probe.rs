@@ -90,7 +90,9 @@ pub fn expand(text: &str, span: Span, fs: &dyn Tracefs) -> Result<Vec<Probe>, Tr
                     .collect());
             }
             if fs.format(cat, name).is_none() {
-                return Err(unknown(": no such tracepoint in tracefs (see `oxbpf trace -l`)"));
+                return Err(unknown(
+                    ": no such tracepoint in tracefs (see `oxbpf trace -l`)",
+                ));
             }
             Probe::Tracepoint {
                 category: cat.to_string(),

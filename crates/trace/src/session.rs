@@ -4,7 +4,9 @@
 
 use std::io::Write;
 
-use crate::output::{decode, format_all_maps, format_map, time::strftime, Action, Element, EXIT_PREAMBLE};
+use crate::output::{
+    decode, format_all_maps, format_map, time::strftime, Action, Element, EXIT_PREAMBLE,
+};
 use crate::{Compiled, MapDecl, Probe};
 
 /// What runs the programs and holds the maps.
@@ -68,11 +70,9 @@ impl<'c> Session<'c> {
     pub fn poll(&mut self, b: &mut dyn Backend, out: &mut dyn Write) -> Result<bool, String> {
         let mut actions = Vec::new();
         let mut bad = None;
-        b.drain(&mut |rec| {
-            match decode(self.compiled, rec) {
-                Ok(a) => actions.push(a),
-                Err(e) => bad = Some(e.0),
-            }
+        b.drain(&mut |rec| match decode(self.compiled, rec) {
+            Ok(a) => actions.push(a),
+            Err(e) => bad = Some(e.0),
         })?;
         if let Some(e) = bad {
             return Err(e);
@@ -92,7 +92,9 @@ impl<'c> Session<'c> {
                 }
                 Action::Clear(name) => b.clear(self.decl(&name)?)?,
                 Action::Zero(name) => b.zero(self.decl(&name)?)?,
-                Action::Time(f) => out.write_all(strftime(&f, (self.clock)()).as_bytes()).map_err(io)?,
+                Action::Time(f) => out
+                    .write_all(strftime(&f, (self.clock)()).as_bytes())
+                    .map_err(io)?,
                 Action::Exit => self.exited = true,
             }
         }

@@ -27,7 +27,10 @@ pub struct StaticTracefs(pub Vec<(String, String, String)>);
 
 impl Tracefs for StaticTracefs {
     fn tracepoints(&self) -> Vec<(String, String)> {
-        self.0.iter().map(|(c, n, _)| (c.clone(), n.clone())).collect()
+        self.0
+            .iter()
+            .map(|(c, n, _)| (c.clone(), n.clone()))
+            .collect()
     }
     fn format(&self, category: &str, name: &str) -> Option<String> {
         self.0
@@ -159,7 +162,10 @@ mod tests {
     fn parses_openat_format() {
         let text = "name: sys_enter_openat\nID: 1\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:const char * filename;\toffset:24;\tsize:8;\tsigned:0;\n\tfield:char comm[16];\toffset:32;\tsize:16;\tsigned:0;\n\tfield:__data_loc char[] name;\toffset:48;\tsize:4;\tsigned:0;\n";
         let f = parse_format(text).unwrap();
-        let names: Vec<_> = f.iter().map(|f| (f.name.as_str(), f.offset, f.kind.clone())).collect();
+        let names: Vec<_> = f
+            .iter()
+            .map(|f| (f.name.as_str(), f.offset, f.kind.clone()))
+            .collect();
         assert_eq!(
             names,
             [

@@ -7,7 +7,9 @@ use common::run;
 
 #[test]
 fn printf_and_scalar_maps() {
-    let out = run(r#"BEGIN { printf("[%d] [%5d] [%-5d|] [%x] [%s] [%-8s|] [%c] [%lu] [%05d] [%u]\n", -5, 42, 42, 255, "hi", "ab", 65, 18446744073709551615, 42, -1); @a = 1; @b["x"] = 2; @b["y"] = 1; exit(); }"#);
+    let out = run(
+        r#"BEGIN { printf("[%d] [%5d] [%-5d|] [%x] [%s] [%-8s|] [%c] [%lu] [%05d] [%u]\n", -5, 42, 42, 255, "hi", "ab", 65, 18446744073709551615, 42, -1); @a = 1; @b["x"] = 2; @b["y"] = 1; exit(); }"#,
+    );
     assert_eq!(
         out,
         "[-5] [   42] [42   |] [ff] [hi] [ab      |] [A] [18446744073709551615] [00042] [4294967295]\n\n\n@a: 1\n@b[y]: 1\n@b[x]: 2\n"
@@ -52,8 +54,23 @@ fn hist_and_lhist_tables() {
     let empty = " ".repeat(52);
     let mut want = String::from("\n\n@h: \n");
     want += &format!("(..., 0)               1 |{bar}|\n[0]                    1 |{bar}|\n[1]                    0 |{empty}|\n");
-    for l in ["[2, 4)", "[4, 8)", "[8, 16)", "[16, 32)", "[32, 64)", "[64, 128)", "[128, 256)", "[256, 512)", "[512, 1K)", "[1K, 2K)"] {
-        let c = if l == "[4, 8)" || l == "[1K, 2K)" { 1 } else { 0 };
+    for l in [
+        "[2, 4)",
+        "[4, 8)",
+        "[8, 16)",
+        "[16, 32)",
+        "[32, 64)",
+        "[64, 128)",
+        "[128, 256)",
+        "[256, 512)",
+        "[512, 1K)",
+        "[1K, 2K)",
+    ] {
+        let c = if l == "[4, 8)" || l == "[1K, 2K)" {
+            1
+        } else {
+            0
+        };
         want += &format!("{l:<16}{c:>8} |{}|\n", if c == 1 { &bar } else { &empty });
     }
     want += "\n@l: \n";
@@ -90,32 +107,43 @@ fn print_clear_zero_delete() {
 
 #[test]
 fn strings_compare_and_builtins() {
-    let out = run(r#"BEGIN { $s = "abc"; if ($s == "abc") { printf("eq\n"); } if ($s != "abd") { printf("ne\n"); } printf("%d %d %s|%s\n", strncmp($s, "abx", 2), strncmp($s, "abx", 3), str($s, 3), probe); @[comm] = count(); exit(); }"#);
+    let out = run(
+        r#"BEGIN { $s = "abc"; if ($s == "abc") { printf("eq\n"); } if ($s != "abd") { printf("ne\n"); } printf("%d %d %s|%s\n", strncmp($s, "abx", 2), strncmp($s, "abx", 3), str($s, 3), probe); @[comm] = count(); exit(); }"#,
+    );
     assert!(out.starts_with("eq\nne\n0 1 ab|BEGIN\n"), "{out}");
     assert!(out.contains("\n@["), "{out}");
 }
 
 #[test]
 fn exit_stops_the_probe_and_end_runs() {
-    let out = run(r#"BEGIN { printf("one\n"); exit(); printf("never\n"); } END { printf("end %d\n", 1); }"#);
+    let out = run(
+        r#"BEGIN { printf("one\n"); exit(); printf("never\n"); } END { printf("end %d\n", 1); }"#,
+    );
     assert_eq!(out, "one\nend 1\n\n\n");
 }
 
 #[test]
 fn positional_parameters() {
-    let c = common::build(r#"BEGIN { printf("%d %s %d\n", $1 + 1, $2, $#); exit(); }"#, &["41", "word"], &oxbpf_trace::NoTracefs);
+    let c = common::build(
+        r#"BEGIN { printf("%d %s %d\n", $1 + 1, $2, $#); exit(); }"#,
+        &["41", "word"],
+        &oxbpf_trace::NoTracefs,
+    );
     assert_eq!(common::run_with(&c, |_, _, _| {}), "42 word 2\n\n\n");
 }
 
 #[test]
 fn elapsed_counts_from_the_start() {
     // The runtime's clock starts near 1e9 ns; elapsed must be far below it.
-    let out = run(r#"BEGIN { printf("%d %d\n", elapsed < 1000000000, nsecs > 1000000000); exit(); }"#);
+    let out =
+        run(r#"BEGIN { printf("%d %d\n", elapsed < 1000000000, nsecs > 1000000000); exit(); }"#);
     assert_eq!(out, "1 1\n\n\n");
 }
 
 #[test]
 fn maps_read_before_assignment_count_from_zero() {
-    let out = run(r#"BEGIN { if (@x < 1) { printf("unset %d\n", @x); } @x = @x + 1; @x++; @y[1] += 5; @y[1] -= 1; printf("%d %d %d\n", @x, @y[1], @y[2]); exit(); }"#);
+    let out = run(
+        r#"BEGIN { if (@x < 1) { printf("unset %d\n", @x); } @x = @x + 1; @x++; @y[1] += 5; @y[1] -= 1; printf("%d %d %d\n", @x, @y[1], @y[2]); exit(); }"#,
+    );
     assert_eq!(out, "unset 0\n2 4 0\n\n\n@x: 2\n@y[1]: 4\n");
 }

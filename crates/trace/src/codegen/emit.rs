@@ -23,6 +23,7 @@ enum Item {
 const STACK: usize = 512;
 
 /// Instructions under construction for one program.
+#[derive(Default)]
 pub struct Asm {
     items: Vec<Item>,
     labels: usize,
@@ -35,12 +36,17 @@ pub struct Asm {
 impl Asm {
     /// An empty program.
     pub fn new() -> Asm {
-        Asm {
-            items: Vec::new(),
-            labels: 0,
-            span: Span::default(),
-            used: 0,
-        }
+        Asm::default()
+    }
+
+    /// Instructions and labels so far (an upper bound on the slot count is twice this).
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether nothing was emitted yet.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
     }
 
     /// Appends an instruction.
@@ -144,7 +150,12 @@ impl Asm {
 
     /// `*(size *)(dst + off) = src`.
     pub fn store(&mut self, size: Size, dst: Reg, off: i16, src: Reg) {
-        self.push(Insn::Stx { size, dst, off, src });
+        self.push(Insn::Stx {
+            size,
+            dst,
+            off,
+            src,
+        });
     }
 
     /// `*(size *)(dst + off) = imm`.
@@ -219,8 +230,7 @@ impl Asm {
                     let off = target as i64 - (out.len() as i64 + 1);
                     let off = i16::try_from(off).map_err(|_| TraceError::Unsupported {
                         span,
-                        what: "a jump over more than 32767 instructions (a smaller unroll?)"
-                            .into(),
+                        what: "a jump over more than 32767 instructions (a smaller unroll?)".into(),
                     })?;
                     let insn = match cond {
                         None => Insn::Ja { off },

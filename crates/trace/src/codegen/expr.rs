@@ -75,8 +75,7 @@ impl Gen<'_, '_> {
             ExprKind::Ternary(c, x, y) => {
                 self.int(c)?;
                 let (els, done) = (self.asm.label(), self.asm.label());
-                self.asm
-                    .jump_if(JmpCond::Eq, Reg::R0, Operand::Imm(0), els);
+                self.asm.jump_if(JmpCond::Eq, Reg::R0, Operand::Imm(0), els);
                 self.int(x)?;
                 self.asm.goto(done);
                 self.asm.bind(els);
@@ -84,7 +83,9 @@ impl Gen<'_, '_> {
                 self.asm.bind(done);
             }
             ExprKind::Call(name, args) if name == "strncmp" => {
-                let n = constant(&args[2], self.env.params).unwrap_or(0).clamp(0, STRLEN as i64);
+                let n = constant(&args[2], self.env.params)
+                    .unwrap_or(0)
+                    .clamp(0, STRLEN as i64);
                 self.strcmp(&args[0], &args[1], n as usize, true)?;
             }
             ExprKind::Field(_, f) => {
@@ -316,7 +317,12 @@ impl Gen<'_, '_> {
         match &e.kind {
             ExprKind::Str(s) => self.literal(s, dst),
             ExprKind::Positional(n) => {
-                let text = self.env.params.get(*n as usize - 1).cloned().unwrap_or_default();
+                let text = self
+                    .env
+                    .params
+                    .get(*n as usize - 1)
+                    .cloned()
+                    .unwrap_or_default();
                 self.literal(&text, dst);
             }
             ExprKind::Builtin(b) if b == "probe" => {
@@ -351,8 +357,7 @@ impl Gen<'_, '_> {
             ExprKind::Ternary(c, x, y) => {
                 self.int(c)?;
                 let (els, done) = (self.asm.label(), self.asm.label());
-                self.asm
-                    .jump_if(JmpCond::Eq, Reg::R0, Operand::Imm(0), els);
+                self.asm.jump_if(JmpCond::Eq, Reg::R0, Operand::Imm(0), els);
                 self.string(x, dst)?;
                 self.asm.goto(done);
                 self.asm.bind(els);

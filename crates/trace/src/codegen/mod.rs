@@ -82,8 +82,7 @@ impl<'g, 'a> Gen<'g, 'a> {
         if let Some(p) = &block.predicate {
             g.asm.span = p.span;
             g.int(p)?;
-            g.asm
-                .jump_if(JmpCond::Eq, Reg::R0, Operand::Imm(0), g.exit);
+            g.asm.jump_if(JmpCond::Eq, Reg::R0, Operand::Imm(0), g.exit);
         }
         let ends = g.block(&block.body)?;
         let _ = ends;

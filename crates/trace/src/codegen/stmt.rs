@@ -9,6 +9,9 @@ use crate::check::AGGREGATIONS;
 use crate::error::TraceError;
 use crate::types::{Event, MapDecl, MapKind, Ty, STRLEN};
 
+/// The most instructions a program may have (the kernel's limit for privileged loaders).
+const MAX_INSNS: usize = 1_000_000;
+
 /// `BPF_ANY` for map updates.
 const BPF_ANY: i64 = 0;
 
@@ -22,6 +25,12 @@ impl Gen<'_, '_> {
             self.asm.span = s.span;
             let ends = self.stmt(s)?;
             self.asm.release(mark);
+            if self.asm.len() > MAX_INSNS {
+                return Err(TraceError::Unsupported {
+                    span: s.span,
+                    what: format!("a program of more than {MAX_INSNS} instructions"),
+                });
+            }
             self.asm.span = span;
             if ends {
                 return Ok(true);
@@ -99,7 +108,8 @@ impl Gen<'_, '_> {
                 let (top, done) = (self.asm.label(), self.asm.label());
                 self.asm.bind(top);
                 self.int(cond)?;
-                self.asm.jump_if(JmpCond::Eq, Reg::R0, Operand::Imm(0), done);
+                self.asm
+                    .jump_if(JmpCond::Eq, Reg::R0, Operand::Imm(0), done);
                 self.loops.push((top, done));
                 let ends = self.block(body)?;
                 self.loops.pop();
@@ -109,7 +119,10 @@ impl Gen<'_, '_> {
                 self.asm.bind(done);
             }
             StmtKind::Break | StmtKind::Continue => {
-                let &(top, done) = self.loops.last().ok_or_else(|| self.bug("break outside a loop"))?;
+                let &(top, done) = self
+                    .loops
+                    .last()
+                    .ok_or_else(|| self.bug("break outside a loop"))?;
                 self.asm
                     .goto(if s.kind == StmtKind::Break { done } else { top });
                 return Ok(true);
@@ -399,7 +412,11 @@ impl Gen<'_, '_> {
                 if decl.kind.bucketed() {
                     return Err(TraceError::Unsupported {
                         span: e.span,
-                        what: format!("delete() on the {} map @{}; use clear()", decl.kind.name(), m.name),
+                        what: format!(
+                            "delete() on the {} map @{}; use clear()",
+                            decl.kind.name(),
+                            m.name
+                        ),
                     });
                 }
                 let key = self.key(&decl, m)?;

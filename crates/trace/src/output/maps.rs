@@ -8,6 +8,9 @@ use crate::types::{MapDecl, MapKind, Ty, STRLEN};
 /// One map element: the BPF key and its value, one per CPU for per-CPU maps.
 pub type Element = (Vec<u8>, Vec<Vec<u8>>);
 
+/// Buckets of one histogram: (bucket index, count).
+type Buckets = Vec<(u64, u64)>;
+
 /// Width of the `@` bar of a histogram row.
 const BAR: u64 = 52;
 
@@ -79,7 +82,11 @@ fn key_text(decl: &MapDecl, parts: &[KeyPart]) -> String {
     } else {
         format!(
             "[{}]",
-            parts.iter().map(|p| p.text()).collect::<Vec<_>>().join(", ")
+            parts
+                .iter()
+                .map(|p| p.text())
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     }
 }
@@ -110,7 +117,10 @@ fn combine(decl: &MapDecl, cpus: &[Vec<u8>]) -> Option<Value> {
             .iter()
             .fold(0u64, |a, c| a.wrapping_add(u64_at(c, 0))))),
         MapKind::Min | MapKind::Max => {
-            let set = cpus.iter().filter(|c| u64_at(c, 8) != 0).map(|c| u64_at(c, 0) as i64);
+            let set = cpus
+                .iter()
+                .filter(|c| u64_at(c, 8) != 0)
+                .map(|c| u64_at(c, 0) as i64);
             let v = if decl.kind == MapKind::Min {
                 set.min()
             } else {
@@ -176,7 +186,11 @@ pub fn format_map(decl: &MapDecl, elements: &[Element]) -> String {
                 }
             }
         };
-        out.push_str(&format!("{}{}: {text}\n", decl.display_name(), key_text(decl, key)));
+        out.push_str(&format!(
+            "{}{}: {text}\n",
+            decl.display_name(),
+            key_text(decl, key)
+        ));
     }
     if matches!(decl.kind, MapKind::Avg | MapKind::Stats) {
         out.push('\n');
@@ -262,7 +276,7 @@ pub fn hist_rows(counts: &[(u64, u64)], label: impl Fn(u64) -> String) -> String
 fn format_hist(decl: &MapDecl, elements: &[Element]) -> String {
     let uk = decl.user_key_size();
     // Group buckets by the script's key.
-    let mut groups: Vec<(Vec<u8>, Vec<(u64, u64)>)> = Vec::new();
+    let mut groups: Vec<(Vec<u8>, Buckets)> = Vec::new();
     for (k, v) in elements {
         let (user, bucket) = (k.get(..uk).unwrap_or(k).to_vec(), u64_at(k, uk));
         let count: u64 = v.iter().map(|c| u64_at(c, 0)).sum();
@@ -271,7 +285,7 @@ fn format_hist(decl: &MapDecl, elements: &[Element]) -> String {
             None => groups.push((user, vec![(bucket, count)])),
         }
     }
-    let mut groups: Vec<(Vec<KeyPart>, u64, Vec<(u64, u64)>)> = groups
+    let mut groups: Vec<(Vec<KeyPart>, u64, Buckets)> = groups
         .into_iter()
         .map(|(k, mut b)| {
             b.sort();
@@ -285,7 +299,11 @@ fn format_hist(decl: &MapDecl, elements: &[Element]) -> String {
     }
     let mut out = String::new();
     for (key, _, buckets) in groups {
-        out.push_str(&format!("{}{}: \n", decl.display_name(), key_text(decl, &key)));
+        out.push_str(&format!(
+            "{}{}: \n",
+            decl.display_name(),
+            key_text(decl, &key)
+        ));
         out.push_str(&match decl.kind {
             MapKind::Lhist { min, max, step } => {
                 hist_rows(&buckets, |i| lhist_label(i, min, max, step))

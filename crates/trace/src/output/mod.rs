@@ -37,7 +37,8 @@ fn u64_at(b: &[u8], off: usize) -> Option<u64> {
 
 /// Decodes one ring buffer record.
 pub fn decode(c: &Compiled, record: &[u8]) -> Result<Action, BadRecord> {
-    let id = u64_at(record, 0).ok_or_else(|| BadRecord(format!("a {}-byte record", record.len())))?;
+    let id =
+        u64_at(record, 0).ok_or_else(|| BadRecord(format!("a {}-byte record", record.len())))?;
     let event = c
         .events
         .get(id as usize)
@@ -81,7 +82,10 @@ pub const EXIT_PREAMBLE: &str = "\n\n";
 
 /// Every map at exit, sorted by name, each as [`format_map`] prints it;
 /// `read` returns a map's elements.
-pub fn format_all_maps(c: &Compiled, mut read: impl FnMut(&crate::MapDecl) -> Vec<Element>) -> String {
+pub fn format_all_maps(
+    c: &Compiled,
+    mut read: impl FnMut(&crate::MapDecl) -> Vec<Element>,
+) -> String {
     let mut decls: Vec<&crate::MapDecl> = c.maps.iter().collect();
     decls.sort_by(|a, b| a.name.cmp(&b.name));
     let mut out = String::new();

@@ -72,15 +72,24 @@ pub fn conversion(s: &Spec, a: &Arg) -> String {
         'u' => (String::new(), truncate(v, s.int_bytes).to_string()),
         'x' => {
             let t = truncate(v, s.int_bytes);
-            (if s.alt && t != 0 { "0x" } else { "" }.into(), format!("{t:x}"))
+            (
+                if s.alt && t != 0 { "0x" } else { "" }.into(),
+                format!("{t:x}"),
+            )
         }
         'X' => {
             let t = truncate(v, s.int_bytes);
-            (if s.alt && t != 0 { "0X" } else { "" }.into(), format!("{t:X}"))
+            (
+                if s.alt && t != 0 { "0X" } else { "" }.into(),
+                format!("{t:X}"),
+            )
         }
         'o' => {
             let t = truncate(v, s.int_bytes);
-            (if s.alt && t != 0 { "0" } else { "" }.into(), format!("{t:o}"))
+            (
+                if s.alt && t != 0 { "0" } else { "" }.into(),
+                format!("{t:o}"),
+            )
         }
         'p' => ("0x".into(), format!("{v:x}")),
         'c' => return pad(s, "", &((v as u8) as char).to_string(), false),
@@ -129,14 +138,30 @@ mod tests {
             ("[%5d]", vec![Int(42)], "[   42]"),
             ("[%-5d|]", vec![Int(42)], "[42   |]"),
             ("[%05d]", vec![Int(42)], "[00042]"),
-            ("[%x] [%X] [%#x]", vec![Int(255), Int(255), Int(255)], "[ff] [FF] [0xff]"),
-            ("[%s] [%-8s|] [%8s]", vec![Str("hi".into()), Str("ab".into()), Str("cd".into())], "[hi] [ab      |] [      cd]"),
+            (
+                "[%x] [%X] [%#x]",
+                vec![Int(255), Int(255), Int(255)],
+                "[ff] [FF] [0xff]",
+            ),
+            (
+                "[%s] [%-8s|] [%8s]",
+                vec![Str("hi".into()), Str("ab".into()), Str("cd".into())],
+                "[hi] [ab      |] [      cd]",
+            ),
             ("[%c]", vec![Int(65)], "[A]"),
             ("[%lu]", vec![neg(-1)], "[18446744073709551615]"),
             ("[%u]", vec![neg(-1)], "[4294967295]"),
             ("%d %d", vec![Int(4294967297), neg(-4294967297)], "1 -1"),
-            ("%ld %lld", vec![Int(4294967297), neg(-4294967297)], "4294967297 -4294967297"),
-            ("100%% %.3s|%.5d", vec![Str("abcdef".into()), Int(42)], "100% abc|00042"),
+            (
+                "%ld %lld",
+                vec![Int(4294967297), neg(-4294967297)],
+                "4294967297 -4294967297",
+            ),
+            (
+                "100%% %.3s|%.5d",
+                vec![Str("abcdef".into()), Int(42)],
+                "100% abc|00042",
+            ),
             ("%hhd %hu", vec![Int(0x1ff), Int(0x12345)], "-1 9029"),
             ("%+d % d", vec![Int(3), Int(3)], "+3  3"),
         ] {

@@ -54,7 +54,10 @@ mod tests {
     #[test]
     fn formats_utc() {
         // 2026-12-07 23:48:56 UTC.
-        assert_eq!(super::strftime("%F %T|%H:%M:%S|%D|%%", 1_796_687_336), "2026-12-07 23:48:56|23:48:56|12/07/26|%");
+        assert_eq!(
+            super::strftime("%F %T|%H:%M:%S|%D|%%", 1_796_687_336),
+            "2026-12-07 23:48:56|23:48:56|12/07/26|%"
+        );
         assert_eq!(super::strftime("%Y-%m-%d", 0), "1970-01-01");
     }
 }

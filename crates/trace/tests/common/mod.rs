@@ -38,7 +38,9 @@ impl RuntimeBackend {
     }
 
     fn map(&self, d: &MapDecl) -> &std::sync::Arc<oxbpf::maps::Map> {
-        self.rt.map(&Compiled::map_object_name(&d.name)).expect("map")
+        self.rt
+            .map(&Compiled::map_object_name(&d.name))
+            .expect("map")
     }
 }
 
@@ -80,7 +82,10 @@ impl Backend for RuntimeBackend {
     }
 
     fn drain(&mut self, f: &mut dyn FnMut(&[u8])) -> Result<(), String> {
-        let m = self.rt.map(oxbpf_trace::RINGBUF_NAME).map_err(|e| e.to_string())?;
+        let m = self
+            .rt
+            .map(oxbpf_trace::RINGBUF_NAME)
+            .map_err(|e| e.to_string())?;
         m.ringbuf().expect("a ring buffer").consume(f);
         Ok(())
     }
