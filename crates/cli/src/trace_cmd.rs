@@ -319,6 +319,34 @@ fn attach(k: &Kernel, c: &Compiled, pid: Option<i32>) -> Result<Vec<oxbpf_kernel
     Ok(links)
 }
 
+/// Splits `-c`'s command into words as a shell would for quotes and
+/// backslashes (no variables, globs or redirections).
+fn split_command(cmd: &str) -> Result<Vec<String>, CliError> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = cmd.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => words.extend(word.take()),
+            '\\' => word.get_or_insert_default().extend(chars.next()),
+            '\'' | '"' => {
+                let w = word.get_or_insert_default();
+                loop {
+                    match chars.next() {
+                        Some(q) if q == c => break,
+                        Some('\\') if c == '"' => w.extend(chars.next()),
+                        Some(x) => w.push(x),
+                        None => return Err(CliError::Input(format!("-c: unterminated {c} quote"))),
+                    }
+                }
+            }
+            c => word.get_or_insert_default().push(c),
+        }
+    }
+    words.extend(word);
+    Ok(words)
+}
+
 fn alive(pid: i32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
@@ -368,7 +396,8 @@ fn trace(c: &Compiled, args: &TraceArgs, out: &mut dyn Write) -> Result<(), CliE
     if !session.exited {
         links = attach(&kernel, c, args.pid)?;
         if let Some(cmd) = &args.command {
-            let mut words = cmd.split_whitespace();
+            let words = split_command(cmd)?;
+            let mut words = words.iter();
             let prog = words
                 .next()
                 .ok_or_else(|| CliError::Input("-c needs a command".into()))?;
@@ -409,4 +438,25 @@ fn trace(c: &Compiled, args: &TraceArgs, out: &mut dyn Write) -> Result<(), CliE
         let _ = ch.wait();
     }
     session.finish(&mut backend, out).map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn splits_commands_like_a_shell() {
+        for (cmd, want) in [
+            ("ls -l /tmp", vec!["ls", "-l", "/tmp"]),
+            (
+                "python3 -c 'import os; print(1)'",
+                vec!["python3", "-c", "import os; print(1)"],
+            ),
+            (
+                r#"echo "a \"b\" c" d\ e ''"#,
+                vec!["echo", "a \"b\" c", "d e", ""],
+            ),
+        ] {
+            assert_eq!(super::split_command(cmd).unwrap(), want, "{cmd}");
+        }
+        assert!(super::split_command("echo 'open").is_err());
+    }
 }

@@ -91,7 +91,12 @@ fn opener(n: usize) -> std::process::Child {
 /// probes are attached (an interval probe prints `ready`), stops with SIGINT,
 /// and returns the output.
 fn trace_opens(script: &str, n: usize) -> String {
-    let mut sh = opener(n);
+    trace_gated(script, opener(n))
+}
+
+/// Runs `script` with `child`'s pid as $1; `child` waits for a line on its
+/// stdin, which it gets once the probes are attached.
+fn trace_gated(script: &str, mut sh: std::process::Child) -> String {
     let pid = sh.id().to_string();
     let script =
         format!("{script} interval:ms:20 /@ready == 0/ {{ @ready = 1; printf(\"ready\\n\"); }}");
@@ -206,4 +211,40 @@ fn begin_output_matches_bpftrace() {
     let ours = oxbpf(&["trace", "-e", script]);
     assert!(ours.status.success(), "{}", text(&ours.stderr));
     assert_eq!(text(&ours.stdout), text(&theirs.stdout));
+}
+
+#[test]
+fn uprobe_and_uretprobe_on_libc() {
+    if !can_trace("uprobe_and_uretprobe_on_libc") {
+        return;
+    }
+    let libc = "/lib/x86_64-linux-gnu/libc.so.6";
+    let python = Command::new("python3").arg("-c").arg("1").status();
+    if !std::path::Path::new(libc).exists() || !python.is_ok_and(|s| s.success()) {
+        println!("skipped uprobe_and_uretprobe_on_libc: needs {libc} and python3");
+        return;
+    }
+    let child = Command::new("python3")
+        .args([
+            "-c",
+            "import os, sys; sys.stdin.readline(); os.getpid(); os.getpid()",
+        ])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let script = format!(
+        "uprobe:{libc}:getpid /pid == $1/ {{ @calls = count(); }} uretprobe:{libc}:getpid /pid == $1/ {{ @ret = max(retval); @rets = count(); }}"
+    );
+    let out = trace_gated(&script, child);
+    let value = |name: &str| -> u64 {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("@{name}: ")))
+            .unwrap_or_else(|| panic!("no @{name} in {out}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("ret"), pid as u64, "{out}");
+    assert!(value("calls") >= 2, "{out}");
+    assert_eq!(value("calls"), value("rets"), "{out}");
 }

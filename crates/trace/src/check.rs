@@ -215,7 +215,9 @@ impl<'a> Env<'a> {
                 if field.offset + field.size > MAX_RECORD {
                     return Err(TraceError::Unsupported {
                         span: e.span,
-                        what: format!("field `{f}` past the first {MAX_RECORD} bytes of the record"),
+                        what: format!(
+                            "field `{f}` past the first {MAX_RECORD} bytes of the record"
+                        ),
                     });
                 }
                 match field.kind {

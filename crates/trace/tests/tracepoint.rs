@@ -236,7 +236,17 @@ fn hostile_scripts_are_errors_not_panics() {
         }
     }
     let deep = format!("BEGIN {{ @x = {}1{}; }}", "(".repeat(500), ")".repeat(500));
-    assert!(matches!(compile(&deep, &Options::default(), &tracefs()), Err(TraceError::Unsupported { .. })));
-    let huge = format!("BEGIN {{ {} @x = 1; {} }}", "unroll(100) {".repeat(4), "}".repeat(4));
-    assert!(matches!(compile(&huge, &Options::default(), &tracefs()), Err(TraceError::Unsupported { .. })));
+    assert!(matches!(
+        compile(&deep, &Options::default(), &tracefs()),
+        Err(TraceError::Unsupported { .. })
+    ));
+    let huge = format!(
+        "BEGIN {{ {} @x = 1; {} }}",
+        "unroll(100) {".repeat(4),
+        "}".repeat(4)
+    );
+    assert!(matches!(
+        compile(&huge, &Options::default(), &tracefs()),
+        Err(TraceError::Unsupported { .. })
+    ));
 }
