@@ -172,6 +172,20 @@ impl Backend for KernelBackend<'_> {
         Ok(())
     }
 
+    fn lost(&mut self) -> Result<u64, String> {
+        let m = self
+            .kernel
+            .map(oxbpf_trace::LOST_NAME)
+            .map_err(|e| e.to_string())?;
+        let v = m
+            .lookup(&0u32.to_le_bytes())
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        Ok(v.chunks(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .sum())
+    }
+
     fn wait(&mut self, timeout: Duration) -> Result<(), String> {
         let pending = &mut self.pending;
         self.ring
@@ -437,7 +451,12 @@ fn trace(c: &Compiled, args: &TraceArgs, out: &mut dyn Write) -> Result<(), CliE
         }
         let _ = ch.wait();
     }
-    session.finish(&mut backend, out).map_err(fail)
+    session.finish(&mut backend, out).map_err(fail)?;
+    let lost = backend.lost().map_err(fail)?;
+    if lost > 0 {
+        eprintln!("oxbpf: lost {lost} events: the ring buffer was full");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,8 +9,9 @@ use crate::probe::Probe;
 use crate::tracefs::{Field, FieldKind};
 use crate::types::{parse_format, MapDecl, MapKind, Piece, Ty};
 
-/// Object map indices before the script's own maps: the event ring buffer and the start time.
-pub const FIRST_USER_MAP: usize = 2;
+/// Object map indices before the script's own maps: the event ring buffer,
+/// the start time and the lost-event counter.
+pub const FIRST_USER_MAP: usize = 3;
 
 /// Bytes of a tracepoint record that programs may read (the verifier's limit).
 const MAX_RECORD: u32 = 2048;
@@ -568,7 +569,7 @@ impl<'a> Env<'a> {
                 };
                 let (min, max, step) = (c(1)?, c(2)?, c(3)?);
                 let buckets = max.checked_sub(min).map(|w| w / step.max(1));
-                if step <= 0 || max <= min || !buckets.is_some_and(|b| b <= 1000) {
+                if step <= 0 || max <= min || buckets.is_none_or(|b| b > 1000) {
                     return Err(bad_call(
                         span,
                         "lhist() needs min < max, a positive step and at most 1000 buckets",

@@ -99,6 +99,14 @@ pub enum TraceError {
         tracepoint: String,
         message: String,
     },
+    /// The verifier could not prove the program ends within its limits (a loop
+    /// too long or without an end): a property of the script, not a compiler bug.
+    #[error("{span}: the verifier cannot accept probe {probe}: {message}")]
+    VerifierLimit {
+        span: Span,
+        probe: String,
+        message: String,
+    },
     /// oxbpf's verifier rejected a generated program: a bug in this compiler.
     #[error("{span}: compiler bug: the verifier rejected the code for probe {probe}: {message}")]
     Rejected {
@@ -124,6 +132,7 @@ impl TraceError {
             | TraceError::Unsupported { span, .. }
             | TraceError::StackOverflow { span, .. }
             | TraceError::Tracefs { span, .. }
+            | TraceError::VerifierLimit { span, .. }
             | TraceError::Rejected { span, .. } => *span,
         }
     }

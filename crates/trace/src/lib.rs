@@ -55,6 +55,8 @@ pub struct CompiledProbe {
     pub span: Span,
     /// Per instruction slot, the script span it was generated for.
     pub spans: Vec<Span>,
+    /// Per instruction slot, the innermost `while` loop around it.
+    pub loops: Vec<Option<Span>>,
 }
 
 /// A compiled script.
@@ -74,6 +76,8 @@ pub struct Compiled {
 pub const RINGBUF_NAME: &str = "events";
 /// The object's name of the start-time global (`elapsed` counts from it).
 pub const START_NAME: &str = "start";
+/// The object's name of the per-CPU count of events lost to a full ring buffer.
+pub const LOST_NAME: &str = "lost";
 /// Ring buffer bytes.
 const RINGBUF_BYTES: u32 = 1 << 20;
 /// Entries per script map (bpftrace's default).
@@ -160,9 +164,9 @@ pub fn compile(src: &str, opts: &Options, fs: &dyn Tracefs) -> Result<Compiled, 
                 }
                 env.block(&block.body)?;
                 let asm = codegen::Gen::program(&mut env, &mut events, block)?;
-                let (insns, spans) = asm.finish()?;
+                let done = asm.finish()?;
                 let name = program_name(generated.len(), &probe);
-                generated.push((name, probe, *span, insns, spans));
+                generated.push((name, probe, *span, done));
             }
         }
     }
@@ -187,6 +191,13 @@ pub fn compile(src: &str, opts: &Options, fs: &dyn Tracefs) -> Result<Compiled, 
     object
         .maps
         .push(MapDef::global(START_NAME, ".data", vec![0; 8], false, None));
+    let mut lost = MapDef::global(LOST_NAME, "", Vec::new(), false, None);
+    lost.origin = MapOrigin::Btf;
+    lost.map_type = 6; // percpu_array
+    lost.key_size = 4;
+    lost.value_size = 8;
+    lost.max_entries = 1;
+    object.maps.push(lost);
     for m in &maps {
         let mut def = MapDef::global(
             &Compiled::map_object_name(&m.name),
@@ -205,7 +216,8 @@ pub fn compile(src: &str, opts: &Options, fs: &dyn Tracefs) -> Result<Compiled, 
     }
     object.programs.push(init_program()?);
     let mut probes = Vec::new();
-    for (name, probe, span, insns, spans) in generated {
+    for (name, probe, span, done) in generated {
+        let insns = done.insns;
         let section = section(&probe);
         let (prog_type, attach) = classify(&section);
         debug_assert_ne!(prog_type, ProgramType::Unspec);
@@ -226,7 +238,8 @@ pub fn compile(src: &str, opts: &Options, fs: &dyn Tracefs) -> Result<Compiled, 
             program: name,
             probe,
             span,
-            spans,
+            spans: done.spans,
+            loops: done.loops,
         });
     }
     let compiled = Compiled {
@@ -248,7 +261,7 @@ fn init_program() -> Result<Program, TraceError> {
     a.store(Size::DW, Reg::R1, 0, Reg::R0);
     a.imm(Reg::R0, 0);
     a.push(Insn::Exit);
-    let (insns, _) = a.finish()?;
+    let insns = a.finish()?.insns;
     let section = "raw_tp/oxbpf_init".to_string();
     let (prog_type, attach) = classify(&section);
     Ok(Program {
@@ -290,6 +303,15 @@ pub fn verify(c: &Compiled) -> Result<(), TraceError> {
         };
         let report = verify_program(c, prog);
         if let Some(r) = report.rejection {
+            use oxbpf_verifier::Reason;
+            if matches!(r.reason, Reason::TooComplex | Reason::InfiniteLoop) {
+                let at = p.spans.get(r.insn).copied().unwrap_or(p.span);
+                return Err(TraceError::VerifierLimit {
+                    span: p.loops.get(r.insn).copied().flatten().unwrap_or(at),
+                    probe: p.probe.name(),
+                    message: format!("{} (loop fewer times, or do less per iteration)", r.message),
+                });
+            }
             return Err(TraceError::Rejected {
                 span: p.spans.get(r.insn).copied().unwrap_or(p.span),
                 probe: p.probe.name(),

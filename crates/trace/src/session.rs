@@ -21,6 +21,10 @@ pub trait Backend {
     fn zero(&mut self, decl: &MapDecl) -> Result<(), String>;
     /// Hands each ring buffer record waiting now to `f`, in order.
     fn drain(&mut self, f: &mut dyn FnMut(&[u8])) -> Result<(), String>;
+    /// Events the full ring buffer refused, over all CPUs.
+    fn lost(&mut self) -> Result<u64, String> {
+        Ok(0)
+    }
     /// Blocks until a record may be waiting or `timeout` passes.
     fn wait(&mut self, timeout: std::time::Duration) -> Result<(), String> {
         std::thread::sleep(timeout);

@@ -147,3 +147,14 @@ fn maps_read_before_assignment_count_from_zero() {
     );
     assert_eq!(out, "unset 0\n2 4 0\n\n\n@x: 2\n@y[1]: 4\n");
 }
+
+#[test]
+fn hist_edges_at_the_top_of_the_range() {
+    let out = run("BEGIN { @h = hist(9223372036854775807); @h = hist(4611686018427387904); @l = lhist(2048, 0, 4096, 1024); @l = lhist(5000, 0, 4096, 1024); exit(); }");
+    let bar = "@".repeat(52);
+    let empty = " ".repeat(52);
+    assert_eq!(
+        out,
+        format!("\n\n@h: \n[4E, 8E)               2 |{bar}|\n\n@l: \n[2K, 3K)               1 |{bar}|\n[3K, 4K)               0 |{empty}|\n[4K, ...)              1 |{bar}|\n\n")
+    );
+}

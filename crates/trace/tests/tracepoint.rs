@@ -204,6 +204,18 @@ fn errors_name_the_place() {
             "`+` between string and int64",
         ),
         ("BEGIN { \"unterminated }", 1, 9, "unterminated string"),
+        (
+            "BEGIN { $i = 0; while ($i < 1000000) { @x[$i] = $i; $i++; } }",
+            1,
+            17,
+            "the verifier cannot accept probe BEGIN",
+        ),
+        (
+            "BEGIN { while (1) { } }",
+            1,
+            9,
+            "the verifier cannot accept",
+        ),
     ] {
         let e = error(src);
         assert_eq!((e.span().line, e.span().col), (line, col), "{src}: {e}");

@@ -10,13 +10,23 @@ use crate::error::{Span, TraceError};
 pub struct Label(usize);
 
 enum Item {
-    Insn(Insn, Span),
+    Insn(Insn, Span, Option<Span>),
     Jump {
         cond: Option<(JmpCond, Reg, Operand)>,
         to: Label,
         span: Span,
+        in_loop: Option<Span>,
     },
     Bind(Label),
+}
+
+/// A program's instruction slots with, per slot, where it came from.
+pub struct Finished {
+    pub insns: Vec<RawInsn>,
+    /// The script span each slot was generated for.
+    pub spans: Vec<Span>,
+    /// The innermost `while` loop around each slot.
+    pub loops: Vec<Option<Span>>,
 }
 
 /// The BPF stack: 512 bytes below r10.
@@ -29,6 +39,8 @@ pub struct Asm {
     labels: usize,
     /// The span new instructions are attributed to.
     pub span: Span,
+    /// The innermost `while` loop around new instructions.
+    pub in_loop: Option<Span>,
     /// Bytes of stack in use (growing down from r10).
     used: usize,
 }
@@ -51,7 +63,7 @@ impl Asm {
 
     /// Appends an instruction.
     pub fn push(&mut self, i: Insn) {
-        self.items.push(Item::Insn(i, self.span));
+        self.items.push(Item::Insn(i, self.span, self.in_loop));
     }
 
     /// A fresh, unbound label.
@@ -71,6 +83,7 @@ impl Asm {
             cond: None,
             to: l,
             span: self.span,
+            in_loop: self.in_loop,
         });
     }
 
@@ -80,6 +93,7 @@ impl Asm {
             cond: Some((cond, dst, src)),
             to: l,
             span: self.span,
+            in_loop: self.in_loop,
         });
     }
 
@@ -204,28 +218,36 @@ impl Asm {
         self.used = mark;
     }
 
-    /// Resolves labels: the slots and, per slot, the span it came from.
-    pub fn finish(self) -> Result<(Vec<RawInsn>, Vec<Span>), TraceError> {
+    /// Resolves labels: the slots and, per slot, the span it came from and
+    /// the innermost loop around it.
+    pub fn finish(self) -> Result<Finished, TraceError> {
         let mut at = vec![usize::MAX; self.labels];
         let mut slot = 0;
         for item in &self.items {
             match item {
-                Item::Insn(i, _) => slot += i.slots(),
+                Item::Insn(i, _, _) => slot += i.slots(),
                 Item::Jump { .. } => slot += 1,
                 Item::Bind(l) => at[l.0] = slot,
             }
         }
         let mut out = Vec::with_capacity(slot);
         let mut spans = Vec::with_capacity(slot);
+        let mut loops = Vec::with_capacity(slot);
         for item in self.items {
             match item {
-                Item::Insn(i, span) => {
+                Item::Insn(i, span, in_loop) => {
                     for r in i.encode() {
                         out.push(r);
                         spans.push(span);
+                        loops.push(in_loop);
                     }
                 }
-                Item::Jump { cond, to, span } => {
+                Item::Jump {
+                    cond,
+                    to,
+                    span,
+                    in_loop,
+                } => {
                     let target = at[to.0];
                     let off = target as i64 - (out.len() as i64 + 1);
                     let off = i16::try_from(off).map_err(|_| TraceError::Unsupported {
@@ -244,10 +266,15 @@ impl Asm {
                     };
                     out.extend(insn.encode());
                     spans.push(span);
+                    loops.push(in_loop);
                 }
                 Item::Bind(_) => {}
             }
         }
-        Ok((out, spans))
+        Ok(Finished {
+            insns: out,
+            spans,
+            loops,
+        })
     }
 }

@@ -15,8 +15,8 @@ use crate::check::Env;
 use crate::error::{Span, TraceError};
 use crate::types::{Event, Ty};
 
-pub use emit::Asm;
 use emit::Label;
+pub use emit::{Asm, Finished};
 
 /// Kernel helper ids the generated code calls.
 pub mod helper {
@@ -37,6 +37,8 @@ pub mod helper {
 pub const RINGBUF_MAP: usize = 0;
 /// The object map index of the start time (`elapsed`), a one-entry global.
 pub const START_MAP: usize = 1;
+/// The object map index of the per-CPU count of events the full ring buffer refused.
+pub const LOST_MAP: usize = 2;
 
 /// The generator for one program.
 pub struct Gen<'g, 'a> {
@@ -102,13 +104,27 @@ impl<'g, 'a> Gen<'g, 'a> {
         self.events.len() - 1
     }
 
-    /// Sends `len` stack bytes at `off` to the ring buffer.
-    pub(crate) fn output(&mut self, off: i16, len: usize) {
-        self.asm.map_ref(Reg::R1, RINGBUF_MAP);
-        self.asm.stack_addr(Reg::R2, off);
-        self.asm.imm(Reg::R3, len as i64);
-        self.asm.imm(Reg::R4, 0);
-        self.asm.call(helper::RINGBUF_OUTPUT);
+    /// Sends `len` stack bytes at `off` to the ring buffer; counts a refusal in the lost map.
+    pub(crate) fn output(&mut self, off: i16, len: usize) -> Result<(), TraceError> {
+        let key = self.asm.alloc(8)?;
+        let a = &mut self.asm;
+        a.map_ref(Reg::R1, RINGBUF_MAP);
+        a.stack_addr(Reg::R2, off);
+        a.imm(Reg::R3, len as i64);
+        a.imm(Reg::R4, 0);
+        a.call(helper::RINGBUF_OUTPUT);
+        let done = a.label();
+        a.jump_if(JmpCond::Eq, Reg::R0, Operand::Imm(0), done);
+        a.store_imm(Size::DW, Reg::R10, key, 0);
+        a.map_ref(Reg::R1, LOST_MAP);
+        a.stack_addr(Reg::R2, key);
+        a.call(helper::MAP_LOOKUP);
+        a.jump_if(JmpCond::Eq, Reg::R0, Operand::Imm(0), done);
+        a.load(Size::DW, Reg::R1, Reg::R0, 0);
+        a.alu(oxbpf_isa::AluOp::Add, Reg::R1, Operand::Imm(1));
+        a.store(Size::DW, Reg::R0, 0, Reg::R1);
+        a.bind(done);
+        Ok(())
     }
 
     /// Copies `len` bytes (a multiple of 8) from `src + soff` to stack offset `dst`.

@@ -106,6 +106,7 @@ impl Gen<'_, '_> {
             }
             StmtKind::While { cond, body } => {
                 let (top, done) = (self.asm.label(), self.asm.label());
+                let outer = self.asm.in_loop.replace(s.span);
                 self.asm.bind(top);
                 self.int(cond)?;
                 self.asm
@@ -116,6 +117,7 @@ impl Gen<'_, '_> {
                 if !ends {
                     self.asm.goto(top);
                 }
+                self.asm.in_loop = outer;
                 self.asm.bind(done);
             }
             StmtKind::Break | StmtKind::Continue => {
@@ -359,7 +361,7 @@ impl Gen<'_, '_> {
                     }
                     off += t.size() as i16;
                 }
-                self.output(rec, len);
+                self.output(rec, len)?;
             }
             "print" => {
                 if let ExprKind::Map(m) = &args[0].kind {
@@ -381,7 +383,7 @@ impl Gen<'_, '_> {
                     self.int(&args[0])?;
                     self.asm.store(Size::DW, Reg::R10, rec + 8, Reg::R0);
                 }
-                self.output(rec, 8 + ty.size());
+                self.output(rec, 8 + ty.size())?;
             }
             "time" => {
                 let format = match args.first().map(|a| &a.kind) {
@@ -440,7 +442,7 @@ impl Gen<'_, '_> {
         let rec = self.asm.alloc(8)?;
         self.asm.imm(Reg::R0, id as i64);
         self.asm.store(Size::DW, Reg::R10, rec, Reg::R0);
-        self.output(rec, 8);
+        self.output(rec, 8)?;
         Ok(())
     }
 }

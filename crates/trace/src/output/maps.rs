@@ -199,7 +199,7 @@ pub fn format_map(decl: &MapDecl, elements: &[Element]) -> String {
 }
 
 /// A bucket bound with bpftrace's K/M/G/T/P/E suffixes for multiples of 1024.
-pub fn bound(n: i64) -> String {
+pub fn bound(n: i128) -> String {
     const SUFFIX: [&str; 6] = ["K", "M", "G", "T", "P", "E"];
     let mut v = n;
     let mut unit = None;
@@ -217,19 +217,15 @@ pub fn bound(n: i64) -> String {
     }
 }
 
-/// The label of bucket `i` of a `hist`.
+/// The label of bucket `i` of a `hist`: bucket `i` >= 3 holds [2^(i-2), 2^(i-1)).
 pub fn hist_label(i: u64) -> String {
     match i {
         0 => "(..., 0)".into(),
         1 => "[0]".into(),
         2 => "[1]".into(),
         _ => {
-            let lo = 1i64.checked_shl((i - 2) as u32).unwrap_or(i64::MAX);
-            let hi = 1i64.checked_shl((i - 1) as u32);
-            match hi {
-                Some(hi) if i < 65 => format!("[{}, {})", bound(lo), bound(hi)),
-                _ => format!("[{}, ...)", bound(lo)),
-            }
+            let lo = 1i128 << (i - 2).min(100);
+            format!("[{}, {})", bound(lo), bound(lo * 2))
         }
     }
 }
@@ -238,12 +234,15 @@ pub fn hist_label(i: u64) -> String {
 pub fn lhist_label(i: u64, min: i64, max: i64, step: i64) -> String {
     let buckets = ((max - min) / step) as u64;
     if i == 0 {
-        format!("(..., {})", bound(min))
+        format!("(..., {})", bound(min as i128))
     } else if i > buckets {
-        format!("[{}, ...)", bound(min + buckets as i64 * step))
+        format!(
+            "[{}, ...)",
+            bound(min as i128 + buckets as i128 * step as i128)
+        )
     } else {
-        let lo = min + (i as i64 - 1) * step;
-        format!("[{}, {})", bound(lo), bound(lo + step))
+        let lo = min as i128 + (i as i128 - 1) * step as i128;
+        format!("[{}, {})", bound(lo), bound(lo + step as i128))
     }
 }
 
