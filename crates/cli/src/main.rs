@@ -144,8 +144,8 @@ enum Command {
     /// Statically verify programs (an object's, or raw bytecode with --type);
     /// exit status 0 accepted, 1 rejected, 2 unusable input.
     Verify(verify_cmd::VerifyArgs),
-    /// Run a bpftrace script, compiled to eBPF and verified by oxbpf (needs root,
-    /// except with --dry-run).
+    /// Run a bpftrace script, compiled to eBPF and verified by oxbpf (needs root;
+    /// --dry-run only to read tracefs).
     Trace(trace_cmd::TraceArgs),
     /// The bpf_conformance plugin protocol: program hex on stdin, r0 in hex on stdout.
     ConformancePlugin {

@@ -40,7 +40,7 @@ pub struct TraceArgs {
     #[arg(short = 'q')]
     quiet: bool,
     /// Print each generated program's disassembly and oxbpf's verifier
-    /// verdict; load nothing.
+    /// verdict; load nothing (no root needed, except to read tracefs).
     #[arg(long)]
     dry_run: bool,
     /// List the tracepoints matching PATTERN (a glob such as `sched:*`), then exit.
@@ -91,6 +91,12 @@ impl Tracefs for HostTracefs {
         }
         out.sort();
         out
+    }
+
+    fn unavailable(&self) -> Option<String> {
+        self.root.is_none().then(|| {
+            "tracefs is not mounted and cannot be mounted here (tracepoints need root)".to_string()
+        })
     }
 
     fn format(&self, category: &str, name: &str) -> Option<String> {

@@ -74,6 +74,9 @@ pub fn expand(text: &str, span: Span, fs: &dyn Tracefs) -> Result<Vec<Probe>, Tr
         ["BEGIN" | "begin"] => Probe::Begin,
         ["END" | "end"] => Probe::End,
         ["tracepoint" | "t", cat, name] if !cat.is_empty() && !name.is_empty() => {
+            if let Some(why) = fs.unavailable() {
+                return Err(unknown(&format!(": {why}")));
+            }
             if cat.contains(['*', '?']) || name.contains(['*', '?']) {
                 let mut found: Vec<(String, String)> = fs
                     .tracepoints()

@@ -8,6 +8,10 @@ pub trait Tracefs {
     fn tracepoints(&self) -> Vec<(String, String)>;
     /// The text of `events/CATEGORY/NAME/format`, if the tracepoint exists.
     fn format(&self, category: &str, name: &str) -> Option<String>;
+    /// Why no tracepoint can be found at all (tracefs missing or unreadable), if so.
+    fn unavailable(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A tracefs with no tracepoints (scripts without tracepoint probes).
