@@ -17,6 +17,7 @@ fuzz_target!(|data: &[u8]| {
     )]);
     let opts = Options {
         params: vec!["7".into(), "word".into()],
+        cpid: Some(42),
     };
     match compile(src, &opts, &fs) {
         Err(e @ TraceError::Rejected { .. }) => panic!("{}", e.render(src, "fuzz.bt")),

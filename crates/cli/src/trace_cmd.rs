@@ -268,10 +268,26 @@ pub fn run(args: TraceArgs) -> Result<(), CliError> {
     } else {
         file
     };
+    // The command starts stopped, so that `cpid` is known when compiling and
+    // the command runs only once the probes are attached.
+    let child = match (&args.command, args.dry_run) {
+        (Some(cmd), false) => Some(spawn_stopped(cmd)?),
+        _ => None,
+    };
+    let cpid = match (&child, &args.command) {
+        (Some(ch), _) => Some(ch.id()),
+        // A dry run compiles `cpid` as 0.
+        (None, Some(_)) => Some(0),
+        (None, None) => None,
+    };
     let fs = HostTracefs::new();
-    let compiled = match compile(&src, &Options { params }, &fs) {
+    let compiled = match compile(&src, &Options { params, cpid }, &fs) {
         Ok(c) => c,
         Err(e) => {
+            if let Some(mut ch) = child {
+                let _ = ch.kill();
+                let _ = ch.wait();
+            }
             eprint!("{}", e.render(&src, &file));
             std::process::exit(1);
         }
@@ -279,7 +295,49 @@ pub fn run(args: TraceArgs) -> Result<(), CliError> {
     if args.dry_run {
         return dry_run(&compiled, &mut out);
     }
-    trace(&compiled, &args, &mut out)
+    trace(&compiled, &args, child, &mut out)
+}
+
+/// Starts `cmd` through a shell that stops itself before it execs the
+/// command (same pid); [`resume`] lets it go on.
+fn spawn_stopped(cmd: &str) -> Result<Child, CliError> {
+    let words = split_command(cmd)?;
+    if words.is_empty() {
+        return Err(CliError::Input("-c needs a command".into()));
+    }
+    let child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg("kill -STOP $$ && exec \"$@\"")
+        .arg("oxbpf-trace")
+        .args(&words)
+        .spawn()
+        .map_err(|source| CliError::Io {
+            path: "/bin/sh".into(),
+            source,
+        })?;
+    let stat = format!("/proc/{}/stat", child.id());
+    for _ in 0..5000 {
+        let state = std::fs::read_to_string(&stat).unwrap_or_default();
+        // The state follows the command name in parentheses.
+        if let Some((_, rest)) = state.rsplit_once(") ") {
+            if rest.starts_with('T') {
+                return Ok(child);
+            }
+            if rest.starts_with('Z') || rest.starts_with('X') {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Err(CliError::Input(format!("-c: `{cmd}` did not start")))
+}
+
+/// Lets a command started by [`spawn_stopped`] run.
+fn resume(child: &Child) {
+    // SAFETY: kill(2) with a pid this process started and has not reaped.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGCONT);
+    }
 }
 
 fn dry_run(c: &Compiled, out: &mut dyn Write) -> Result<(), CliError> {
@@ -387,7 +445,12 @@ fn alive(pid: i32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
-fn trace(c: &Compiled, args: &TraceArgs, out: &mut dyn Write) -> Result<(), CliError> {
+fn trace(
+    c: &Compiled,
+    args: &TraceArgs,
+    mut child: Option<Child>,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
     let kernel = Kernel::load_with(
         &c.object,
         LoadOptions {
@@ -428,25 +491,10 @@ fn trace(c: &Compiled, args: &TraceArgs, out: &mut dyn Write) -> Result<(), CliE
     }
     session.begin(&mut backend, out).map_err(fail)?;
     let mut links = Vec::new();
-    let mut child: Option<Child> = None;
     if !session.exited {
         links = attach(&kernel, c, args.pid)?;
-        if let Some(cmd) = &args.command {
-            let words = split_command(cmd)?;
-            let mut words = words.iter();
-            let prog = words
-                .next()
-                .ok_or_else(|| CliError::Input("-c needs a command".into()))?;
-            child =
-                Some(
-                    Command::new(prog)
-                        .args(words)
-                        .spawn()
-                        .map_err(|source| CliError::Io {
-                            path: prog.into(),
-                            source,
-                        })?,
-                );
+        if let Some(ch) = &child {
+            resume(ch);
         }
         loop {
             if session.poll(&mut backend, out).map_err(fail)?

@@ -248,3 +248,23 @@ fn uprobe_and_uretprobe_on_libc() {
     assert!(value("calls") >= 2, "{out}");
     assert_eq!(value("calls"), value("rets"), "{out}");
 }
+
+#[test]
+fn cpid_is_the_command() {
+    if !can_trace("cpid_is_the_command") {
+        return;
+    }
+    let o = oxbpf(&[
+        "trace",
+        "-q",
+        "-c",
+        "sh -c ': < /etc/hostname; : < /etc/hostname; : < /etc/passwd'",
+        "-e",
+        r#"tracepoint:syscalls:sys_enter_openat /pid == cpid/ { @[str(args->filename)] = count(); }"#,
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    // The shell's own start-up opens (libraries) are counted too.
+    assert!(out.contains("\n@[/etc/hostname]: 2\n"), "{out}");
+    assert!(out.contains("\n@[/etc/passwd]: 1\n"), "{out}");
+}

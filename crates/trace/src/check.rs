@@ -43,6 +43,8 @@ pub struct Env<'a> {
     /// The positional parameters `$1..$N`.
     pub params: &'a [String],
     pub locals: HashMap<String, Ty>,
+    /// The pid `cpid` yields (a `-c` command's), if any.
+    pub cpid: Option<u32>,
     /// Every map of the script, in the order first used.
     pub maps: &'a mut Vec<MapDecl>,
     /// `while` loops around the current statement.
@@ -86,6 +88,7 @@ impl<'a> Env<'a> {
             fields,
             params,
             locals: HashMap::new(),
+            cpid: None,
             maps,
             loops: 0,
         }
@@ -254,6 +257,10 @@ impl<'a> Env<'a> {
         }
         match b {
             "comm" | "probe" => Ok(Ty::Str),
+            "cpid" => match self.cpid {
+                Some(_) => Ok(Ty::Int { signed: false }),
+                None => Err(mismatch(span, "`cpid` needs a command to run (-c CMD)")),
+            },
             "retval" => match self.probe {
                 Probe::Uprobe { ret: true, .. } => Ok(Ty::Int { signed: true }),
                 p => Err(mismatch(

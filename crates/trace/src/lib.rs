@@ -43,6 +43,8 @@ pub use types::{Event, MapDecl, MapKind, Ty};
 pub struct Options {
     /// The positional parameters `$1..$N`.
     pub params: Vec<String>,
+    /// The pid of the `-c` command, which the `cpid` builtin yields.
+    pub cpid: Option<u32>,
 }
 
 /// One generated program and where it attaches.
@@ -159,6 +161,7 @@ pub fn compile(src: &str, opts: &Options, fs: &dyn Tracefs) -> Result<Compiled, 
                     _ => Vec::new(),
                 };
                 let mut env = check::Env::new(&probe, &fields, &opts.params, &mut maps);
+                env.cpid = opts.cpid;
                 if let Some(p) = &block.predicate {
                     env.predicate(p)?;
                 }

@@ -161,6 +161,7 @@ impl Gen<'_, '_> {
             }
             "cpu" => a.call(helper::CPU),
             "rand" => a.call(helper::PRANDOM),
+            "cpid" => a.imm(Reg::R0, i64::from(self.env.cpid.unwrap_or(0))),
             "retval" => a.load(Size::DW, Reg::R0, Reg::R6, PT_REGS_RAX),
             _ => {
                 let n: usize = b

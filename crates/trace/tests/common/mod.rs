@@ -95,6 +95,7 @@ impl Backend for RuntimeBackend {
 pub fn build(src: &str, params: &[&str], fs: &dyn Tracefs) -> Compiled {
     let opts = Options {
         params: params.iter().map(|s| s.to_string()).collect(),
+        cpid: Some(4242),
     };
     compile(src, &opts, fs).unwrap_or_else(|e| panic!("{}", e.render(src, "test.bt")))
 }
