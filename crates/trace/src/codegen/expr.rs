@@ -270,6 +270,12 @@ impl Gen<'_, '_> {
         let (x, y) = (self.asm.alloc(STRLEN)?, self.asm.alloc(STRLEN)?);
         self.string(l, x)?;
         self.string(r, y)?;
+        if n == 0 {
+            // Nothing to compare: equal (and no comparison code that could never run).
+            self.asm.imm(Reg::R0, if strncmp { 0 } else { 1 });
+            self.asm.release(mark);
+            return Ok(());
+        }
         let a = &mut self.asm;
         let (same, differ, done) = (a.label(), a.label(), a.label());
         for i in 0..n as i16 {

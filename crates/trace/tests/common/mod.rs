@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod gen;
+
 use oxbpf::{Options as RtOptions, Runtime};
 use oxbpf_trace::output::Element;
 use oxbpf_trace::session::{Backend, Session};
@@ -119,4 +121,13 @@ pub fn run_with(
 pub fn run(src: &str) -> String {
     let c = build(src, &[], &oxbpf_trace::NoTracefs);
     run_with(&c, |_, _, _| {})
+}
+
+/// A tracefs holding sched:sched_switch, with the format of a 6.18 kernel.
+pub fn sched_tracefs() -> oxbpf_trace::StaticTracefs {
+    oxbpf_trace::StaticTracefs(vec![(
+        "sched".into(),
+        "sched_switch".into(),
+        include_str!("../fixtures/sched_sched_switch.format").into(),
+    )])
 }
