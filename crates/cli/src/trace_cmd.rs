@@ -441,8 +441,14 @@ fn detach(links: Vec<oxbpf_kernel::Link>) {
     });
 }
 
+/// Whether process `pid` still runs (a zombie has ended).
 fn alive(pid: i32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_none_or(|(_, rest)| !rest.starts_with(['Z', 'X'])),
+        Err(_) => false,
+    }
 }
 
 fn trace(

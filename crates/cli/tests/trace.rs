@@ -268,3 +268,29 @@ fn cpid_is_the_command() {
     assert!(out.contains("\n@[/etc/hostname]: 2\n"), "{out}");
     assert!(out.contains("\n@[/etc/passwd]: 1\n"), "{out}");
 }
+
+#[test]
+fn pid_ends_the_trace_with_its_process() {
+    if !can_trace("pid_ends_the_trace_with_its_process") {
+        return;
+    }
+    let mut sleeper = Command::new("sleep").arg("0.5").spawn().unwrap();
+    let pid = sleeper.id().to_string();
+    let start = std::time::Instant::now();
+    let o = oxbpf(&[
+        "trace",
+        "-q",
+        "-p",
+        &pid,
+        "-e",
+        "interval:ms:10 { @ticks = count(); }",
+    ]);
+    sleeper.wait().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    assert!(
+        text(&o.stdout).starts_with("\n\n@ticks: "),
+        "{}",
+        text(&o.stdout)
+    );
+}
