@@ -274,6 +274,7 @@ pub fn run(args: FilterArgs) -> Result<(), CliError> {
     let mut last_report = started;
     let mut seen: u64 = 0;
     let mut matched: u64 = 0;
+    let mut reported = false;
     let print = !args.count && writer.is_none();
     let mut current = dlt;
     while let Some(packet) = packets.next_packet() {
@@ -311,6 +312,7 @@ pub fn run(args: FilterArgs) -> Result<(), CliError> {
             || (tty && seen % 65536 == 0 && last_report.elapsed() > Duration::from_millis(500))
         {
             last_report = Instant::now();
+            reported = true;
             eprintln!(
                 "oxbpf: {seen} packets read, {matched} matched ({:.1} s)",
                 started.elapsed().as_secs_f64()
@@ -319,6 +321,13 @@ pub fn run(args: FilterArgs) -> Result<(), CliError> {
     }
     if args.count {
         write_out(&mut out, format!("{matched}\n").as_bytes())?;
+    }
+    // Writing a file, or after progress lines, the last line gives the exact totals.
+    if writer.is_some() || reported {
+        eprintln!(
+            "oxbpf: {seen} packets read, {matched} matched ({:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
     }
     if let Some(w) = writer {
         w.finish().map_err(|e| input_error(e.to_string()))?;

@@ -70,3 +70,15 @@ fn every_called_helper(bytecode: &[u8]) -> Helpers {
     }
     helpers
 }
+
+/// Refuses `--jit` where the JIT's x86-64 code cannot run.
+pub fn host_check() -> Result<(), CliError> {
+    if oxbpf_jit::HOST_SUPPORTED {
+        Ok(())
+    } else {
+        Err(CliError::Input(format!(
+            "--jit: the JIT emits x86-64 code, which this {} host cannot run; run without --jit (the interpreter)",
+            std::env::consts::ARCH
+        )))
+    }
+}

@@ -43,6 +43,10 @@ pub enum KernelCommand {
         /// A bpffs directory to pin into; without it everything unloads on exit.
         #[arg(long)]
         pin: Option<PathBuf>,
+        /// Load every program as this program type (a bpftool name such as
+        /// xdp, or a SEC() name such as tc), whatever their SEC() names say.
+        #[arg(long = "type", value_name = "TYPE")]
+        prog_type: Option<String>,
         #[command(flatten)]
         json: Json,
     },
@@ -268,7 +272,12 @@ pub fn run(command: KernelCommand) -> Result<String, CliError> {
     match command {
         KernelCommand::Prog { command } => prog(command),
         KernelCommand::Map { command } => map(command),
-        KernelCommand::Load { file, pin, json } => load(&file, pin.as_deref(), json.json),
+        KernelCommand::Load {
+            file,
+            pin,
+            prog_type,
+            json,
+        } => load(&file, pin.as_deref(), prog_type.as_deref(), json.json),
         KernelCommand::Attach(args) => attach(args),
         KernelCommand::Run {
             target,
@@ -750,8 +759,16 @@ fn load_kernel(obj: &Object) -> Result<Kernel, CliError> {
     Kernel::load(obj).map_err(kerr("loading the object's maps"))
 }
 
-fn load(file: &Path, pin: Option<&Path>, as_json: bool) -> Result<String, CliError> {
-    let obj = object(file)?;
+fn load(
+    file: &Path,
+    pin: Option<&Path>,
+    prog_type: Option<&str>,
+    as_json: bool,
+) -> Result<String, CliError> {
+    let mut obj = object(file)?;
+    if let Some(tname) = prog_type {
+        crate::verify_cmd::override_type(&mut obj, tname).map_err(CliError::Input)?;
+    }
     let k = load_kernel(&obj)?;
     let mut loaded = Vec::new();
     let mut refused = Vec::new();
@@ -1091,6 +1108,7 @@ fn feature(helpers_for: &[String], as_json: bool) -> Result<String, CliError> {
     };
     let s = sys();
     let probing = kerr("probing the kernel");
+    oxbpf_kernel::feature::probe_access(&*s).map_err(&probing)?;
     let mut progs = Vec::new();
     for t in PROG_TYPES {
         progs.push((t, probe_prog_type(&*s, t).map_err(&probing)?));

@@ -1,4 +1,5 @@
-//! `oxbpf`: assemble, disassemble and run eBPF programs.
+//! `oxbpf`: assemble, disassemble, verify and run eBPF programs, filter
+//! packets with classic BPF, and work with the kernel's bpf(2).
 
 mod error;
 mod filter_cmd;
@@ -26,7 +27,9 @@ use oxbpf_vm::{Helpers, Vm};
 #[command(
     name = "oxbpf",
     version,
-    about = "eBPF toolkit: assembler, disassembler and interpreter"
+    about = "eBPF toolkit: assembler and disassembler, verifier, interpreter and x86-64 JIT, \
+             clang-built objects with their maps and helpers, tcpdump-style filters, and the \
+             kernel's bpf(2)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -80,16 +83,23 @@ enum Command {
         #[arg(long, requires = "jit")]
         unchecked: bool,
     },
-    /// Run a program in the interpreter and print r0.
+    /// Run a program in the interpreter (or the JIT, with --jit) and print r0.
     ///
-    /// r1 points at the input memory and r2 holds its length.
+    /// r1 points at the input memory and r2 holds its length; an ELF object's
+    /// program gets its maps and the kernel's helpers, and the context its
+    /// program type's test run gives.
     Run {
         /// Program: assembly, raw bytecode, hex, a bpf_conformance `.data` file, or an
-        /// ELF object (with --prog; programs that use maps need the next release).
+        /// ELF object (with --prog).
         program: PathBuf,
         /// With an ELF object: the program to run.
         #[arg(long)]
         prog: Option<String>,
+        /// With an ELF object: run its programs as this program type (a
+        /// bpftool name such as xdp, or a SEC() name such as tc), whatever
+        /// their SEC() names say.
+        #[arg(long = "type", value_name = "TYPE")]
+        prog_type: Option<String>,
         /// How to read the program.
         #[arg(long, value_enum, default_value = "auto")]
         format: Format,
@@ -196,6 +206,12 @@ fn syntax_of(s: SyntaxArg) -> Syntax {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` and closed early ends the process quietly, as
+    // with other command-line tools, instead of failing a print.
+    // SAFETY: restoring a signal's default disposition before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -283,7 +299,11 @@ fn dispatch(command: Command) -> Result<(), CliError> {
             ctx_in,
             jit,
             verified,
+            prog_type,
         } => {
+            if jit {
+                jit_cmd::host_check()?;
+            }
             let given = match (mem, mem_hex) {
                 (Some(path), _) if path.extension().is_some_and(|e| e == "hex") => {
                     let bytes = read_file(&path)?;
@@ -299,7 +319,10 @@ fn dispatch(command: Command) -> Result<(), CliError> {
                 (None, None) => None,
             };
             if object_cmd::is_elf(&read_file(&program)?) {
-                let (obj, _) = object_cmd::load(&program, None)?;
+                let (mut obj, _) = object_cmd::load(&program, None)?;
+                if let Some(tname) = &prog_type {
+                    verify_cmd::override_type(&mut obj, tname).map_err(CliError::Input)?;
+                }
                 let name = match (&prog, obj.programs.as_slice()) {
                     (Some(name), _) => name.clone(),
                     (None, [only]) => only.name.clone(),
@@ -330,6 +353,11 @@ fn dispatch(command: Command) -> Result<(), CliError> {
                     },
                 )?;
                 return out(&report);
+            }
+            if prog_type.is_some() {
+                return Err(CliError::Input(
+                    "--type applies to ELF objects; raw bytecode runs with r1 = the input memory and r2 = its length".into(),
+                ));
             }
             let loaded = load_program(&program, format)?;
             let mut memory = given.unwrap_or_else(|| loaded.mem.clone().unwrap_or_default());

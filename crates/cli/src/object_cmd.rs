@@ -99,6 +99,18 @@ pub fn show_text(
         }
         let _ = writeln!(o, "{}", line.trim_end());
     }
+    if !obj.broken.is_empty() {
+        let _ = writeln!(o, "\nnot loadable ({}):", obj.broken.len());
+        for b in &obj.broken {
+            let _ = writeln!(
+                o,
+                "  {} (section {}): {}",
+                b.program.as_deref().unwrap_or("-"),
+                b.section,
+                b.error
+            );
+        }
+    }
     let _ = writeln!(o, "\nmaps ({}):", obj.maps.len());
     let _ = writeln!(
         o,
@@ -280,6 +292,7 @@ pub fn show_json(obj: &Object, core: &[oxbpf_object::core::CoreOutcome]) -> Valu
         "license": obj.license,
         "version": obj.kernel_version,
         "programs": programs,
+        "not_loadable": obj.broken.iter().map(|b| json!({"name": b.program, "section": b.section, "error": b.error})).collect::<Vec<_>>(),
         "maps": maps,
         "globals": globals,
         "relocations": relocations,

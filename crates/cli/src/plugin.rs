@@ -41,6 +41,9 @@ pub fn run(args: &[String]) -> Result<String, CliError> {
             source,
         })?;
     let code = parse_hex(&text).map_err(|e| CliError::Input(format!("program on stdin: {e}")))?;
+    if jit {
+        crate::jit_cmd::host_check()?;
+    }
     let r0 = if jit {
         let program = Program::new(&code, &Helpers::conformance())?;
         let mut jit = JitProgram::compile(program, &Options::default())?;

@@ -19,8 +19,9 @@ pub struct VerifyArgs {
     /// With an object: only this program.
     #[arg(long)]
     prog: Option<String>,
-    /// Program type of raw bytecode: a bpftool name (xdp, socket_filter,
-    /// sched_cls, kprobe, ...) or a SEC() name (xdp, tc, socket, kprobe/...).
+    /// Program type: of raw bytecode, or overriding an object's SEC() names;
+    /// a bpftool name (xdp, socket_filter, sched_cls, kprobe, ...) or a SEC()
+    /// name (xdp, tc, socket, kprobe/...).
     #[arg(long = "type", value_name = "TYPE")]
     prog_type: Option<String>,
     /// Print the full per-instruction log (like the kernel's log_level 2).
@@ -36,6 +37,11 @@ pub struct VerifyArgs {
     /// comparisons or leaks, fewer helpers.
     #[arg(long)]
     unprivileged: bool,
+    /// Refuse reads of never-written stack even when privileged. By default,
+    /// as the kernel does for CAP_PERFMON loaders, such reads give unknown
+    /// numbers; unprivileged loaders are always refused them.
+    #[arg(long)]
+    strict: bool,
     /// How to read bytecode input.
     #[arg(long, value_enum, default_value = "auto")]
     format: Format,
@@ -73,7 +79,7 @@ const TYPES: &[ProgramType] = &[
     ProgramType::Netfilter,
 ];
 
-fn parse_type(name: &str) -> Option<ProgramType> {
+pub(crate) fn parse_type(name: &str) -> Option<ProgramType> {
     TYPES
         .iter()
         .copied()
@@ -81,41 +87,99 @@ fn parse_type(name: &str) -> Option<ProgramType> {
         .or_else(|| Some(classify(name).0).filter(|t| *t != ProgramType::Unspec))
 }
 
+/// Gives every program of `obj` the program type `tname` names (a bpftool
+/// name or a SEC() name, which also names the attach type), as `--type` does.
+pub(crate) fn override_type(obj: &mut Object, tname: &str) -> Result<(), String> {
+    let t = parse_type(tname).ok_or_else(|| {
+        let names: Vec<&str> = TYPES.iter().map(|t| t.name()).collect();
+        format!(
+            "unknown program type `{tname}` (known: {})",
+            names.join(", ")
+        )
+    })?;
+    for p in &mut obj.programs {
+        p.prog_type = t;
+        p.section = tname.to_string();
+    }
+    Ok(())
+}
+
 fn unusable(msg: String) -> ! {
     eprintln!("oxbpf: error: {msg}");
     std::process::exit(2)
+}
+
+/// The distinct helper ids `insns` call, in order of first call.
+fn helper_calls(insns: &[oxbpf_isa::Insn]) -> Vec<i32> {
+    let mut ids = Vec::new();
+    for insn in insns {
+        if let oxbpf_isa::Insn::Call {
+            kind: oxbpf_isa::CallKind::Helper,
+            imm,
+        } = insn
+        {
+            if !ids.contains(imm) {
+                ids.push(*imm);
+            }
+        }
+    }
+    ids
 }
 
 /// Runs `oxbpf verify` and exits with its status.
 pub fn run(args: VerifyArgs) -> ! {
     let opts = Options {
         privileged: !args.unprivileged,
+        strict: args.strict,
         log: args.log,
         ..Options::default()
     };
     let data = std::fs::read(&args.input)
         .unwrap_or_else(|e| unusable(format!("{}: {e}", args.input.display())));
-    let reports: Vec<Report> = if data.starts_with(b"\x7fELF") {
-        let obj = Object::parse(&data)
-            .unwrap_or_else(|e| unusable(format!("{}: {e}", args.input.display())));
-        verify_object(&obj, args.prog.as_deref(), &opts)
-            .unwrap_or_else(|e| unusable(format!("{}: {e}", args.input.display())))
-    } else {
-        let Some(tname) = &args.prog_type else {
-            unusable(format!(
-                "{} is not an ELF object; give the program type of raw bytecode with --type",
-                args.input.display()
-            ))
-        };
-        let t = parse_type(tname).unwrap_or_else(|| {
+    let given_type = args.prog_type.as_deref().map(|tname| {
+        parse_type(tname).unwrap_or_else(|| {
             let names: Vec<&str> = TYPES.iter().map(|t| t.name()).collect();
             unusable(format!(
                 "unknown program type `{tname}` (known: {})",
                 names.join(", ")
             ))
-        });
+        })
+    });
+    // The helpers each program calls, for the notes on what only the kernel runs.
+    let mut calls: Vec<Vec<i32>> = Vec::new();
+    let mut broken = None;
+    let reports: Vec<Report> = if data.starts_with(b"\x7fELF") {
+        let mut obj = Object::parse(&data)
+            .unwrap_or_else(|e| unusable(format!("{}: {e}", args.input.display())));
+        if let Some(tname) = &args.prog_type {
+            // --type overrides every program's SEC()-derived type and attach type.
+            override_type(&mut obj, tname).unwrap_or_else(|e| unusable(e));
+        }
+        let reports = verify_object(&obj, args.prog.as_deref(), &opts)
+            .unwrap_or_else(|e| unusable(format!("{}: {e}", args.input.display())));
+        for r in &reports {
+            let insns: Vec<oxbpf_isa::Insn> = obj
+                .program(&r.name)
+                .and_then(|p| p.instructions())
+                .map(|v| v.into_iter().map(|(_, i)| i).collect())
+                .unwrap_or_default();
+            calls.push(helper_calls(&insns));
+        }
+        broken = Some(obj.broken.clone());
+        reports
+    } else {
+        let (Some(t), Some(tname)) = (given_type, &args.prog_type) else {
+            unusable(format!(
+                "{} is not an ELF object; give the program type of raw bytecode with --type",
+                args.input.display()
+            ))
+        };
         let loaded =
             load_program(&args.input, args.format).unwrap_or_else(|e| unusable(e.to_string()));
+        let insns: Vec<oxbpf_isa::Insn> = oxbpf_isa::decode_program(&loaded.bytecode)
+            .map(|v| v.into_iter().map(|(_, i)| i).collect())
+            .unwrap_or_default();
+        calls.push(helper_calls(&insns));
         let slots = oxbpf_verifier::slots(&loaded.bytecode)
             .unwrap_or_else(|e| unusable(format!("{}: {e}", args.input.display())));
         let mut input = Input::new(&slots, t);
@@ -125,16 +189,48 @@ pub fn run(args: VerifyArgs) -> ! {
         vec![verify(&input, &opts)]
     };
     let mut status = 0;
-    for r in &reports {
+    for (r, calls) in reports.iter().zip(&calls) {
         if let Some(log) = &r.log {
             print!("{log}");
         }
+        let kernel_only: Vec<String> = calls
+            .iter()
+            .filter(|&&id| !oxbpf::helpers::implements(id))
+            .map(|&id| format!("bpf_{}", oxbpf_isa::helper_name(id).unwrap_or("unknown")))
+            .collect();
         if args.json {
-            println!("{}", r.json());
+            let mut v: serde_json::Value =
+                serde_json::from_str(&r.json()).expect("reports are JSON");
+            v["kernel_only_helpers"] = serde_json::json!(kernel_only);
+            println!("{v}");
         } else {
             print!("{}", r.text());
+            if !kernel_only.is_empty() {
+                println!(
+                    "  note: oxbpf's runtime does not implement {}: the kernel runs this program, `oxbpf run` refuses it",
+                    kernel_only.join(", ")
+                );
+            }
         }
         if !r.accepted() {
+            status = 1;
+        }
+    }
+    // Programs the object could not prepare are not judged; they still fail the run.
+    if let Some(obj) = &broken {
+        for b in obj {
+            let name = b.program.as_deref().unwrap_or(&b.section);
+            if args.prog.as_deref().is_some_and(|p| p != name) {
+                continue;
+            }
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"name": name, "section": b.section, "accepted": false, "error": b.error})
+                );
+            } else {
+                println!("{name}: not loadable (section {}): {}", b.section, b.error);
+            }
             status = 1;
         }
     }

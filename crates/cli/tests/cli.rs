@@ -286,3 +286,61 @@ extern "C" {
     #[link_name = "geteuid"]
     fn libc_geteuid() -> u32;
 }
+
+/// The subcommands a `--help` text lists under "Commands:".
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn every_help_text_is_true() {
+    // Phrases that promise what is missing, or describe what changed since:
+    // each was once true of some help text here.
+    let stale = [
+        "next release",
+        "not yet",
+        "coming soon",
+        "todo",
+        "unimplemented",
+        "assembler, disassembler and interpreter",
+    ];
+    let mut queue: Vec<Vec<String>> = vec![vec![]];
+    let mut seen = 0;
+    while let Some(path) = queue.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let o = oxbpf(&args, "");
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let help = stdout(&o);
+        seen += 1;
+        let lower = help.to_lowercase();
+        for phrase in stale {
+            assert!(
+                !lower.contains(phrase),
+                "`oxbpf {args:?}` says {phrase:?}:\n{help}"
+            );
+        }
+        for sub in subcommands(&help) {
+            let mut next = path.clone();
+            next.push(sub);
+            queue.push(next);
+        }
+    }
+    // The top level, its commands, and the kernel's and object's own.
+    assert!(seen >= 15, "only {seen} help texts found");
+    // The top line names what the tool is now.
+    let top = stdout(&oxbpf(&["--help"], ""));
+    for part in ["verifier", "JIT", "bpf(2)"] {
+        assert!(top.contains(part), "{top}");
+    }
+    // `run` runs objects with their maps, in the interpreter or the JIT.
+    let run = stdout(&oxbpf(&["run", "--help"], ""));
+    assert!(run.contains("--jit") && run.contains("maps"), "{run}");
+}

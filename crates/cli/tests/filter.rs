@@ -298,3 +298,20 @@ fn nanosecond_stamps_survive_filtering() {
     assert_eq!(got.len(), 50);
     assert_eq!(got[7].0, std::time::Duration::new(1, 123_456_796));
 }
+
+#[test]
+fn writing_a_file_ends_with_the_exact_totals() {
+    let f = Fixture::new("totals");
+    let input = f.path("in.pcap");
+    let output = f.path("tcp.pcap");
+    let o = oxbpf(&["-r", &input, "-w", &output, "tcp"]);
+    stdout(&o);
+    let matched = packets(&output).len();
+    assert!(matched > 0 && matched < 20_000, "{matched}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!("oxbpf: 20000 packets read, {matched} matched (")),
+        "{err}"
+    );
+}

@@ -111,6 +111,37 @@ fn load_pin_list_show_dump_and_update() {
         .expect("listed");
     assert_eq!(mine["type"], "xdp");
     assert_eq!(mine["name"], "xdp_parse");
+
+    // Names past the kernel's 15 characters come whole from the program's
+    // BTF, as bpftool shows them, in JSON and in text.
+    let long = "count_and_filter_packets";
+    let pin_long = fs.path("typed");
+    let loaded = json(&[
+        "kernel",
+        "load",
+        &fixture("long_name.o"),
+        "--pin",
+        &pin_long,
+        "--json",
+    ]);
+    let long_id = loaded["loaded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == long)
+        .unwrap_or_else(|| panic!("{loaded}"))["id"]
+        .as_u64()
+        .unwrap();
+    let list = json(&["kernel", "prog", "list", "--json"]);
+    let listed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"].as_u64() == Some(long_id))
+        .expect("listed");
+    assert_eq!(listed["name"], long, "{listed}");
+    let listing = ok(&["kernel", "prog", "list"]);
+    assert!(listing.contains(long), "{listing}");
     let shown = json(&["kernel", "prog", "show", &xdp_id.to_string(), "--json"]);
     assert_eq!(shown["tag"], mine["tag"]);
     let map_id = shown["map_ids"][0].as_u64().unwrap();
@@ -344,4 +375,130 @@ fn without_privileges_errors_name_the_capability_in_one_line() {
         assert!(err.contains("CAP_"), "{args:?}: {err}");
         assert!(!err.contains("os error"), "{args:?}: raw errno in {err}");
     }
+}
+
+/// Capability numbers (linux/capability.h).
+const CAP_NET_ADMIN: u32 = 12;
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_SYS_RESOURCE: u32 = 24;
+
+/// Runs `oxbpf args` as root with `drop` removed from its bounding set, so
+/// that it execs without them.
+fn without_caps(drop: &[u32], args: &[&str]) -> Output {
+    let drop = drop.to_vec();
+    let mut cmd = Command::new(bin());
+    cmd.args(args);
+    // SAFETY: prctl is async-signal-safe; the closure allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            for &cap in &drop {
+                if libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    cmd.output().unwrap()
+}
+
+/// Whether this process has capability `cap` in its bounding set.
+fn has_cap(cap: u32) -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|b| b & (1 << cap) != 0)
+}
+
+#[test]
+fn kernel_commands_under_reduced_capabilities() {
+    let test = "kernel_commands_under_reduced_capabilities";
+    if !root() {
+        println!("skipped {test}: needs root (to drop capabilities from a full set)");
+        return;
+    }
+    if !has_cap(8) {
+        println!("skipped {test}: needs CAP_SETPCAP to drop capabilities");
+        return;
+    }
+    let packet = fixture("packet.o");
+    let frame = "00 ".repeat(64);
+    // What a command may say when it fails: one line naming a capability the
+    // child lacks, never a raw errno.
+    let refused = |args: &[&str], o: &Output, lacking: &[&str]| {
+        let err = text(&o.stderr);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            lacking.iter().any(|c| err.contains(c)),
+            "{args:?} should name one of {lacking:?}: {err}"
+        );
+        assert!(!err.contains("os error"), "{args:?}: raw errno in {err}");
+    };
+
+    // Root without CAP_SYS_RESOURCE, as on a fresh machine of this kind: the
+    // probes go on past one feature's EPERM (arena maps), and loading works.
+    let drop = [CAP_SYS_RESOURCE];
+    for args in [
+        &["kernel", "feature", "--helpers-for", "xdp"][..],
+        &["kernel", "prog", "list"],
+        &[
+            "kernel",
+            "run",
+            &packet,
+            "--prog",
+            "xdp_parse",
+            "--data-hex",
+            &frame,
+        ],
+    ] {
+        let o = without_caps(&drop, args);
+        assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
+    }
+    let probe = text(&without_caps(&drop, &["kernel", "feature"]).stdout);
+    assert!(
+        probe.contains("xdp") && probe.contains("helpers for"),
+        "{probe}"
+    );
+
+    // CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN without CAP_SYS_ADMIN: loading
+    // and test runs work; walking every program in the kernel needs
+    // CAP_SYS_ADMIN, and says so.
+    let drop = [CAP_SYS_ADMIN, CAP_SYS_RESOURCE];
+    for args in [
+        &["kernel", "feature", "--helpers-for", "xdp"][..],
+        &[
+            "kernel",
+            "run",
+            &packet,
+            "--prog",
+            "xdp_parse",
+            "--data-hex",
+            &frame,
+        ],
+    ] {
+        let o = without_caps(&drop, args);
+        assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
+    }
+    let args = ["kernel", "prog", "list"];
+    let o = without_caps(&drop, &args);
+    if !o.status.success() {
+        refused(&args, &o, &["CAP_SYS_ADMIN"]);
+    }
+
+    // Without CAP_NET_ADMIN as well, XDP programs no longer load.
+    let drop = [CAP_SYS_ADMIN, CAP_SYS_RESOURCE, CAP_NET_ADMIN];
+    let args = [
+        "kernel",
+        "run",
+        &packet,
+        "--prog",
+        "xdp_parse",
+        "--data-hex",
+        &frame,
+    ];
+    let o = without_caps(&drop, &args);
+    assert!(!o.status.success(), "{args:?} ran without CAP_NET_ADMIN");
+    refused(&args, &o, &["CAP_NET_ADMIN"]);
 }

@@ -37,11 +37,16 @@ fn accepted_object_exits_zero_with_statistics() {
 fn rejected_bytecode_exits_one_with_place_hint_and_dot() {
     let src = temp("uninit.s", "r0 = *(u64 *)(r10 - 8)\nexit\n");
     let dot = std::env::temp_dir().join(format!("oxbpf-verify-{}.dot", std::process::id()));
+    // A privileged loader may read never-written stack (as in the kernel);
+    // strict mode refuses it.
+    let o = oxbpf(&["verify", &src, "--type", "xdp"]);
+    assert_eq!(o.status.code(), Some(0));
     let o = oxbpf(&[
         "verify",
         &src,
         "--type",
         "xdp",
+        "--strict",
         "--dot",
         dot.to_str().unwrap(),
     ]);
@@ -129,4 +134,59 @@ fn callx_is_refused_with_a_hint_about_optimization() {
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("rejected at instruction 3"), "{out}");
     assert!(out.contains("-O2"), "{out}");
+}
+
+#[test]
+fn type_overrides_an_objects_section_names() {
+    let obj = fixture("elf/typed_slots.o");
+    // As built: a socket filter tail-calling through an XDP program array.
+    let o = oxbpf(&["verify", &obj, "--prog", "socket_caller"]);
+    assert_eq!(o.status.code(), Some(1));
+    // As socket filters, every program (and so the array) is of one type.
+    let o = oxbpf(&[
+        "verify",
+        &obj,
+        "--prog",
+        "socket_caller",
+        "--type",
+        "socket",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    let o = oxbpf(&["verify", &obj, "--type", "no_such_type"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown program type"));
+    // `run` takes the same override.
+    let o = oxbpf(&[
+        "run",
+        &obj,
+        "--prog",
+        "socket_other",
+        "--type",
+        "socket",
+        "--mem-hex",
+        &"00 ".repeat(64),
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.starts_with("r0 = 0x7 (7)"), "{out}");
+}
+
+#[test]
+fn helpers_only_the_kernel_runs_are_a_note_not_a_rejection() {
+    // bpf_get_current_task has a kernel prototype but no userspace implementation.
+    let o = oxbpf(&["verify", &fixture("object/core.o"), "--prog", "core_reads"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("note: oxbpf's runtime does not implement bpf_get_current_task"),
+        "{out}"
+    );
+    let o = oxbpf(&["run", &fixture("object/core.o"), "--prog", "core_reads"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("calls bpf_get_current_task (helper 35)"),
+        "{err}"
+    );
 }

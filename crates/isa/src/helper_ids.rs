@@ -212,8 +212,8 @@ pub const HELPER_NAMES: [&str; 212] = [
     "tcp_raw_check_syncookie_ipv6",
     "ktime_get_tai_ns",
     "user_ringbuf_drain",
-    "cgroup_storage_get",
-    "cgroup_storage_delete",
+    "cgrp_storage_get",
+    "cgrp_storage_delete",
 ];
 
 /// The kernel's name of helper `id` without the `bpf_` prefix, such as `map_lookup_elem` for 1.

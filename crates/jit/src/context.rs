@@ -83,7 +83,7 @@ pub(crate) struct JitContext {
 }
 
 /// The entry trampoline: runs `entry_target` with `entry_fp` and `args`.
-pub(crate) type Trampoline = unsafe extern "sysv64" fn(*mut JitContext) -> u64;
+pub(crate) type Trampoline = unsafe extern "C" fn(*mut JitContext) -> u64;
 
 pub(crate) const OFF_INPUT_START: i32 = offset_of!(JitContext, input_start) as i32;
 pub(crate) const OFF_INPUT_LIM: i32 = offset_of!(JitContext, input_lim) as i32;
@@ -314,7 +314,7 @@ fn run_helper(ctx: &mut JitContext, id: u32, f: &oxbpf_vm::HelperFn, args: [u64;
 }
 
 /// `call imm`: the helper resolved for slot `cur_pc`.
-pub(crate) unsafe extern "sysv64" fn host_call_helper(
+pub(crate) unsafe extern "C" fn host_call_helper(
     r1: u64,
     r2: u64,
     r3: u64,
@@ -326,7 +326,7 @@ pub(crate) unsafe extern "sysv64" fn host_call_helper(
 }
 
 /// `callx reg`: the helper whose id is in `callx_value`.
-pub(crate) unsafe extern "sysv64" fn host_callx(
+pub(crate) unsafe extern "C" fn host_callx(
     r1: u64,
     r2: u64,
     r3: u64,
@@ -376,7 +376,7 @@ pub(crate) fn check_info(len: u64, kind: u64, pc: usize) -> u32 {
 /// The slow memory check: whether `len` bytes at `addr` lie in any region;
 /// `info` is a [`check_info`]. Returns 1 when allowed; on a fault records it
 /// and returns 0.
-pub(crate) unsafe extern "sysv64" fn host_check(ctx: *mut JitContext, addr: u64, info: u64) -> u64 {
+pub(crate) unsafe extern "C" fn host_check(ctx: *mut JitContext, addr: u64, info: u64) -> u64 {
     // SAFETY: compiled code passes its own context, valid for the run.
     let ctx = unsafe { &mut *ctx };
     let len = info & 0xf;

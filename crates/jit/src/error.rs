@@ -24,6 +24,10 @@ pub enum JitError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Unchecked code was asked of the safe entry point: it needs
+    /// `JitProgram::compile_with_mode`, whose caller vouches for the program.
+    #[error("unchecked mode needs JitProgram::compile_with_mode (unsafe): the caller must vouch that a verifier approved the program")]
+    UncheckedNeedsUnsafe,
     /// The compiled code exceeds the size the JIT's 32-bit offsets can address.
     #[error("the compiled program is too large ({bytes} bytes)")]
     TooLarge {

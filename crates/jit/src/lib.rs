@@ -41,6 +41,21 @@ use context::{JitContext, Status, Trampoline};
 use exec_mem::ExecMemory;
 use oxbpf_vm::{MemoryMap, Program, RawRegion, Region, VmError, MAX_REGIONS, STACK_SIZE};
 
+/// Whether this host can run the code the JIT emits: x86-64 with the System V
+/// calling convention. Elsewhere (such as aarch64) programs still compile, so
+/// that their code can be listed, but runs fail with [`VmError::Unsupported`];
+/// the runtime and the CLI use the interpreter there instead.
+pub const HOST_SUPPORTED: bool = cfg!(all(target_arch = "x86_64", not(windows)));
+
+/// The error of running x86-64 code on another host.
+#[cold]
+fn foreign_host() -> VmError {
+    VmError::Unsupported {
+        index: 0,
+        what: "running the JIT's x86-64 code on this host (use the interpreter)",
+    }
+}
+
 /// Whether compiled code checks memory accesses at run time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Mode {
@@ -91,10 +106,9 @@ pub struct DirectMap {
     /// Passed as the first argument of both functions.
     pub data: *const std::ffi::c_void,
     /// `lookup(data, key)`: the value's address, or 0.
-    pub lookup: unsafe extern "sysv64" fn(*const std::ffi::c_void, *const u8) -> u64,
+    pub lookup: unsafe extern "C" fn(*const std::ffi::c_void, *const u8) -> u64,
     /// `update(data, key, value, flags)`: 0 or a negative errno.
-    pub update:
-        unsafe extern "sysv64" fn(*const std::ffi::c_void, *const u8, *const u8, u64) -> u64,
+    pub update: unsafe extern "C" fn(*const std::ffi::c_void, *const u8, *const u8, u64) -> u64,
 }
 
 /// Maps the JIT may treat specially (see [`JitProgram::compile_with_maps`]).
@@ -130,7 +144,7 @@ pub struct JitProgram {
 }
 
 /// The direct entry: r1, r2 in, r0 out.
-type DirectFn = unsafe extern "sysv64" fn(u64, u64) -> u64;
+type DirectFn = unsafe extern "C" fn(u64, u64) -> u64;
 
 /// Whether execution can run past the last slot (its last instruction is not
 /// an `exit` or an unconditional jump).
@@ -191,13 +205,14 @@ impl std::fmt::Debug for JitProgram {
 }
 
 impl JitProgram {
-    /// Compiles `program` in checked mode (`options.mode` must be [`Mode::Checked`]).
+    /// Compiles `program` in checked mode. `options.mode` must be
+    /// [`Mode::Checked`]: unchecked code needs [`JitProgram::compile_with_mode`],
+    /// and asking for it here is an error rather than a silent downgrade.
     pub fn compile(program: Program, options: &Options) -> Result<JitProgram, JitError> {
-        let options = Options {
-            mode: Mode::Checked,
-            ..*options
-        };
-        Self::build(program, &options, KnownMaps::default())
+        if options.mode != Mode::Checked {
+            return Err(JitError::UncheckedNeedsUnsafe);
+        }
+        Self::build(program, options, KnownMaps::default())
     }
 
     /// Like [`JitProgram::compile_with_mode`], with lookups in `maps.arrays`
@@ -365,6 +380,9 @@ impl JitProgram {
     /// Runs with r1 = the address of `mem` and r2 = its length (both 0 when `mem` is empty).
     #[inline]
     pub fn run(&mut self, mem: &mut [u8]) -> Result<u64, VmError> {
+        if !HOST_SUPPORTED {
+            return Err(foreign_host());
+        }
         let (r1, r2) = if mem.is_empty() {
             (0, 0)
         } else {
@@ -401,6 +419,9 @@ impl JitProgram {
     /// Runs with the given r1..r5 and regions. The first region is also the
     /// packet of legacy ld_abs/ld_ind instructions and the checked mode's fast path.
     pub fn run_with(&mut self, args: &[u64; 5], regions: &[Region<'_>]) -> Result<u64, VmError> {
+        if !HOST_SUPPORTED {
+            return Err(foreign_host());
+        }
         if regions.len() + 1 > MAX_REGIONS {
             return Err(VmError::TooManyRegions {
                 count: regions.len() + 1,

@@ -129,7 +129,7 @@ fn keys_off_the_stack_and_bad_keys_go_through_the_helper() {
 /// A one-entry "map" for direct calls: key 7 maps to `VALUE`.
 static mut VALUE: [u8; 8] = [0; 8];
 
-unsafe extern "sysv64" fn lookup(data: *const std::ffi::c_void, key: *const u8) -> u64 {
+unsafe extern "C" fn lookup(data: *const std::ffi::c_void, key: *const u8) -> u64 {
     assert_eq!(data as u64, 0xd47a);
     // SAFETY: the JIT passes a stack pointer to 4 key bytes.
     let k = unsafe { (key as *const u32).read_unaligned() };
@@ -140,7 +140,7 @@ unsafe extern "sysv64" fn lookup(data: *const std::ffi::c_void, key: *const u8) 
     }
 }
 
-unsafe extern "sysv64" fn update(
+unsafe extern "C" fn update(
     _: *const std::ffi::c_void,
     key: *const u8,
     value: *const u8,

@@ -345,3 +345,18 @@ fn helpers_call_back_into_compiled_functions() {
         "{err}"
     );
 }
+
+#[test]
+fn the_safe_entry_point_refuses_unchecked_mode() {
+    let code = encode_program(&oxbpf_isa::assemble("r0 = 1\nexit").unwrap());
+    let program = Program::new(&code, &helpers()).expect("loads");
+    let options = Options {
+        mode: oxbpf_jit::Mode::Unchecked,
+        ..Options::default()
+    };
+    let e = JitProgram::compile(program, &options).unwrap_err();
+    assert!(
+        matches!(e, oxbpf_jit::JitError::UncheckedNeedsUnsafe),
+        "{e}"
+    );
+}

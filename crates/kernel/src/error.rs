@@ -92,7 +92,13 @@ impl KernelError {
         }
         Some(match self {
             KernelError::Syscall { hint, .. } | KernelError::Os { hint, .. } => {
-                let h = hint.trim().trim_start_matches('(').trim_end_matches(')');
+                // The hint is " (needs X)": drop the outer parentheses only,
+                // so that X's own "(or CAP_SYS_ADMIN)" stays balanced.
+                let h = hint.trim();
+                let h = h
+                    .strip_prefix('(')
+                    .and_then(|h| h.strip_suffix(')'))
+                    .unwrap_or(h);
                 h.strip_prefix("needs ").unwrap_or(h).to_string()
             }
             KernelError::Rejected { .. } => {

@@ -54,7 +54,7 @@ fn load(
 fn errno_text(e: &std::io::Error) -> String {
     match e.raw_os_error() {
         Some(libc::EINVAL) => "EINVAL".into(),
-        Some(libc::EPERM) => "EPERM (needs CAP_BPF / CAP_SYS_ADMIN)".into(),
+        Some(libc::EPERM) => "EPERM (not permitted to this process: a capability such as CAP_SYS_RESOURCE, CAP_PERFMON or CAP_NET_ADMIN is missing)".into(),
         Some(libc::ENOTSUPP_) => "ENOTSUPP".into(),
         _ => e.to_string(),
     }
@@ -76,6 +76,17 @@ fn probe_attach_type(t: u32) -> u32 {
     }
 }
 
+/// Confirms this process may use bpf(2) at all, by creating a one-element
+/// array map; a permission error here is the one probes cannot go on from.
+/// After it, a probe's EPERM means only that one feature is not available to
+/// this process (an arena map without CAP_SYS_RESOURCE, say).
+pub fn probe_access(sys: &dyn Sys) -> Result<(), KernelError> {
+    let mut attr = Attr::new().u32(0, 2).u32(4, 4).u32(8, 4).u32(12, 1);
+    sys.bpf(cmd::MAP_CREATE, &mut attr)
+        .map(|fd| drop(owned(fd as i32)))
+        .map_err(|e| crate::sys::syscall_error(cmd::MAP_CREATE, e))
+}
+
 /// Whether the kernel loads programs of type `prog_type`.
 pub fn probe_prog_type(sys: &dyn Sys, prog_type: u32) -> Result<Support, KernelError> {
     if matches!(prog_type, 26..=29) {
@@ -83,9 +94,6 @@ pub fn probe_prog_type(sys: &dyn Sys, prog_type: u32) -> Result<Support, KernelE
     }
     match load(sys, prog_type, probe_attach_type(prog_type), &RET0, None) {
         Ok(()) => Ok(Support::Yes),
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-            Err(crate::sys::syscall_error(cmd::PROG_LOAD, e))
-        }
         Err(e) => Ok(Support::No(errno_text(&e))),
     }
 }
@@ -133,9 +141,6 @@ pub fn probe_map_type(sys: &dyn Sys, map_type: u32) -> Result<Support, KernelErr
         Ok(fd) => {
             drop(owned(fd as i32));
             Ok(Support::Yes)
-        }
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-            Err(crate::sys::syscall_error(cmd::MAP_CREATE, e))
         }
         Err(e) => Ok(Support::No(errno_text(&e))),
     }
@@ -212,10 +217,17 @@ mod tests {
     }
 
     #[test]
-    fn permission_errors_stop_the_probe() {
+    fn only_the_access_probe_stops_on_permission_errors() {
         let sys = MockSys::new(|_, _| Err(std::io::Error::from_raw_os_error(libc::EPERM)));
-        assert!(probe_prog_type(&sys, 1).is_err());
-        assert!(probe_map_type(&sys, 1).is_err());
+        let e = probe_access(&sys).unwrap_err();
+        assert!(e.is_permission(), "{e}");
+        // One feature's EPERM (an arena map without CAP_SYS_RESOURCE) is that
+        // feature missing, not a fatal error.
+        match probe_map_type(&sys, 33).unwrap() {
+            Support::No(why) => assert!(why.starts_with("EPERM"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(!probe_prog_type(&sys, 1).unwrap().yes());
         let sys = MockSys::new(|_, _| Err(std::io::Error::from_raw_os_error(libc::EINVAL)));
         assert_eq!(
             probe_prog_type(&sys, 1).unwrap(),

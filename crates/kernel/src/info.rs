@@ -74,6 +74,16 @@ pub fn prog_info_with(sys: &dyn Sys, fd: i32) -> Result<ProgInfo, KernelError> {
         map_ids.truncate((u32_at(&again, 52) as usize).min(nr_maps));
     }
     let name_end = info[64..80].iter().position(|&b| b == 0).unwrap_or(16);
+    let mut name = String::from_utf8_lossy(&info[64..64 + name_end]).into_owned();
+    // The kernel keeps 15 characters of the name; as bpftool does, take the
+    // whole one from the program's BTF when it may have been cut.
+    if name_end == 15 && u32_at(&info, 128) != 0 && u32_at(&info, 144) > 0 {
+        if let Some(full) = btf_func_name(sys, fd, u32_at(&info, 128)) {
+            if full.starts_with(&name) {
+                name = full;
+            }
+        }
+    }
     Ok(ProgInfo {
         prog_type: u32_at(&info, 0),
         id: u32_at(&info, 4),
@@ -82,13 +92,28 @@ pub fn prog_info_with(sys: &dyn Sys, fd: i32) -> Result<ProgInfo, KernelError> {
         xlated_insns: u32_at(&info, 20) / 8,
         load_time_ns: u64_at(&info, 40),
         map_ids,
-        name: String::from_utf8_lossy(&info[64..64 + name_end]).into_owned(),
+        name,
         gpl_compatible: info[84] & 1 != 0,
         btf_id: u32_at(&info, 128),
         run_time_ns: u64_at(&info, 192),
         run_cnt: u64_at(&info, 200),
         verified_insns: u32_at(&info, 216),
     })
+}
+
+/// The name of the program's main function in its BTF (BTF object `btf_id`),
+/// from its first func info record.
+fn btf_func_name(sys: &dyn Sys, fd: i32, btf_id: u32) -> Option<String> {
+    // struct bpf_func_info { insn_off, type_id }, one record asked for.
+    let mut record = [0u32; 2];
+    let mut again = [0u8; INFO_LEN];
+    again[132..136].copy_from_slice(&8u32.to_ne_bytes());
+    again[136..144].copy_from_slice(&(record.as_mut_ptr() as u64).to_ne_bytes());
+    again[144..148].copy_from_slice(&1u32.to_ne_bytes());
+    get_info(sys, fd, &mut again).ok()?;
+    let btf = oxbpf_object::btf::Btf::parse(&btf_by_id(sys, btf_id).ok()?).ok()?;
+    let name = btf.get(record[1])?.name();
+    (!name.is_empty()).then(|| name.to_string())
 }
 
 /// Which of a program's instruction dumps to fetch.

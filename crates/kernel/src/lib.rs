@@ -624,6 +624,14 @@ impl Kernel {
             .iter()
             .filter(|p| p.prog_type != ProgramType::Unspec)
             .map(|p| (p.name.clone(), self.program_fd(&p.name)))
+            .chain(self.object.broken.iter().map(|b| {
+                let name = b.program.clone().unwrap_or_else(|| b.section.clone());
+                let e = KernelError::Unsupported(format!(
+                    "section {} could not be prepared: {}",
+                    b.section, b.error
+                ));
+                (name, Err(e))
+            }))
             .collect();
         // Slots of refused programs stay empty; a failure here is a kernel error
         // that the next map operation will report again.
@@ -860,9 +868,12 @@ mod tests {
         }));
         let e = Kernel::load_with(&fixture("packet.o"), options(sys))
             .err()
-            .expect("refused")
-            .to_string();
-        assert!(e.contains("CAP_BPF"), "{e}");
+            .expect("refused");
+        let cap = e.missing_capability().expect("a permission error");
+        assert!(cap.contains("CAP_BPF"), "{cap}");
+        // The hint's own parentheses stay balanced once the outer ones go.
+        assert_eq!(cap.matches('(').count(), cap.matches(')').count(), "{cap}");
+        assert!(e.to_string().contains("CAP_BPF"), "{e}");
     }
 
     #[test]

@@ -32,6 +32,11 @@ const REFUSED: &[(&str, &str, &str)] = &[
         "Operation not permitted",
     ),
     ("object/progtypes.o", "prog_lsm", "Operation not permitted"),
+    // A socket filter using a program array that an XDP program loaded
+    // before it owns: the kernel ties program arrays to one program type.
+    ("elf/typed_slots.o", "socket_caller", "Invalid argument"),
+    // A section that names an unknown extern: the object's other programs load.
+    ("elf/legacy_loader.o", "sock_prog", "could not be prepared"),
 ];
 
 fn objects() -> Vec<PathBuf> {

@@ -18,6 +18,10 @@ pub enum MapError {
     /// The operation does not apply to this map type (ENOTSUPP).
     #[error("operation not supported by {0} maps")]
     NotSupported(&'static str),
+    /// The map is read-only to whoever asked: frozen or `BPF_F_RDONLY` for the
+    /// host, `BPF_F_RDONLY_PROG` for programs (EPERM).
+    #[error("map `{map}` is {}", if *frozen { "frozen" } else { "read-only" })]
+    ReadOnly { map: String, frozen: bool },
     /// A ring buffer has no room for the record (ENOSPC is what callers see as a NULL reserve).
     #[error("ring buffer is full")]
     NoSpace,
@@ -33,6 +37,7 @@ impl MapError {
             MapError::Invalid(_) => 22,
             MapError::NotSupported(_) => 524,
             MapError::NoSpace => 28,
+            MapError::ReadOnly { .. } => 1,
         }
     }
 }

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
 
 use rustc_hash::FxHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 pub use error::MapError;
@@ -203,6 +203,26 @@ pub struct Map {
     /// Value size rounded up to 8 bytes, the per-CPU slot size.
     stride: usize,
     store: Store,
+    /// `BPF_MAP_FREEZE` was called: the host may no longer change the map.
+    frozen: AtomicBool,
+}
+
+/// `BPF_F_RDONLY`: the host (the kernel's syscall side) may only read the map.
+pub const BPF_F_RDONLY: u32 = 1 << 3;
+/// `BPF_F_WRONLY`: the host may only write the map.
+pub const BPF_F_WRONLY: u32 = 1 << 4;
+/// `BPF_F_RDONLY_PROG`: programs may only read the map.
+pub const BPF_F_RDONLY_PROG: u32 = 1 << 7;
+/// `BPF_F_WRONLY_PROG`: programs may only write the map.
+pub const BPF_F_WRONLY_PROG: u32 = 1 << 8;
+
+/// Who changes a map: the host (the kernel's syscall side) or a program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writer {
+    /// The host, through the map API (`BPF_MAP_UPDATE_ELEM` and the like).
+    Host,
+    /// A program, through a helper.
+    Program,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -302,7 +322,37 @@ impl Map {
             ncpus,
             stride,
             store,
+            frozen: AtomicBool::new(false),
         })
+    }
+
+    /// Freezes the map, as `BPF_MAP_FREEZE` does: from now on the host's
+    /// updates, deletes, pushes and pops fail with EPERM. Programs may still
+    /// write unless the map is `BPF_F_RDONLY_PROG`.
+    pub fn freeze(&self) {
+        self.frozen.store(true, Ordering::Release);
+    }
+
+    /// Whether [`Map::freeze`] was called.
+    pub fn is_frozen(&self) -> bool {
+        self.frozen.load(Ordering::Acquire)
+    }
+
+    /// Whether `who` may change the map: the host not once it is frozen or
+    /// `BPF_F_RDONLY`, programs not when it is `BPF_F_RDONLY_PROG`.
+    pub fn check_write(&self, who: Writer) -> Result<(), MapError> {
+        let refused = match who {
+            Writer::Host => self.is_frozen() || self.spec.flags & BPF_F_RDONLY != 0,
+            Writer::Program => self.spec.flags & BPF_F_RDONLY_PROG != 0,
+        };
+        if refused {
+            Err(MapError::ReadOnly {
+                map: self.spec.name.clone(),
+                frozen: who == Writer::Host && self.is_frozen(),
+            })
+        } else {
+            Ok(())
+        }
     }
 
     /// The map's spec.
@@ -484,8 +534,9 @@ impl Map {
         flags: u64,
         cpu: usize,
     ) -> Result<(), MapError> {
+        self.check_write(Writer::Program)?;
         if !self.spec.map_type.per_cpu() {
-            return self.update(key, value, flags);
+            return self.write(key, value, flags);
         }
         match &self.store {
             Store::Array(bytes) => {
@@ -503,7 +554,7 @@ impl Map {
                     .unwrap_or_else(|_| vec![0; self.host_value_size()]);
                 let off = (cpu % self.ncpus) * self.stride;
                 all[off..off + value.len()].copy_from_slice(value);
-                self.update(key, &all, flags)
+                self.write(key, &all, flags)
             }
         }
     }
@@ -532,8 +583,35 @@ impl Map {
         }
     }
 
-    /// Creates or updates `key` according to `flags` (BPF_ANY, BPF_NOEXIST, BPF_EXIST).
+    /// `bpf_map_delete_elem` from a program.
+    pub fn delete_from_program(&self, key: &[u8]) -> Result<(), MapError> {
+        self.check_write(Writer::Program)?;
+        self.remove(key)
+    }
+
+    /// `bpf_map_push_elem` from a program.
+    pub fn push_from_program(&self, value: &[u8], flags: u64) -> Result<(), MapError> {
+        self.check_write(Writer::Program)?;
+        self.push_back(value, flags)
+    }
+
+    /// `bpf_map_pop_elem` (`remove`) or `bpf_map_peek_elem` from a program.
+    pub fn pop_from_program(&self, remove: bool) -> Result<Vec<u8>, MapError> {
+        if remove {
+            self.check_write(Writer::Program)?;
+        }
+        self.take(remove)
+    }
+
+    /// Creates or updates `key` according to `flags` (BPF_ANY, BPF_NOEXIST,
+    /// BPF_EXIST), as the host; EPERM once the map is frozen.
     pub fn update(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), MapError> {
+        self.check_write(Writer::Host)?;
+        self.write(key, value, flags)
+    }
+
+    /// Creates or updates `key`, whoever asks.
+    fn write(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), MapError> {
         if flags > BPF_EXIST {
             return invalid(format!("flags {flags:#x}"));
         }
@@ -610,8 +688,14 @@ impl Map {
         }
     }
 
-    /// Removes `key`.
+    /// Removes `key`, as the host; EPERM once the map is frozen.
     pub fn delete(&self, key: &[u8]) -> Result<(), MapError> {
+        self.check_write(Writer::Host)?;
+        self.remove(key)
+    }
+
+    /// Removes `key`, whoever asks.
+    fn remove(&self, key: &[u8]) -> Result<(), MapError> {
         match &self.store {
             Store::Array(_) => Err(MapError::Invalid("array elements cannot be deleted".into())),
             Store::Hash { index, .. } => {
@@ -707,8 +791,15 @@ impl Map {
         (keys.len(), Ok(()))
     }
 
-    /// `bpf_map_push_elem`: BPF_EXIST replaces the oldest element when full.
+    /// Pushes `value` as the host (BPF_EXIST replaces the oldest element when
+    /// full); EPERM once the map is frozen.
     pub fn push(&self, value: &[u8], flags: u64) -> Result<(), MapError> {
+        self.check_write(Writer::Host)?;
+        self.push_back(value, flags)
+    }
+
+    /// Pushes `value`, whoever asks.
+    fn push_back(&self, value: &[u8], flags: u64) -> Result<(), MapError> {
         let Store::Queue(q) = &self.store else {
             return Err(MapError::NotSupported(self.spec.map_type.name()));
         };
@@ -732,8 +823,17 @@ impl Map {
         Ok(())
     }
 
-    /// `bpf_map_pop_elem` (or `peek` when `remove` is false): the queue's oldest or the stack's newest.
+    /// The queue's oldest or the stack's newest element, removed when `remove`
+    /// (as the host: EPERM once the map is frozen), else only read.
     pub fn pop(&self, remove: bool) -> Result<Vec<u8>, MapError> {
+        if remove {
+            self.check_write(Writer::Host)?;
+        }
+        self.take(remove)
+    }
+
+    /// The front element, removed when `remove`, whoever asks.
+    fn take(&self, remove: bool) -> Result<Vec<u8>, MapError> {
         let Store::Queue(q) = &self.store else {
             return Err(MapError::NotSupported(self.spec.map_type.name()));
         };
@@ -919,5 +1019,50 @@ mod tests {
         }
         reader.join().unwrap();
         assert_eq!(m.entries().len(), 4000);
+    }
+
+    #[test]
+    fn frozen_maps_refuse_the_host_and_rdonly_prog_maps_refuse_programs() {
+        let m = Map::new(MapSpec::new("h", MapType::Hash, 4, 8, 4), 1).unwrap();
+        m.update(&k(1), &v(1), BPF_ANY).unwrap();
+        m.freeze();
+        assert!(m.is_frozen());
+        // The host: EPERM for every change, reads still work.
+        for e in [
+            m.update(&k(1), &v(2), BPF_ANY).unwrap_err(),
+            m.delete(&k(1)).unwrap_err(),
+        ] {
+            assert_eq!(e.errno(), 1, "{e}");
+        }
+        assert_eq!(m.lookup(&k(1)).unwrap(), v(1));
+        // Programs may still write a frozen map that is not BPF_F_RDONLY_PROG.
+        m.update_from_program(&k(1), &v(3), BPF_ANY, 0).unwrap();
+        m.delete_from_program(&k(1)).unwrap();
+
+        let mut spec = MapSpec::new("q", MapType::Queue, 0, 8, 4);
+        spec.flags = BPF_F_RDONLY_PROG;
+        let q = Map::new(spec, 1).unwrap();
+        q.push(&v(9), 0).unwrap();
+        assert_eq!(q.push_from_program(&v(1), 0).unwrap_err().errno(), 1);
+        assert_eq!(q.pop_from_program(true).unwrap_err().errno(), 1);
+        // Peeking reads only.
+        assert_eq!(q.pop_from_program(false).unwrap(), v(9));
+        assert_eq!(q.pop(true).unwrap(), v(9));
+
+        let mut spec = MapSpec::new("a", MapType::Array, 4, 8, 1);
+        spec.flags = BPF_F_RDONLY_PROG;
+        let a = Map::new(spec, 1).unwrap();
+        assert_eq!(
+            a.update_from_program(&k(0), &v(5), BPF_ANY, 0)
+                .unwrap_err()
+                .errno(),
+            1
+        );
+        a.update(&k(0), &v(5), BPF_ANY).unwrap();
+        let mut spec = MapSpec::new("r", MapType::Array, 4, 8, 1);
+        spec.flags = BPF_F_RDONLY;
+        let r = Map::new(spec, 1).unwrap();
+        assert_eq!(r.update(&k(0), &v(5), BPF_ANY).unwrap_err().errno(), 1);
+        r.update_from_program(&k(0), &v(5), BPF_ANY, 0).unwrap();
     }
 }

@@ -97,8 +97,8 @@ pub struct RelocationRecord {
     pub symbol: String,
 }
 
-/// A loaded object.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A loaded object (or one a host builds: `Object { programs, maps, ..Default::default() }`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Object {
     pub license: String,
     pub kernel_version: Option<u32>,
@@ -108,6 +108,20 @@ pub struct Object {
     pub btf: Option<Btf>,
     pub btf_ext: Option<BtfExt>,
     pub relocations: Vec<RelocationRecord>,
+    /// Programs that could not be prepared (their sections, and why); the
+    /// other programs are usable.
+    pub broken: Vec<Broken>,
+}
+
+/// A program (or a whole section) that could not be prepared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Broken {
+    /// The ELF section.
+    pub section: String,
+    /// The program's symbol, when the section had one.
+    pub program: Option<String>,
+    /// What went wrong.
+    pub error: String,
 }
 
 /// The largest global-data section accepted (the kernel caps map values far lower).
@@ -115,6 +129,8 @@ const MAX_GLOBAL_DATA: u64 = 64 << 20;
 
 /// ELF machine number of BPF.
 const EM_BPF: u16 = 247;
+/// What old LLVM releases wrote instead.
+const EM_NONE: u16 = 0;
 
 pub(crate) fn reloc_name(r_type: u32) -> &'static str {
     match r_type {
@@ -164,7 +180,8 @@ impl Object {
             object::File::Elf64(elf) => elf.elf_header().e_machine.get(elf.endian()),
             _ => return Err(ObjectError::WrongMachine("not a 64-bit ELF file".into())),
         };
-        if machine != EM_BPF || !file.is_little_endian() {
+        // Old LLVM releases wrote e_machine 0 (EM_NONE) in BPF objects.
+        if !matches!(machine, EM_BPF | EM_NONE) || !file.is_little_endian() {
             return Err(ObjectError::WrongMachine(format!(
                 "ELF machine {machine} ({}), expected 247 (BPF, little-endian)",
                 if file.is_little_endian() {
@@ -251,13 +268,23 @@ impl Object {
 
     /// The program named `name`.
     pub fn program(&self, name: &str) -> Result<&Program, ObjectError> {
-        self.programs
+        if let Some(p) = self.programs.iter().find(|p| p.name == name) {
+            return Ok(p);
+        }
+        match self
+            .broken
             .iter()
-            .find(|p| p.name == name)
-            .ok_or_else(|| ObjectError::NotFound {
+            .find(|b| b.program.as_deref() == Some(name) || b.section == name)
+        {
+            Some(b) => Err(ObjectError::Section {
+                section: b.section.clone(),
+                message: format!("program `{name}` could not be prepared: {}", b.error),
+            }),
+            None => Err(ObjectError::NotFound {
                 what: "program",
                 name: name.to_string(),
-            })
+            }),
+        }
     }
 
     /// The index of the map named `name`.
@@ -378,13 +405,13 @@ impl Loader {
         };
 
         let (maps, globals, map_of_symbol, map_of_section) = self.collect_maps(btf.as_ref())?;
-        let programs = link::link_programs(
+        let (programs, broken) = link::link_programs(
             &self,
             &map_of_symbol,
             &map_of_section,
             &globals,
             btf_ext.as_ref(),
-        )?;
+        );
 
         let mut relocations = Vec::new();
         for s in self.secs.iter().flatten() {
@@ -409,6 +436,7 @@ impl Loader {
             btf,
             btf_ext,
             relocations,
+            broken,
         };
         link::fill_map_slots(&self, &mut obj)?;
         Ok(obj)
@@ -455,6 +483,8 @@ impl Loader {
             }
         }
         if let Some((idx, sec)) = self.sec_by_name("maps") {
+            let first = maps.len();
+            let mut words: Vec<Vec<u32>> = Vec::new();
             let syms = self.syms_in(idx);
             for (i, sym) in syms.iter().enumerate() {
                 let end = if sym.size > 0 {
@@ -470,9 +500,16 @@ impl Loader {
                         message: format!("lies outside section `maps` ({} bytes)", sec.data.len()),
                     })?;
                 let def = maps::legacy_map_def(&sym.name, bytes)?;
+                words.push(
+                    bytes
+                        .chunks_exact(4)
+                        .map(|w| u32::from_le_bytes(w.try_into().expect("four bytes")))
+                        .collect(),
+                );
                 by_symbol.insert(sym.name.clone(), maps.len());
                 maps.push(def);
             }
+            maps::link_legacy_inner_maps(&mut maps[first..], &words);
         }
         for (idx, sec) in self.secs.iter().enumerate() {
             let Some(sec) = sec else { continue };

@@ -11,7 +11,7 @@ use crate::btf::BtfType;
 use crate::btf_ext::BtfExt;
 use crate::error::ObjectError;
 use crate::program_types::classify;
-use crate::{GlobalVar, Loader, Object, Program};
+use crate::{Broken, GlobalVar, Loader, Object, Program};
 
 const R_BPF_64_64: u32 = 1;
 const R_BPF_64_32: u32 = 10;
@@ -62,18 +62,21 @@ pub(crate) fn link_programs(
     map_of_section: &BTreeMap<usize, usize>,
     globals: &[GlobalVar],
     ext: Option<&BtfExt>,
-) -> Result<Vec<Program>, ObjectError> {
+) -> (Vec<Program>, Vec<Broken>) {
     let mut programs = Vec::new();
+    let mut broken = Vec::new();
     for (idx, sec) in ld.secs.iter().enumerate() {
         let Some(sec) = sec else { continue };
         if !sec.executable || sec.name == ".text" || sec.data.is_empty() {
             continue;
         }
         if sec.data.len() % 8 != 0 {
-            return Err(ObjectError::Section {
+            broken.push(Broken {
                 section: sec.name.clone(),
-                message: format!("size {} is not a multiple of 8", sec.data.len()),
+                program: None,
+                error: format!("size {} is not a multiple of 8", sec.data.len()),
             });
+            continue;
         }
         let mut funcs = functions(ld, idx);
         if funcs.is_empty() {
@@ -81,7 +84,9 @@ pub(crate) fn link_programs(
         }
         funcs.sort_by_key(|f| f.1);
         for (name, start, len) in funcs {
-            let p = link_one(
+            // One program that does not link leaves the others usable, as
+            // loaders that load section by section do.
+            match link_one(
                 ld,
                 idx,
                 &name,
@@ -91,11 +96,17 @@ pub(crate) fn link_programs(
                 map_of_section,
                 globals,
                 ext,
-            )?;
-            programs.push(p);
+            ) {
+                Ok(p) => programs.push(p),
+                Err(e) => broken.push(Broken {
+                    section: sec.name.clone(),
+                    program: Some(name),
+                    error: e.to_string(),
+                }),
+            }
         }
     }
-    Ok(programs)
+    (programs, broken)
 }
 
 #[allow(clippy::too_many_arguments)]

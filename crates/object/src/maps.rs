@@ -248,3 +248,40 @@ pub(crate) fn legacy_map_def(name: &str, bytes: &[u8]) -> Result<MapDef, ObjectE
         ..MapDef::empty(name, MapOrigin::Legacy)
     })
 }
+
+/// Map-in-map templates of legacy definitions, which older loaders gave in
+/// extra fields instead of BTF: samples/bpf's seven-word `bpf_map_def`
+/// (word 5: the index of the inner map's definition in `maps`) and
+/// iproute2's nine-word `bpf_elf_map` (word 5: the map's id; words 7 and 8 on
+/// an inner map: the id of its outer map and its slot there).
+pub(crate) fn link_legacy_inner_maps(maps: &mut [MapDef], words: &[Vec<u32>]) {
+    const ARRAY_OF_MAPS: u32 = 12;
+    const HASH_OF_MAPS: u32 = 13;
+    let outer = |t: u32| matches!(t, ARRAY_OF_MAPS | HASH_OF_MAPS);
+    for k in 0..maps.len() {
+        let w = &words[k];
+        match w.len() {
+            7 if outer(maps[k].map_type) => {
+                let i = w[5] as usize;
+                if i != k && i < maps.len() && maps[k].inner.is_none() {
+                    maps[k].inner = Some(Box::new(maps[i].clone()));
+                }
+            }
+            9 if w[7] != 0 => {
+                // An inner map: its outer map has id w[7]; it sits at slot w[8].
+                let Some(o) = (0..maps.len()).find(|&o| {
+                    o != k && words[o].len() == 9 && words[o][5] == w[7] && outer(maps[o].map_type)
+                }) else {
+                    continue;
+                };
+                let inner = maps[k].clone();
+                let name = inner.name.clone();
+                if maps[o].inner.is_none() {
+                    maps[o].inner = Some(Box::new(inner));
+                }
+                maps[o].initial_slots.push((w[8], name));
+            }
+            _ => {}
+        }
+    }
+}

@@ -251,8 +251,34 @@ pub fn classify(section: &str) -> (ProgramType, Option<String>) {
             return (ty, target);
         }
     }
+    // Older loaders (libbpf before 1.0, iproute2, the kernel's samples) took
+    // these names as prefixes: `xdp1`, `socket1`, `xdp_prog`, `classifier_x`.
+    for &(prefix, ty) in LEGACY_PREFIXES {
+        if section.starts_with(prefix) {
+            return (ty, None);
+        }
+    }
     (ProgramType::Unspec, None)
 }
+
+/// Section-name prefixes older loaders accepted, most specific first.
+const LEGACY_PREFIXES: &[(&str, ProgramType)] = &[
+    ("socket", P::SocketFilter),
+    ("sockops", P::SockOps),
+    ("sk_skb", P::SkSkb),
+    ("sk_msg", P::SkMsg),
+    ("xdp", P::Xdp),
+    ("classifier", P::SchedCls),
+    ("action", P::SchedAct),
+    ("perf_event", P::PerfEvent),
+    ("lwt_in", P::LwtIn),
+    ("lwt_out", P::LwtOut),
+    ("lwt_xmit", P::LwtXmit),
+    ("lwt_seg6local", P::LwtSeg6local),
+    ("cgroup_skb", P::CgroupSkb),
+    ("flow_dissector", P::FlowDissector),
+    ("lirc_mode2", P::LircMode2),
+];
 
 #[cfg(test)]
 mod tests {
@@ -293,6 +319,14 @@ mod tests {
             ("iter/task", P::Tracing, Some("task")),
             ("tracepoint", P::Unspec, None),
             ("mystery", P::Unspec, None),
+            // Older loaders' prefixes.
+            ("xdp1", P::Xdp, None),
+            ("xdp_prog", P::Xdp, None),
+            ("socket1", P::SocketFilter, None),
+            ("sockops_x", P::SockOps, None),
+            ("classifier_ingress", P::SchedCls, None),
+            ("action2", P::SchedAct, None),
+            ("sk_skb2", P::SkSkb, None),
         ] {
             assert_eq!(classify(sec), (ty, target.map(String::from)), "{sec}");
         }

@@ -27,12 +27,36 @@ pub enum RuntimeError {
     /// oxbpf's verifier rejected a program (with `Engine::JitVerified`).
     #[error("program `{program}`: {reason}")]
     Rejected { program: String, reason: String },
+    /// A program calls a helper the runtime does not implement and the host
+    /// did not register (the kernel may still load it).
+    #[error("program `{program}` calls bpf_{helper} (helper {id}), which oxbpf's runtime does not implement; register one with Runtime::register_helper")]
+    UnimplementedHelper {
+        program: String,
+        id: i32,
+        helper: &'static str,
+    },
     /// A program refers to a map whose type is not implemented yet.
     #[error("program `{program}` uses map `{map}` of type {map_type}, which oxbpf does not implement yet")]
     UnsupportedMap {
         program: String,
         map: String,
         map_type: &'static str,
+    },
+    /// A program array would hold, or be called from, programs of two types;
+    /// each was verified against its own context layout, so the kernel refuses it.
+    #[error("program array `{map}` holds {owner} programs; `{program}` is a {found} program")]
+    ProgArrayType {
+        map: String,
+        program: String,
+        owner: &'static str,
+        found: &'static str,
+    },
+    /// A map does not fit a map of maps' inner template.
+    #[error("map `{inner}` cannot go in map of maps `{outer}`: {why}")]
+    InnerMap {
+        outer: String,
+        inner: String,
+        why: String,
     },
     /// The input does not fit the program type's context.
     #[error("context: {0}")]

@@ -16,12 +16,22 @@ pub type TraceSink = Arc<Mutex<dyn FnMut(&str) + Send>>;
 /// What the helpers share: the maps, the CPU id programs see, the trace sink.
 pub(crate) struct Shared {
     pub maps: Vec<Option<Arc<Map>>>,
-    /// Program arrays, by map index: slot → program name.
-    pub prog_arrays: Vec<Option<Mutex<Vec<Option<String>>>>>,
+    /// Program arrays, by map index.
+    pub prog_arrays: Vec<Option<Mutex<ProgArray>>>,
     /// Arrays and hashes of maps, by map index: key → inner map index.
     pub map_of_maps: Vec<Option<Mutex<InnerMaps>>>,
     pub cpu: usize,
     pub trace: TraceSink,
+}
+
+/// A program array's contents, and the one program type it holds.
+#[derive(Default)]
+pub(crate) struct ProgArray {
+    /// The type every program in the array has, and every caller must have:
+    /// as in the kernel, the first program put in it or loaded with it sets it.
+    pub owner: Option<oxbpf_object::ProgramType>,
+    /// Slot → program name.
+    pub slots: Vec<Option<String>>,
 }
 
 /// A map of maps' contents: key → index of the inner map.
@@ -161,10 +171,7 @@ pub fn format_printk(fmt: &[u8], args: &[u64], read_str: &dyn Fn(u64) -> Option<
 ///
 /// # Safety
 /// `map` must point at a live map and `key` at `key_size` readable bytes.
-pub(crate) unsafe extern "sysv64" fn direct_lookup(
-    map: *const std::ffi::c_void,
-    key: *const u8,
-) -> u64 {
+pub(crate) unsafe extern "C" fn direct_lookup(map: *const std::ffi::c_void, key: *const u8) -> u64 {
     // SAFETY: as the caller promises.
     let (map, key) = unsafe {
         let map = &*(map as *const Map);
@@ -184,7 +191,7 @@ pub(crate) unsafe extern "sysv64" fn direct_lookup(
 ///
 /// # Safety
 /// As for [`direct_lookup`], and `value` must point at `value_size` readable bytes.
-pub(crate) unsafe extern "sysv64" fn direct_update(
+pub(crate) unsafe extern "C" fn direct_update(
     map: *const std::ffi::c_void,
     key: *const u8,
     value: *const u8,
@@ -205,6 +212,22 @@ pub(crate) unsafe extern "sysv64" fn direct_update(
             .map_or_else(|e| err(&e), |_| 0)
     }))
     .unwrap_or(neg(EFAULT))
+}
+
+/// Whether the runtime implements kernel helper `id` (a host may register
+/// others with `Runtime::register_helper`).
+pub fn implements(id: i32) -> bool {
+    static IDS: std::sync::OnceLock<Helpers> = std::sync::OnceLock::new();
+    let helpers = IDS.get_or_init(|| {
+        kernel_helpers(Arc::new(Shared {
+            maps: Vec::new(),
+            prog_arrays: Vec::new(),
+            map_of_maps: Vec::new(),
+            cpu: 0,
+            trace: Arc::new(Mutex::new(|_: &str| {})),
+        }))
+    });
+    u32::try_from(id).is_ok_and(|id| helpers.get(id).is_some())
 }
 
 /// The helpers, by kernel id, bound to `shared`.
@@ -241,7 +264,7 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
     h.register(3, move |ctx, a| {
         let m = map(&s, a[0])?;
         let key = read(ctx, a[1], m.spec().key_size as usize, "key")?;
-        Ok(m.delete(key).map_or_else(|e| err(&e), |_| 0))
+        Ok(m.delete_from_program(key).map_or_else(|e| err(&e), |_| 0))
     });
     let probe_read = |ctx: &mut HelperContext<'_>, a: [u64; 5]| -> Result<u64, String> {
         let len = a[1] as u32 as usize;
@@ -338,13 +361,14 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
     h.register(87, move |ctx, a| {
         let m = map(&s, a[0])?;
         let value = read(ctx, a[1], m.spec().value_size as usize, "value")?;
-        Ok(m.push(value, a[2]).map_or_else(|e| err(&e), |_| 0))
+        Ok(m.push_from_program(value, a[2])
+            .map_or_else(|e| err(&e), |_| 0))
     });
     for (id, remove) in [(88, true), (89, false)] {
         let s = shared.clone();
         h.register(id, move |ctx, a| {
             let m = map(&s, a[0])?;
-            match m.pop(remove) {
+            match m.pop_from_program(remove) {
                 Ok(v) => {
                     ctx.memory
                         .write(a[1], &v)
@@ -470,6 +494,7 @@ pub(crate) fn kernel_helpers(shared: Arc<Shared>) -> Helpers {
         let target = table
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .slots
             .get(a[2] as u32 as usize)
             .cloned()
             .flatten();

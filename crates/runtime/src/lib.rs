@@ -38,12 +38,68 @@ pub use oxbpf_maps as maps;
 pub use oxbpf_object as object;
 pub use test_run::{Convention, TestRun};
 
-use helpers::{kernel_helpers, Shared, HANDLE_BASE, TAIL, TAIL_CALL};
+use helpers::{kernel_helpers, InnerMaps, ProgArray, Shared, HANDLE_BASE, TAIL, TAIL_CALL};
 
 /// The kernel's ids of `BPF_MAP_TYPE_PROG_ARRAY`, `_ARRAY_OF_MAPS` and `_HASH_OF_MAPS`.
 const PROG_ARRAY: u32 = 3;
 const ARRAY_OF_MAPS: u32 = 12;
 const HASH_OF_MAPS: u32 = 13;
+
+/// Ties program array `array` (named `map`) to `program`'s type `t`, or
+/// refuses a program of another type, as the kernel's `bpf_prog_map_compatible` does.
+fn bind(
+    array: &mut ProgArray,
+    map: &str,
+    program: &str,
+    t: oxbpf_object::ProgramType,
+) -> Result<(), RuntimeError> {
+    match array.owner {
+        Some(owner) if owner != t => Err(RuntimeError::ProgArrayType {
+            map: map.to_string(),
+            program: program.to_string(),
+            owner: owner.name(),
+            found: t.name(),
+        }),
+        _ => {
+            array.owner = Some(t);
+            Ok(())
+        }
+    }
+}
+
+/// Checks that `candidate` may sit in map of maps `outer`: of its inner
+/// template's type, sizes and flags, which is what the verifier assumed of
+/// the maps a lookup in `outer` returns (the kernel's `bpf_map_meta_equal`).
+fn inner_fits(
+    outer: &oxbpf_object::MapDef,
+    candidate: &oxbpf_object::MapDef,
+) -> Result<(), RuntimeError> {
+    let Some(t) = &outer.inner else {
+        return Err(RuntimeError::InnerMap {
+            outer: outer.name.clone(),
+            inner: candidate.name.clone(),
+            why: "the map of maps declares no inner map template".to_string(),
+        });
+    };
+    let shape = |m: &oxbpf_object::MapDef| (m.map_type, m.key_size, m.value_size, m.map_flags);
+    if shape(t) != shape(candidate) {
+        let show = |m: &oxbpf_object::MapDef| {
+            format!(
+                "{} map, key {} bytes, value {} bytes, flags {:#x}",
+                oxbpf_object::map_type_name(m.map_type),
+                m.key_size,
+                m.value_size,
+                m.map_flags
+            )
+        };
+        return Err(RuntimeError::InnerMap {
+            outer: outer.name.clone(),
+            inner: candidate.name.clone(),
+            why: format!("it is a {}, the template a {}", show(candidate), show(t)),
+        });
+    }
+    Ok(())
+}
 
 /// The running kernel's version as `KERNEL_VERSION(a, b, c)`, from its release string.
 fn running_kernel_version() -> Option<u32> {
@@ -75,7 +131,8 @@ pub enum Engine {
     /// The interpreter.
     #[default]
     Interpreter,
-    /// The x86-64 JIT in checked mode: every memory access is checked, as in the interpreter.
+    /// The x86-64 JIT in checked mode: every memory access is checked, as in
+    /// the interpreter. On other hosts, the interpreter.
     Jit,
     /// The JIT without run-time memory checks for programs oxbpf's verifier
     /// accepts (as a privileged loader); `Runtime::instance` refuses the
@@ -150,48 +207,61 @@ impl Runtime {
                 map: def.name.clone(),
                 source,
             })?;
-            if matches!(def.origin, MapOrigin::GlobalData { .. }) {
+            if let MapOrigin::GlobalData { read_only, .. } = def.origin {
                 map.update(&0u32.to_le_bytes(), &def.data, BPF_ANY)
                     .map_err(|source| RuntimeError::Map {
                         map: def.name.clone(),
                         source,
                     })?;
+                // As libbpf freezes `.rodata`: the verifier takes its bytes as
+                // constants, so neither the host nor a program may change them.
+                if read_only {
+                    map.freeze();
+                }
             }
             maps.push(Some(Arc::new(map)));
         }
-        // Program arrays hold program names, filled from the object's initializers.
-        let prog_arrays = object
-            .maps
-            .iter()
-            .map(|d| {
-                (d.map_type == PROG_ARRAY).then(|| {
-                    let mut slots = vec![None; d.max_entries as usize];
-                    for (i, name) in &d.initial_slots {
-                        if let Some(s) = slots.get_mut(*i as usize) {
-                            *s = Some(name.clone());
-                        }
-                    }
-                    Mutex::new(slots)
-                })
-            })
-            .collect();
+        // Program arrays hold program names, filled from the object's
+        // initializers, which must all be of one program type.
+        let mut prog_arrays = Vec::with_capacity(object.maps.len());
+        for d in &object.maps {
+            if d.map_type != PROG_ARRAY {
+                prog_arrays.push(None);
+                continue;
+            }
+            let mut array = ProgArray {
+                owner: None,
+                slots: vec![None; d.max_entries as usize],
+            };
+            for (i, name) in &d.initial_slots {
+                let t = object.program(name)?.prog_type;
+                bind(&mut array, &d.name, name, t)?;
+                if let Some(s) = array.slots.get_mut(*i as usize) {
+                    *s = Some(name.clone());
+                }
+            }
+            prog_arrays.push(Some(Mutex::new(array)));
+        }
         // Maps of maps hold inner map indices, filled from the object's initializers.
         let map_of_maps = object
             .maps
             .iter()
             .map(|d| {
-                matches!(d.map_type, ARRAY_OF_MAPS | HASH_OF_MAPS).then(|| {
-                    let slots = d
-                        .initial_slots
-                        .iter()
-                        .filter_map(|(i, name)| {
-                            Some((i.to_le_bytes().to_vec(), object.map_index(name).ok()?))
-                        })
-                        .collect();
-                    Mutex::new(slots)
-                })
+                matches!(d.map_type, ARRAY_OF_MAPS | HASH_OF_MAPS)
+                    .then(|| {
+                        let mut slots = InnerMaps::new();
+                        for (i, name) in &d.initial_slots {
+                            let Ok(m) = object.map_index(name) else {
+                                continue;
+                            };
+                            inner_fits(d, &object.maps[m])?;
+                            slots.insert(i.to_le_bytes().to_vec(), m);
+                        }
+                        Ok(Mutex::new(slots))
+                    })
+                    .transpose()
             })
-            .collect();
+            .collect::<Result<_, RuntimeError>>()?;
         let shared = Arc::new(Shared {
             maps,
             prog_arrays,
@@ -199,12 +269,19 @@ impl Runtime {
             cpu: options.cpu,
             trace: options.trace,
         });
+        // Where the JIT's code cannot run, its engines are the interpreter's
+        // with the same checks.
+        let engine = match options.engine {
+            Engine::Jit if !oxbpf_jit::HOST_SUPPORTED => Engine::Interpreter,
+            Engine::JitVerified if !oxbpf_jit::HOST_SUPPORTED => Engine::InterpreterVerified,
+            e => e,
+        };
         Ok(Runtime {
             helpers: kernel_helpers(shared.clone()),
             object,
             shared,
             budget: options.budget,
-            engine: options.engine,
+            engine,
             own_map_helpers: true,
         })
     }
@@ -287,6 +364,23 @@ impl Runtime {
             program: name.to_string(),
             source,
         };
+        // Every helper the program calls must have an implementation here: the
+        // verifier judges for the kernel, which has more helpers than oxbpf runs.
+        for (_, insn) in prog.instructions()? {
+            if let oxbpf_isa::Insn::Call {
+                kind: oxbpf_isa::CallKind::Helper,
+                imm,
+            } = insn
+            {
+                if self.helpers.get(imm as u32).is_none() {
+                    return Err(RuntimeError::UnimplementedHelper {
+                        program: name.to_string(),
+                        id: imm,
+                        helper: oxbpf_isa::helper_name(imm).unwrap_or("unknown"),
+                    });
+                }
+            }
+        }
         // Check every map the program names exists at run time.
         for (_, insn) in prog.instructions()? {
             if let oxbpf_isa::Insn::Lddw {
@@ -296,6 +390,10 @@ impl Runtime {
             } = insn
             {
                 let i = imm as u32 as usize;
+                if let Some(Some(array)) = self.shared.prog_arrays.get(i) {
+                    let mut array = array.lock().unwrap_or_else(|e| e.into_inner());
+                    bind(&mut array, &self.object.maps[i].name, name, prog.prog_type)?;
+                }
                 let is_prog_array = matches!(self.shared.prog_arrays.get(i), Some(Some(_)))
                     || matches!(self.shared.map_of_maps.get(i), Some(Some(_)));
                 if let (Some(def), Some(None), false) = (
@@ -473,6 +571,7 @@ impl Runtime {
         match inner {
             Some(name) => {
                 let i = self.object.map_index(name)?;
+                inner_fits(def, &self.object.maps[i])?;
                 t.insert(key.to_le_bytes().to_vec(), i);
             }
             None => {
@@ -491,17 +590,19 @@ impl Runtime {
         program: Option<&str>,
     ) -> Result<(), RuntimeError> {
         let i = self.object.map_index(map)?;
-        if let Some(p) = program {
-            self.object.program(p)?;
-        }
         let table = self.shared.prog_arrays[i]
             .as_ref()
             .ok_or_else(|| RuntimeError::NotFound {
                 what: "program array",
                 name: map.to_string(),
             })?;
-        let mut slots = table.lock().unwrap_or_else(|e| e.into_inner());
-        let slot = slots
+        let mut array = table.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = program {
+            let t = self.object.program(p)?.prog_type;
+            bind(&mut array, map, p, t)?;
+        }
+        let slot = array
+            .slots
             .get_mut(index as usize)
             .ok_or_else(|| RuntimeError::NotFound {
                 what: "program array slot",
@@ -624,6 +725,18 @@ impl Instance<'_> {
                 &mut self.vm
             } else {
                 if !self.tail_targets.contains_key(&current) {
+                    // The target runs on this program's context, laid out for
+                    // this program's type; program arrays hold one type only,
+                    // and this checks it again where it matters.
+                    let t = self.runtime.object.program(&current)?.prog_type;
+                    if t != self.prog_type {
+                        return Err(RuntimeError::ProgArrayType {
+                            map: "(tail call)".to_string(),
+                            program: current,
+                            owner: self.prog_type.name(),
+                            found: t.name(),
+                        });
+                    }
                     let inst = self.runtime.instance(&current)?;
                     self.tail_targets.insert(current.clone(), inst.vm);
                 }

@@ -19,16 +19,22 @@
 //! // r0 is a packet pointer: fine for XDP's privileged loader.
 //! assert!(report.accepted());
 //!
+//! // Reading stack never written: an unknown number to a privileged loader,
+//! // as in the kernel; an error in strict mode (and to unprivileged loaders).
 //! let insns = oxbpf_isa::assemble("r0 = *(u64 *)(r10 - 8)\nexit").unwrap();
 //! let bytes = oxbpf_isa::encode_program(&insns);
 //! let slots = oxbpf_isa::raw_slots(&bytes).unwrap();
-//! let report = verify(&Input::new(&slots, ProgramType::Xdp), &Options::default());
+//! let input = Input::new(&slots, ProgramType::Xdp);
+//! assert!(verify(&input, &Options::default()).accepted());
+//! let strict = Options { strict: true, ..Options::default() };
+//! let report = verify(&input, &strict);
 //! assert_eq!(report.rejection.unwrap().reason, oxbpf_verifier::Reason::UninitStack);
 //! ```
 
 pub mod check;
 pub mod context;
 pub mod error;
+mod helper_table;
 pub mod helpers;
 pub mod precision;
 pub mod report;
@@ -54,10 +60,16 @@ pub struct MapInfo {
     pub max_entries: u32,
     /// Programs may not write values (`.rodata`, `BPF_F_RDONLY_PROG`).
     pub read_only: bool,
+    /// Programs may not read values (`BPF_F_WRONLY_PROG`).
+    pub write_only: bool,
     /// The contents of a frozen read-only global-data map: loads from it are constants.
     pub frozen: Option<Vec<u8>>,
     /// For maps of maps: the index of the inner map's template in the map list.
     pub inner: Option<u32>,
+    /// For program arrays: the types of the programs the object puts in it.
+    /// A program array holds one type, and only programs of that type may
+    /// tail-call through it (each was verified against its own context).
+    pub holds: Vec<ProgramType>,
 }
 
 impl MapInfo {
@@ -76,8 +88,10 @@ impl MapInfo {
             value_size,
             max_entries,
             read_only: false,
+            write_only: false,
             frozen: None,
             inner: None,
+            holds: Vec::new(),
         }
     }
 }
@@ -85,6 +99,7 @@ impl MapInfo {
 /// The maps of an object, with the inner-map templates of maps of maps appended.
 pub fn object_maps(obj: &Object) -> Vec<MapInfo> {
     const RDONLY_PROG: u32 = 1 << 7;
+    const WRONLY_PROG: u32 = 1 << 8;
     let mut out: Vec<MapInfo> = obj
         .maps
         .iter()
@@ -96,8 +111,16 @@ pub fn object_maps(obj: &Object) -> Vec<MapInfo> {
                     ..
                 }
             );
+            let mut holds: Vec<ProgramType> = m
+                .initial_slots
+                .iter()
+                .filter_map(|(_, p)| obj.program(p).ok().map(|p| p.prog_type))
+                .collect();
+            holds.dedup();
             MapInfo {
+                holds,
                 read_only: ro || m.map_flags & RDONLY_PROG != 0,
+                write_only: m.map_flags & WRONLY_PROG != 0,
                 frozen: ro.then(|| m.data.clone()),
                 ..MapInfo::new(&m.name, m.map_type, m.key_size, m.value_size, m.max_entries)
             }
@@ -169,6 +192,18 @@ pub struct Options {
     pub log: bool,
     /// The complexity limit in processed instructions.
     pub max_insns: u64,
+    /// Refuse reads of uninitialized stack even when privileged. The kernel
+    /// lets CAP_PERFMON loaders read it (the bytes are unknown numbers), and so
+    /// does oxbpf by default; strict mode keeps the unprivileged rule.
+    pub strict: bool,
+}
+
+impl Options {
+    /// Whether reads of never-written stack bytes give unknown numbers
+    /// rather than an error (the kernel's `allow_uninit_stack`).
+    pub fn allows_uninit_stack(&self) -> bool {
+        self.privileged && !self.strict
+    }
 }
 
 impl Default for Options {
@@ -177,6 +212,7 @@ impl Default for Options {
             privileged: true,
             log: false,
             max_insns: 1_000_000,
+            strict: false,
         }
     }
 }

@@ -73,6 +73,8 @@ pub enum Reason {
     Unsupported,
     /// The program writes to read-only memory.
     ReadOnly,
+    /// The program reads memory it may only write (a `BPF_F_WRONLY_PROG` map).
+    WriteOnly,
     /// Division or modulo by the constant 0.
     DivisionByZero,
 }
@@ -111,6 +113,7 @@ impl Reason {
             Reason::TooComplex => "too_complex",
             Reason::Unsupported => "unsupported",
             Reason::ReadOnly => "read_only",
+            Reason::WriteOnly => "write_only",
             Reason::DivisionByZero => "division_by_zero",
         }
     }

@@ -40,6 +40,8 @@ pub enum Kind {
     Mem { size: u32, null: bool },
     /// The address of the function at `insn` (a callback).
     Func { insn: u32 },
+    /// A socket (`struct bpf_sock`) from a lookup helper; `null` until checked.
+    Sock { null: bool },
 }
 
 impl Kind {
@@ -59,6 +61,7 @@ impl Kind {
             Kind::PacketMeta => (10, 0, 0),
             Kind::Mem { size, null } => (11, size, null as u32),
             Kind::Func { insn } => (12, insn, 0),
+            Kind::Sock { null } => (13, null as u32, 0),
         };
         (tag << 56) ^ ((b as u64) << 32) ^ a as u64
     }
@@ -74,6 +77,7 @@ impl Kind {
             self,
             Kind::MapValue { null: true, .. }
                 | Kind::Mem { null: true, .. }
+                | Kind::Sock { null: true }
                 | Kind::MapPtrOrNull { .. }
         )
     }
@@ -95,6 +99,8 @@ impl Kind {
             Kind::PacketMeta => "pkt_meta",
             Kind::Mem { null: false, .. } => "mem",
             Kind::Mem { null: true, .. } => "mem_or_null",
+            Kind::Sock { null: false } => "sock",
+            Kind::Sock { null: true } => "sock_or_null",
             Kind::Func { .. } => "func",
         }
     }

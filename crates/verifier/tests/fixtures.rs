@@ -51,12 +51,6 @@ const EXPECTED_REJECTIONS: &[(&str, &str, Reason, &str)] = &[
         "clang -O0 calls helpers through callx, which the kernel refuses too",
     ),
     (
-        "core.o",
-        "core_reads",
-        Reason::UnknownHelper,
-        "bpf_get_current_task is not implemented by oxbpf",
-    ),
-    (
         "progtypes.o",
         "prog_tp_btf",
         Reason::InvalidMemAccess,
@@ -69,16 +63,16 @@ const EXPECTED_REJECTIONS: &[(&str, &str, Reason, &str)] = &[
         "BTF-typed pointer arguments (iter) are not modelled",
     ),
     (
-        "progtypes.o",
-        "prog_kprobe_multi",
-        Reason::UnknownHelper,
-        "bpf_get_func_ip is not implemented by oxbpf",
+        "mixed_prog_array.o",
+        "xdp_caller",
+        Reason::HelperArgument,
+        "its program array also holds a syscall program (the kernel refuses to mix types)",
     ),
     (
-        "progtypes.o",
-        "prog_uprobe_sleepable",
-        Reason::UnknownHelper,
-        "bpf_copy_from_user is not implemented by oxbpf",
+        "typed_slots.o",
+        "socket_caller",
+        Reason::HelperArgument,
+        "a socket filter tail-calling through an XDP program array (the kernel's EINVAL)",
     ),
 ];
 

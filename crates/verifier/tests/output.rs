@@ -101,12 +101,15 @@ fn null_hint_names_the_lookup() {
 
 #[test]
 fn source_lines_come_from_btf_line_info() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/object/core.o");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/elf/mixed_prog_array.o"
+    );
     let obj = Object::parse(&std::fs::read(path).unwrap()).unwrap();
-    let r = &verify_object(&obj, Some("core_reads"), &Options::default()).unwrap()[0];
+    let r = &verify_object(&obj, Some("xdp_caller"), &Options::default()).unwrap()[0];
     let src = r.rejection.as_ref().unwrap().source.as_deref().unwrap();
-    assert!(src.starts_with("core.c:"), "{src}");
-    assert!(src.contains("bpf_get_current_task"), "{src}");
+    assert!(src.starts_with("mixed_prog_array.c:"), "{src}");
+    assert!(src.contains("bpf_tail_call(ctx, &jumps, 1)"), "{src}");
 }
 
 #[test]

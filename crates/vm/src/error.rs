@@ -22,7 +22,7 @@ pub enum VmError {
     #[error("instruction {index}: jump target {target} is the middle of an lddw")]
     JumpIntoLddw { index: usize, target: usize },
     /// A call names a helper that is not registered.
-    #[error("instruction {index}: call to unknown helper {id}")]
+    #[error("instruction {index}: call to helper {id}{}, which is not registered", oxbpf_isa::helper_name(*id).map(|n| format!(" (bpf_{n})")).unwrap_or_default())]
     UnknownHelper { index: usize, id: i32 },
     /// The instruction needs something the interpreter does not provide here.
     #[error("instruction {index}: {what} is not supported by the interpreter")]

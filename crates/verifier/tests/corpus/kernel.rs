@@ -9,12 +9,14 @@ use oxbpf_kernel::sys::{bpf, bpf_fd, cmd, Attr};
 use super::Case;
 
 const BPF_F_RDONLY_PROG: u32 = 1 << 7;
+const BPF_F_WRONLY_PROG: u32 = 1 << 8;
 
 /// The corpus maps, created in the kernel (index → descriptor).
 pub fn create_maps() -> Result<Vec<OwnedFd>, String> {
     let mut fds = Vec::new();
     for m in super::maps() {
-        let flags = if m.read_only { BPF_F_RDONLY_PROG } else { 0 };
+        let flags = if m.read_only { BPF_F_RDONLY_PROG } else { 0 }
+            | if m.write_only { BPF_F_WRONLY_PROG } else { 0 };
         let mut attr = Attr::new()
             .u32(0, m.map_type)
             .u32(4, m.key_size)

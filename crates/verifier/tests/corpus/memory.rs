@@ -6,9 +6,7 @@ use oxbpf_object::ProgramType::{
 };
 use oxbpf_verifier::Reason as R;
 
-use super::{acc, rej, Case};
-
-const UNINIT: &str = "a privileged kernel loader (CAP_PERFMON) allows reading uninitialized stack; oxbpf rejects it in every mode";
+use super::{acc, rej, uninit_read, Case};
 
 /// Looks up key 0 of map `map` into r0 (NULL-checked when `check`).
 fn lookup(map: u32, check: bool) -> String {
@@ -20,6 +18,9 @@ fn lookup(map: u32, check: bool) -> String {
     }
     s
 }
+
+/// Key 0 on the stack at r10 - 4, its address in r2.
+const KEY: &str = "r1 = 0\n*(u32 *)(r10 - 4) = r1\nr2 = r10\nr2 += -4\n";
 
 pub fn cases() -> Vec<Case> {
     let mut v = Vec::new();
@@ -39,15 +40,11 @@ pub fn cases() -> Vec<Case> {
                 S,
                 format!("*({size} *)(r10 - {off}) = 5\nr0 = *({size} *)(r10 - {off})\nexit"),
             ));
-            v.push(
-                rej(
-                    format!("stack_uninit_{size}_at_{off}"),
-                    S,
-                    format!("r0 = *({size} *)(r10 - {off})\nexit"),
-                    R::UninitStack,
-                )
-                .kernel_differs(UNINIT),
-            );
+            v.extend(uninit_read(
+                format!("stack_uninit_{size}_at_{off}"),
+                S,
+                format!("r0 = *({size} *)(r10 - {off})\nexit"),
+            ));
         }
         for off in [0, -8, 520, 513 + n] {
             let at = if off <= 0 {
@@ -63,6 +60,17 @@ pub fn cases() -> Vec<Case> {
             ));
         }
     }
+    v.extend(uninit_read(
+        "partial_init_read",
+        S,
+        "*(u32 *)(r10 - 8) = 0\nr0 = *(u64 *)(r10 - 8)\nexit",
+    ));
+    v.extend(uninit_read("stack_var_offset_uninit", S, "*(u64 *)(r10 - 16) = 0\nr2 = *(u32 *)(r1 + 0)\nr2 &= 15\nr3 = r10\nr3 += -16\nr3 += r2\nr0 = *(u8 *)(r3 + 0)\nexit"));
+    v.extend(uninit_read(
+        "atomic_stack_uninit",
+        S,
+        "r1 = 1\nlock *(u64 *)(r10 - 8) += r1\nr0 = 0\nexit",
+    ));
     v.extend([
         acc("spill_fill_ctx_use", S, "*(u64 *)(r10 - 8) = r1\nr1 = 0\nr1 = *(u64 *)(r10 - 8)\nr0 = *(u32 *)(r1 + 0)\nexit"),
         rej("spill_ctx_narrow", S, "*(u32 *)(r10 - 8) = r1\nr0 = 0\nexit", R::InvalidMemAccess),
@@ -70,14 +78,10 @@ pub fn cases() -> Vec<Case> {
         rej("fill_ctx_narrow", S, "*(u64 *)(r10 - 8) = r1\nr0 = *(u32 *)(r10 - 8)\nexit", R::InvalidMemAccess),
         acc("overwrite_spill_whole", S, "*(u64 *)(r10 - 8) = r1\n*(u64 *)(r10 - 8) = 0\nr0 = *(u64 *)(r10 - 8)\nexit"),
         acc("partial_overwrite_scalar_spill", S, "r1 = 5\n*(u64 *)(r10 - 8) = r1\n*(u8 *)(r10 - 8) = 1\nr0 = *(u64 *)(r10 - 8)\nexit"),
-        rej("partial_init_read", S, "*(u32 *)(r10 - 8) = 0\nr0 = *(u64 *)(r10 - 8)\nexit", R::UninitStack)
-            .kernel_differs(UNINIT),
         acc("two_halves_init", S, "*(u32 *)(r10 - 8) = 0\n*(u32 *)(r10 - 4) = 1\nr0 = *(u64 *)(r10 - 8)\nexit"),
         acc("zero_bytes_read_as_zero", S, "*(u32 *)(r10 - 8) = 0\n*(u32 *)(r10 - 4) = 0\nr0 = *(u64 *)(r10 - 8)\nexit"),
         rej("deref_filled_zero", S, "*(u64 *)(r10 - 8) = 0\nr1 = *(u64 *)(r10 - 8)\nr0 = *(u8 *)(r1 + 0)\nexit", R::InvalidMemAccess),
         acc("stack_var_offset_read", S, "*(u64 *)(r10 - 16) = 0\n*(u64 *)(r10 - 8) = 0\nr2 = *(u32 *)(r1 + 0)\nr2 &= 7\nr3 = r10\nr3 += -16\nr3 += r2\nr0 = *(u8 *)(r3 + 0)\nexit"),
-        rej("stack_var_offset_uninit", S, "*(u64 *)(r10 - 16) = 0\nr2 = *(u32 *)(r1 + 0)\nr2 &= 15\nr3 = r10\nr3 += -16\nr3 += r2\nr0 = *(u8 *)(r3 + 0)\nexit", R::UninitStack)
-            .kernel_differs(UNINIT),
         rej("stack_var_offset_out", S, "r2 = *(u32 *)(r1 + 0)\nr2 &= 31\nr3 = r10\nr3 += -16\nr3 += r2\n*(u8 *)(r3 + 0) = 0\nr0 = 0\nexit", R::OutOfBounds),
         rej("stack_var_offset_unbounded", S, "r2 = *(u32 *)(r1 + 0)\nr3 = r10\nr3 += r2\n*(u8 *)(r3 + 0) = 0\nr0 = 0\nexit", R::OutOfBounds),
         rej("stack_cross_slot", S, "*(u64 *)(r10 - 16) = 0\n*(u64 *)(r10 - 8) = 0\nr0 = *(u64 *)(r10 - 12)\nexit", R::InvalidMemAccess),
@@ -141,13 +145,24 @@ pub fn cases() -> Vec<Case> {
         acc("atomic_fetch_map", S, format!("{}r1 = 1\nr1 = atomic_fetch_add((u64 *)(r0 + 0), r1)\nout:\nr0 = 0\nexit", lookup(0, true))),
         acc("atomic_xchg_stack", S, "*(u64 *)(r10 - 8) = 0\nr1 = 2\nr1 = xchg_64(r10 - 8, r1)\nr0 = r1\nexit"),
         acc("atomic_cmpxchg_stack", S, "*(u64 *)(r10 - 8) = 0\nr0 = 0\nr1 = 2\nr0 = cmpxchg_64(r10 - 8, r0, r1)\nexit"),
-        rej("atomic_stack_uninit", S, "r1 = 1\nlock *(u64 *)(r10 - 8) += r1\nr0 = 0\nexit", R::UninitStack)
-            .kernel_differs(UNINIT),
         rej("atomic_ctx", S, "r2 = 1\nlock *(u32 *)(r1 + 0) += r2\nr0 = 0\nexit", R::InvalidMemAccess),
         rej("atomic_out_of_bounds", S, format!("{}r1 = 1\nlock *(u64 *)(r0 + 8) += r1\nout:\nr0 = 0\nexit", lookup(0, true)), R::OutOfBounds),
         acc("rodata_read_const", S, "r1 = map_idx_value(4, 0) ll\nr0 = *(u8 *)(r1 + 8)\nexit"),
         acc("rodata_const_as_bound", S, format!("r6 = map_idx_value(4, 0) ll\nr6 = *(u8 *)(r6 + 8)\nr6 -= 30\n{}r0 += r6\nr0 = *(u8 *)(r0 + 0)\nout:\nr0 = 0\nexit", lookup(1, true))),
         rej("rodata_write", S, "r1 = map_idx_value(4, 0) ll\n*(u8 *)(r1 + 0) = 1\nr0 = 0\nexit", R::ReadOnly),
+        // Map access flags: helpers that change a map are refused on maps
+        // read-only to programs ("write into map forbidden"), and values of
+        // BPF_F_WRONLY_PROG maps cannot be read.
+        rej("rodata_update_elem", S, format!("{KEY}r3 = r10\nr3 += -24\n*(u64 *)(r10 - 24) = 0\n*(u64 *)(r10 - 16) = 0\nr1 = map_idx(4) ll\nr4 = 0\ncall bpf_map_update_elem\nr0 = 0\nexit"), R::ReadOnly),
+        rej("rodata_delete_elem", S, format!("{KEY}r1 = map_idx(4) ll\ncall bpf_map_delete_elem\nr0 = 0\nexit"), R::ReadOnly),
+        // The soundness hole this rule closes: change a "constant", then use it as an offset.
+        rej("rodata_update_then_const_offset", S, format!("{KEY}r3 = r10\nr3 += -24\n*(u64 *)(r10 - 24) = 0\n*(u64 *)(r10 - 16) = -1\nr1 = map_idx(4) ll\nr4 = 0\ncall bpf_map_update_elem\nr6 = map_idx_value(4, 0) ll\nr6 = *(u8 *)(r6 + 8)\nr6 -= 30\n{}r0 += r6\nr0 = *(u8 *)(r0 + 0)\nout:\nr0 = 0\nexit", lookup(1, true)), R::ReadOnly),
+        rej("rdonly_queue_push", S, "*(u64 *)(r10 - 8) = 0\nr1 = map_idx(9) ll\nr2 = r10\nr2 += -8\nr3 = 0\ncall bpf_map_push_elem\nr0 = 0\nexit", R::ReadOnly),
+        rej("rdonly_queue_pop", S, "r1 = map_idx(9) ll\nr2 = r10\nr2 += -8\ncall bpf_map_pop_elem\nr0 = 0\nexit", R::ReadOnly),
+        acc("rdonly_queue_peek", S, "r1 = map_idx(9) ll\nr2 = r10\nr2 += -8\ncall bpf_map_peek_elem\nr0 = 0\nexit"),
+        acc("wronly_value_write", S, format!("{}r1 = 7\n*(u64 *)(r0 + 0) = r1\nout:\nr0 = 0\nexit", lookup(7, true))),
+        rej("wronly_value_read", S, format!("{}r0 = *(u64 *)(r0 + 0)\nout:\nr0 = 0\nexit", lookup(7, true)), R::WriteOnly),
+        rej("wronly_value_to_helper", S, format!("{}r3 = r0\nr2 = r10\nr2 += -4\nr1 = map_idx(0) ll\nr4 = 0\ncall bpf_map_update_elem\nout:\nr0 = 0\nexit", lookup(7, true)), R::WriteOnly),
         rej("rodata_past_end", S, "r1 = map_idx_value(4, 0) ll\nr0 = *(u8 *)(r1 + 16)\nexit", R::OutOfBounds),
         acc("map_value_lddw", S, "r1 = map_idx_value(4, 8) ll\nr0 = *(u64 *)(r1 + 0)\nexit"),
         rej("map_value_lddw_past", S, "r1 = map_idx_value(4, 8) ll\nr0 = *(u64 *)(r1 + 4)\nexit", R::OutOfBounds),

@@ -46,6 +46,8 @@ pub struct Case {
     pub kernel: KernelNote,
     /// The ELF section it would come from (its attach type), or empty.
     pub section: &'static str,
+    /// Judged in strict mode (no uninitialized stack reads even when privileged).
+    pub strict: bool,
 }
 
 impl Case {
@@ -69,6 +71,13 @@ impl Case {
         self
     }
 
+    /// Judged in oxbpf's strict mode, which the kernel has no equivalent of.
+    pub fn strict(mut self) -> Case {
+        self.strict = true;
+        self.kernel = KernelNote::Skip("oxbpf's strict mode");
+        self
+    }
+
     /// Not loaded into the kernel, for `why`.
     pub fn no_kernel(mut self, why: &'static str) -> Case {
         self.kernel = KernelNote::Skip(why);
@@ -86,7 +95,24 @@ pub fn acc(name: impl Into<String>, ty: ProgramType, asm: impl Into<String>) -> 
         unprivileged: false,
         kernel: KernelNote::Same,
         section: "",
+        strict: false,
     }
+}
+
+/// A read of never-written stack: accepted as the privileged kernel does
+/// (the bytes are unknown numbers), and rejected in strict mode as `NAME_strict`.
+pub fn uninit_read(name: impl Into<String>, ty: ProgramType, asm: impl Into<String>) -> [Case; 2] {
+    let (name, asm) = (name.into(), asm.into());
+    [
+        rej(
+            format!("{name}_strict"),
+            ty,
+            asm.clone(),
+            Reason::UninitStack,
+        )
+        .strict(),
+        acc(name, ty, asm),
+    ]
 }
 
 /// A program rejected for `reason`.
@@ -118,6 +144,18 @@ pub fn maps() -> Vec<MapInfo> {
         rodata,
         MapInfo::new("queue", 22, 0, 8, 16),
         MapInfo::new("events", 4, 4, 4, 4),
+        MapInfo {
+            write_only: true,
+            ..MapInfo::new("wronly", 2, 4, 8, 1)
+        },
+        MapInfo {
+            holds: vec![ProgramType::Xdp],
+            ..MapInfo::new("xdp_progs", 3, 4, 4, 4)
+        },
+        MapInfo {
+            read_only: true,
+            ..MapInfo::new("rdonly_queue", 22, 0, 8, 16)
+        },
     ]
 }
 
@@ -138,6 +176,7 @@ pub fn judge(case: &Case) -> (Expect, String) {
     input.section = case.section;
     let opts = Options {
         privileged: !case.unprivileged,
+        strict: case.strict,
         ..Options::default()
     };
     let report = verify(&input, &opts);

@@ -85,6 +85,9 @@ pub fn cases() -> Vec<Case> {
         rej("unpriv_var_stack", S, "r2 = *(u32 *)(r1 + 0)\nr2 &= 7\nr3 = r10\nr3 += -8\nr3 += r2\nr0 = 0\nexit", R::PointerArithmetic).unpriv(),
         rej("unpriv_uninit_stack", S, "r0 = *(u64 *)(r10 - 8)\nexit", R::UninitStack).unpriv(),
         acc("unpriv_spill_pointer", S, "*(u64 *)(r10 - 8) = r1\nr1 = *(u64 *)(r10 - 8)\nr0 = 0\nexit").unpriv(),
+        rej("unpriv_helper_reads_spilled_pointer", S, "*(u64 *)(r10 - 8) = r10\nr1 = map_idx(2) ll\nr2 = r10\nr2 += -8\nr3 = 8\nr4 = 0\ncall bpf_ringbuf_output\nr0 = 0\nexit", R::PointerLeak).unpriv(),
+        rej("unpriv_map_value_holds_spilled_pointer", S, "*(u64 *)(r10 - 16) = r10\n*(u32 *)(r10 - 4) = 0\nr1 = map_idx(0) ll\nr2 = r10\nr2 += -4\nr3 = r10\nr3 += -16\nr4 = 0\ncall bpf_map_update_elem\nr0 = 0\nexit", R::PointerLeak).unpriv(),
+        acc("priv_map_value_holds_spilled_pointer", S, "*(u64 *)(r10 - 16) = r10\n*(u32 *)(r10 - 4) = 0\nr1 = map_idx(0) ll\nr2 = r10\nr2 += -4\nr3 = r10\nr3 += -16\nr4 = 0\ncall bpf_map_update_elem\nr0 = 0\nexit"),
     ]);
     // Return values that depend on the attach type (the section name).
     use oxbpf_object::ProgramType::{CgroupSockAddr, Tracing};
