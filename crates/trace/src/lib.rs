@@ -182,6 +182,7 @@ pub fn compile(src: &str, opts: &Options, fs: &dyn Tracefs) -> Result<Compiled, 
         btf: None,
         btf_ext: None,
         relocations: Vec::new(),
+        broken: Vec::new(),
     };
     object.maps.push(MapDef {
         map_type: 27, // BPF_MAP_TYPE_RINGBUF
