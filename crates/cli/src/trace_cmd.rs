@@ -271,11 +271,11 @@ pub fn run(args: TraceArgs) -> Result<(), CliError> {
     // The command starts stopped, so that `cpid` is known when compiling and
     // the command runs only once the probes are attached.
     let child = match (&args.command, args.dry_run) {
-        (Some(cmd), false) => Some(spawn_stopped(cmd)?),
+        (Some(cmd), false) => Some(CommandGuard(spawn_stopped(cmd)?)),
         _ => None,
     };
     let cpid = match (&child, &args.command) {
-        (Some(ch), _) => Some(ch.id()),
+        (Some(ch), _) => Some(ch.0.id()),
         // A dry run compiles `cpid` as 0.
         (None, Some(_)) => Some(0),
         (None, None) => None,
@@ -284,10 +284,7 @@ pub fn run(args: TraceArgs) -> Result<(), CliError> {
     let compiled = match compile(&src, &Options { params, cpid }, &fs) {
         Ok(c) => c,
         Err(e) => {
-            if let Some(mut ch) = child {
-                let _ = ch.kill();
-                let _ = ch.wait();
-            }
+            drop(child);
             eprint!("{}", e.render(&src, &file));
             std::process::exit(1);
         }
@@ -330,6 +327,19 @@ fn spawn_stopped(cmd: &str) -> Result<Child, CliError> {
         std::thread::sleep(Duration::from_millis(1));
     }
     Err(CliError::Input(format!("-c: `{cmd}` did not start")))
+}
+
+/// The `-c` command: killed (and reaped) when dropped unless it has ended, so
+/// that no error path leaves it stopped.
+struct CommandGuard(Child);
+
+impl Drop for CommandGuard {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
 }
 
 /// Lets a command started by [`spawn_stopped`] run.
@@ -454,7 +464,7 @@ fn alive(pid: i32) -> bool {
 fn trace(
     c: &Compiled,
     args: &TraceArgs,
-    mut child: Option<Child>,
+    mut child: Option<CommandGuard>,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let kernel = Kernel::load_with(
@@ -500,7 +510,7 @@ fn trace(
     if !session.exited {
         links = attach(&kernel, c, args.pid)?;
         if let Some(ch) = &child {
-            resume(ch);
+            resume(&ch.0);
         }
         loop {
             if session.poll(&mut backend, out).map_err(fail)?
@@ -509,7 +519,7 @@ fn trace(
                 break;
             }
             if let Some(ch) = child.as_mut() {
-                if ch.try_wait().ok().flatten().is_some() {
+                if ch.0.try_wait().ok().flatten().is_some() {
                     break;
                 }
             }
@@ -521,12 +531,7 @@ fn trace(
         }
     }
     detach(links);
-    if let Some(mut ch) = child {
-        if ch.try_wait().ok().flatten().is_none() {
-            let _ = ch.kill();
-        }
-        let _ = ch.wait();
-    }
+    drop(child);
     session.finish(&mut backend, out).map_err(fail)?;
     let lost = backend.lost().map_err(fail)?;
     if lost > 0 {
