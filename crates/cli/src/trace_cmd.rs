@@ -25,7 +25,7 @@ pub struct TraceArgs {
     #[arg(short = 'e', value_name = "PROGRAM")]
     program: Option<String>,
     /// A script file (without -e), then the positional parameters $1, $2, ...
-    #[arg(value_name = "ARGS", allow_hyphen_values = true)]
+    #[arg(value_name = "ARGS", allow_negative_numbers = true)]
     args: Vec<String>,
     /// Run this command once the probes are attached, and stop when it exits.
     #[arg(short = 'c', value_name = "CMD")]

@@ -294,3 +294,26 @@ fn pid_ends_the_trace_with_its_process() {
         text(&o.stdout)
     );
 }
+
+#[test]
+fn script_files_take_parameters_and_flags_after_them() {
+    let dir = std::env::temp_dir().join(format!("oxbpf-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("params.bt");
+    std::fs::write(
+        &file,
+        "#!/usr/bin/env bpftrace\n// $1 is a number, $2 a word\nBEGIN { printf(\"%d %s\\n\", $1 * 3, $2); exit(); }\n",
+    )
+    .unwrap();
+    let file = file.to_string_lossy().into_owned();
+    let o = oxbpf(&["trace", &file, "-14", "word", "--dry-run"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains("r0 = -14"), "{out}");
+    if can_trace("script_files_take_parameters_and_flags_after_them") {
+        let o = oxbpf(&["trace", &file, "-14", "word", "-q"]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        assert_eq!(text(&o.stdout), "-42 word\n\n\n");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -113,6 +113,12 @@ impl<'s> Lexer<'s> {
     }
 
     fn skip_trivia(&mut self) -> Result<(), TraceError> {
+        // A script file may start with `#!/usr/bin/env bpftrace`.
+        if self.pos == 0 && self.src.starts_with("#!") {
+            while self.peek_char().is_some_and(|c| c != '\n') {
+                self.bump();
+            }
+        }
         loop {
             match (self.peek_char(), self.peek_at(1)) {
                 (Some(c), _) if c.is_whitespace() => {

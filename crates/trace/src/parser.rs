@@ -561,7 +561,7 @@ mod tests {
     #[test]
     fn probes_predicates_and_comments() {
         let s = parse(
-            "// a comment\nuprobe:/usr/lib/libc.so.6:malloc, t:sched:sched_* /arg0 > 1 && (pid / 2) == 3/ { /* c */ @x++; }\nEND { if (1) { } else if (2) { $a = 1; } else { return; } }",
+            "#!/usr/bin/env bpftrace\nuprobe:/usr/lib/libc.so.6:malloc, t:sched:sched_* /arg0 > 1 && (pid / 2) == 3/ { /* c */ @x++; }\nEND { if (1) { } else if (2) { $a = 1; } else { return; } }",
         )
         .unwrap();
         let attach: Vec<&str> = s.probes[0].attach.iter().map(|(a, _)| a.as_str()).collect();
@@ -574,6 +574,7 @@ mod tests {
             "(&& (> arg0 1) (== (/ pid 2) 3))"
         );
         assert_eq!(s.probes[0].attach[1].1, Span::new(2, 35, 15));
+        assert!(parse("BEGIN { }\n#!x").is_err());
         let StmtKind::AssignMap { op, .. } = &s.probes[0].body[0].kind else {
             panic!("not a map assignment")
         };
