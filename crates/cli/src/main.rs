@@ -9,6 +9,7 @@ mod kernel_cmd;
 mod object_cmd;
 mod plugin;
 mod trace;
+mod trace_cmd;
 mod verify_cmd;
 
 use std::io::Write;
@@ -153,6 +154,9 @@ enum Command {
     /// Statically verify programs (an object's, or raw bytecode with --type);
     /// exit status 0 accepted, 1 rejected, 2 unusable input.
     Verify(verify_cmd::VerifyArgs),
+    /// Run a bpftrace script, compiled to eBPF and verified by oxbpf (needs root;
+    /// --dry-run only to read tracefs).
+    Trace(trace_cmd::TraceArgs),
     /// The bpf_conformance plugin protocol: program hex on stdin, r0 in hex on stdout.
     ConformancePlugin {
         /// Input memory as `"aa  bb  "` hex, then options such as `--jit`.
@@ -409,6 +413,7 @@ fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Kernel { command } => out(&kernel_cmd::run(command)?),
         Command::Filter(args) => filter_cmd::run(args),
         Command::Verify(args) => verify_cmd::run(args),
+        Command::Trace(args) => trace_cmd::run(args),
         Command::Object {
             command:
                 ObjectCommand::Show {

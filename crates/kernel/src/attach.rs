@@ -473,6 +473,24 @@ impl Kernel {
         })
     }
 
+    /// Attaches perf_event program `name` to a CPU-clock timer firing every
+    /// `period_ns` nanoseconds on CPU `cpu` (bpftrace's `interval` probes).
+    pub fn attach_perf_timer(
+        &self,
+        name: &str,
+        period_ns: u64,
+        cpu: usize,
+    ) -> Result<Link, KernelError> {
+        let mut attr = PerfAttr::new(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK);
+        attr.put_u64(16, period_ns.max(1)); // sample_period
+        let ev = perf_event_open(&**self.sys(), &mut attr, -1, cpu as i32)?;
+        self.perf_link(
+            name,
+            ev,
+            format!("perf_event timer every {period_ns} ns on cpu{cpu}: {name}"),
+        )
+    }
+
     /// Attaches socket filter `name` to socket `sock` (`SO_ATTACH_BPF`); the
     /// socket must outlive the link, which detaches it (`SO_DETACH_BPF`).
     pub fn attach_socket(&self, name: &str, sock: RawFd) -> Result<Link, KernelError> {
