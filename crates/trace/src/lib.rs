@@ -237,6 +237,7 @@ pub fn compile(src: &str, opts: &Options, fs: &dyn Tracefs) -> Result<Compiled, 
             func_info: Vec::new(),
             line_info: Vec::new(),
             core_relos: Vec::new(),
+            ksyms: Vec::new(),
         });
         probes.push(CompiledProbe {
             program: name,
@@ -280,6 +281,7 @@ fn init_program() -> Result<Program, TraceError> {
         func_info: Vec::new(),
         line_info: Vec::new(),
         core_relos: Vec::new(),
+        ksyms: Vec::new(),
     })
 }
 
