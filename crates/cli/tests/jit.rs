@@ -1,9 +1,9 @@
 //! `oxbpf run --jit`, `oxbpf disasm --jit` and the plugin's `--jit`.
 
-use std::process::Command;
+mod common;
 
 fn oxbpf(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_oxbpf"))
+    let out = common::oxbpf_command()
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
         .args(args)
         .output()
