@@ -39,9 +39,10 @@ fn unmap(ptr: *mut u8, len: usize) {
 }
 
 /// Mappings end at or below this address.
+#[cfg(all(target_os = "linux", not(target_arch = "x86_64")))]
 const LIMIT: usize = 1 << 31;
 
-/// `len` bytes of fresh anonymous memory below [`LIMIT`].
+/// `len` bytes of fresh anonymous memory below 2 GiB.
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 fn map_low(len: usize) -> std::io::Result<*mut u8> {
     // SAFETY: an anonymous private mapping with no address hint; the
