@@ -35,6 +35,7 @@ pub mod listing;
 pub mod x86;
 
 mod context;
+mod labels;
 mod plan;
 
 pub use error::JitError;

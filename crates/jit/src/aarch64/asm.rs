@@ -138,9 +138,8 @@ pub enum Lse {
     Swp = 0x8000,
 }
 
-/// A position in the code that branches can name before it is placed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Label(pub u32);
+pub use crate::labels::Label;
+use crate::labels::Labels;
 
 /// How a branch names its target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,8 +212,8 @@ pub fn logical_imm(value: u64, w64: bool) -> Option<u32> {
 pub struct Asm {
     /// The bytes emitted so far.
     pub code: Vec<u8>,
-    labels: Vec<Option<usize>>,
-    fixups: Vec<(usize, Label, Fix)>,
+    /// Labels, and the branch fields that name them.
+    labels: Labels<Fix>,
 }
 
 fn sf(w64: bool) -> u32 {
@@ -230,8 +229,7 @@ impl Asm {
     pub fn with_capacity(bytes: usize, labels: usize) -> Asm {
         Asm {
             code: Vec::with_capacity(bytes),
-            labels: Vec::with_capacity(labels),
-            fixups: Vec::with_capacity(labels * 2),
+            labels: Labels::with_capacity(labels),
         }
     }
 
@@ -242,26 +240,25 @@ impl Asm {
 
     /// A new, unplaced label.
     pub fn label(&mut self) -> Label {
-        self.labels.push(None);
-        Label(self.labels.len() as u32 - 1)
+        self.labels.label()
     }
 
     /// Places `l` at the current offset.
     pub fn bind(&mut self, l: Label) {
-        self.labels[l.0 as usize] = Some(self.code.len());
+        self.labels.bind(l, self.code.len());
     }
 
     /// Where `l` was placed, if it has been.
     pub fn offset_of(&self, l: Label) -> Option<usize> {
-        self.labels[l.0 as usize]
+        self.labels.offset_of(l)
     }
 
     /// Resolves every branch; fails if a label was never placed or is out of reach.
     pub fn finish(mut self) -> Result<Vec<u8>, AsmError> {
-        for &(at, l, fix) in &self.fixups {
-            let target = self.labels[l.0 as usize].ok_or(AsmError::Unplaced(l))?;
+        let code = &mut self.code;
+        self.labels.resolve(AsmError::Unplaced, |at, target, fix| {
             let words = (target as i64 - at as i64) / 4;
-            let mut w = u32::from_le_bytes(self.code[at..at + 4].try_into().expect("4 bytes"));
+            let mut w = u32::from_le_bytes([code[at], code[at + 1], code[at + 2], code[at + 3]]);
             match fix {
                 Fix::B26 if (-(1 << 25)..1 << 25).contains(&words) => {
                     w |= words as u32 & 0x03ff_ffff;
@@ -271,8 +268,9 @@ impl Asm {
                 }
                 _ => return Err(AsmError::OutOfRange),
             }
-            self.code[at..at + 4].copy_from_slice(&w.to_le_bytes());
-        }
+            code[at..at + 4].copy_from_slice(&w.to_le_bytes());
+            Ok(())
+        })?;
         Ok(self.code)
     }
 
@@ -282,7 +280,7 @@ impl Asm {
     }
 
     fn branch(&mut self, w: u32, l: Label, fix: Fix) {
-        self.fixups.push((self.code.len(), l, fix));
+        self.labels.use_at(self.code.len(), l, fix);
         self.word(w);
     }
 
