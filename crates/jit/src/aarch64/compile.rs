@@ -296,6 +296,9 @@ impl Compiler<'_> {
 
     /// The direct entry, `fn(r1, r2) -> r0`: like the trampoline, with the
     /// context and stack addresses built in and r1, r2 already in x0, x1.
+    /// It always sets up the context and the unwind point (`fixed.lean` is
+    /// not used): r0 lives in x7, so even a lean program's `exit` could not
+    /// return straight to the host.
     fn direct_entry(&mut self, fixed: Fixed, main: Label) {
         self.host_enter();
         self.a.mov_imm(true, CTX, fixed.ctx);
