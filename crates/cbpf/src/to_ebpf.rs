@@ -340,6 +340,7 @@ impl JitFilter {
         let options = oxbpf_jit::Options {
             mode: oxbpf_jit::Mode::Unchecked,
             constant_blinding: false,
+            ..Default::default()
         };
         // SAFETY: `program` is our own translation of a program that passed
         // `check`, and such translations touch memory in two ways only: the

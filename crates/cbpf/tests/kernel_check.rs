@@ -40,9 +40,27 @@ fn program() -> impl Strategy<Value = Vec<Insn>> {
     })
 }
 
-fn kernel(prog: &[Insn]) -> bool {
+/// The kernel's verdict; `None` for an empty program where it cannot be
+/// asked (qemu-user fails to copy an empty filter in, with ENOMEM or EFAULT,
+/// before the kernel sees it).
+fn kernel(prog: &[Insn]) -> Option<bool> {
+    if prog.is_empty() && !empty_reaches_the_kernel() {
+        return None;
+    }
     let raw: Vec<(u16, u8, u8, u32)> = prog.iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect();
-    kernel_accepts(&raw).expect("setsockopt failed other than with EINVAL")
+    Some(kernel_accepts(&raw).expect("setsockopt failed other than with EINVAL"))
+}
+
+/// Whether an empty filter reaches the kernel (which answers EINVAL).
+fn empty_reaches_the_kernel() -> bool {
+    static REACHES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *REACHES.get_or_init(|| match kernel_accepts(&[]) {
+        Ok(_) => true,
+        Err(e) => {
+            println!("skipped empty programs: they do not reach the kernel here: {e}");
+            false
+        }
+    })
 }
 
 proptest! {
@@ -51,7 +69,9 @@ proptest! {
     #[test]
     fn checker_agrees_with_the_kernel(prog in program()) {
         let ours = check(&prog);
-        prop_assert_eq!(ours.is_ok(), kernel(&prog), "ours: {:?}", ours);
+        if let Some(k) = kernel(&prog) {
+            prop_assert_eq!(ours.is_ok(), k, "ours: {:?}", ours);
+        }
     }
 }
 
@@ -59,7 +79,11 @@ proptest! {
 fn long_programs() {
     for len in [4096, 4097] {
         let prog = vec![Insn::stmt(0x06, 0); len];
-        assert_eq!(check(&prog).is_ok(), kernel(&prog), "{len} instructions");
+        assert_eq!(
+            check(&prog).is_ok(),
+            kernel(&prog).unwrap(),
+            "{len} instructions"
+        );
     }
 }
 
@@ -70,7 +94,7 @@ fn both_answers_are_exercised() {
     let (mut yes, mut no) = (0, 0);
     for _ in 0..3000 {
         let prog = program().new_tree(&mut runner).unwrap().current();
-        let k = kernel(&prog);
+        let Some(k) = kernel(&prog) else { continue };
         assert_eq!(check(&prog).is_ok(), k, "{prog:?}");
         if k {
             yes += 1;

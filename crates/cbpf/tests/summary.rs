@@ -60,7 +60,11 @@ fn frames(linktype: u32) -> Vec<(Duration, Vec<u8>, u32)> {
 
 #[test]
 fn lines_match_tcpdump() {
-    if Command::new("tcpdump").arg("--version").output().is_err() {
+    if !Command::new("tcpdump")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
         println!("skipped: tcpdump is not installed");
         return;
     }

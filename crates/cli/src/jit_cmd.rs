@@ -1,6 +1,7 @@
-//! `oxbpf run --jit` and `oxbpf disasm --jit`: the x86-64 JIT from the command line.
+//! `oxbpf run --jit` and `oxbpf disasm --jit`: the JIT (x86-64 or AArch64)
+//! from the command line.
 
-use oxbpf_jit::{JitProgram, Mode, Options};
+use oxbpf_jit::{Arch, JitProgram, Mode, Options};
 use oxbpf_vm::{Helpers, Program};
 
 use crate::error::CliError;
@@ -24,8 +25,12 @@ pub fn run(
     let mut text = format!("r0 = {r0:#x} ({})\n", r0 as i64);
     if stats {
         text.push_str(&format!(
-            "compiled {} instructions to {} bytes of x86-64 in {compiled:?}; ran in {ran:?}\n",
+            "compiled {} instructions to {} bytes of {} in {compiled:?}; ran in {ran:?}\n",
             jit.program().len(),
+            match jit.arch() {
+                Arch::X86_64 => "x86-64",
+                Arch::Aarch64 { .. } => "AArch64",
+            },
             jit.code().len()
         ));
         if !memory.is_empty() {
@@ -36,8 +41,9 @@ pub fn run(
     Ok(text)
 }
 
-/// The x86-64 listing of `bytecode` (helpers are left unresolved: calls to any id compile).
-pub fn listing(bytecode: &[u8], unchecked: bool) -> Result<String, CliError> {
+/// The listing of `bytecode` compiled for `arch` (helpers are left
+/// unresolved: calls to any id compile).
+pub fn listing(bytecode: &[u8], unchecked: bool, arch: Arch) -> Result<String, CliError> {
     let helpers = every_called_helper(bytecode);
     let program = Program::new(bytecode, &helpers)?;
     let options = Options {
@@ -47,6 +53,7 @@ pub fn listing(bytecode: &[u8], unchecked: bool) -> Result<String, CliError> {
             Mode::Checked
         },
         constant_blinding: false,
+        arch,
     };
     // SAFETY: the unchecked code is only listed, never run.
     let jit = unsafe { JitProgram::compile_with_mode(program, &options) }?;
@@ -77,7 +84,7 @@ pub fn host_check() -> Result<(), CliError> {
         Ok(())
     } else {
         Err(CliError::Input(format!(
-            "--jit: the JIT emits x86-64 code, which this {} host cannot run; run without --jit (the interpreter)",
+            "--jit: the JIT emits x86-64 and AArch64 code, which this {} host cannot run; run without --jit (the interpreter)",
             std::env::consts::ARCH
         )))
     }

@@ -36,6 +36,20 @@ struct Cli {
     command: Command,
 }
 
+/// The instruction set of `disasm --jit`.
+#[derive(Clone, Copy, ValueEnum)]
+enum ArchArg {
+    /// x86-64
+    #[value(name = "x86-64", alias = "x86_64")]
+    X86_64,
+    /// AArch64 (arm64), with the LSE atomics
+    #[value(alias = "arm64")]
+    Aarch64,
+    /// AArch64 without LSE: atomics as LL/SC loops
+    #[value(name = "aarch64-ll-sc")]
+    Aarch64LlSc,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum SyntaxArg {
     /// llvm-objdump syntax: `r1 += 5`
@@ -76,12 +90,16 @@ enum Command {
         /// How to read the input.
         #[arg(long, value_enum, default_value = "auto")]
         format: Format,
-        /// Print the x86-64 code the JIT compiles the program to, under each instruction.
+        /// Print the machine code the JIT compiles the program to, under each instruction.
         #[arg(long, conflicts_with_all = ["source", "syntax"])]
         jit: bool,
         /// With --jit: the code for programs a verifier approved (no run-time checks).
         #[arg(long, requires = "jit")]
         unchecked: bool,
+        /// With --jit: the instruction set (default: this host's; x86-64 where
+        /// the JIT cannot run).
+        #[arg(long, value_enum, requires = "jit")]
+        arch: Option<ArchArg>,
     },
     /// Run a program in the interpreter (or the JIT, with --jit) and print r0.
     ///
@@ -267,10 +285,17 @@ fn dispatch(command: Command) -> Result<(), CliError> {
             format,
             jit,
             unchecked,
+            arch,
         } => {
             if jit {
                 let loaded = load_program(&input, format)?;
-                return out(&jit_cmd::listing(&loaded.bytecode, unchecked)?);
+                let arch = match arch {
+                    None => oxbpf_jit::Arch::host(),
+                    Some(ArchArg::X86_64) => oxbpf_jit::Arch::X86_64,
+                    Some(ArchArg::Aarch64) => oxbpf_jit::Arch::Aarch64 { lse: true },
+                    Some(ArchArg::Aarch64LlSc) => oxbpf_jit::Arch::Aarch64 { lse: false },
+                };
+                return out(&jit_cmd::listing(&loaded.bytecode, unchecked, arch)?);
             }
             let syntax = syntax_of(syntax);
             if input != std::path::Path::new("-") && object_cmd::is_elf(&read_file(&input)?) {

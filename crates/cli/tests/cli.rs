@@ -1,10 +1,12 @@
 //! End-to-end behaviour of the `oxbpf` commands.
 
+mod common;
+
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 fn oxbpf(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oxbpf"))
+    let mut child = common::oxbpf_command()
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -259,6 +261,10 @@ fn kernel_run_agrees_with_run() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc_geteuid() } != 0 {
         println!("skipped kernel_run_agrees_with_run: needs root (CAP_BPF)");
+        return;
+    }
+    if let Some(why) = oxbpf_kernel::sys::unavailable() {
+        println!("skipped kernel_run_agrees_with_run: {why}");
         return;
     }
     let args = |cmd: &[&'static str]| {

@@ -1,5 +1,7 @@
 //! `oxbpf filter` against tcpdump on generated captures.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -7,7 +9,7 @@ use oxbpf_cbpf::pcap::{Capture, PcapOut, LINKTYPE_ETHERNET};
 use oxbpf_cbpf::synth::Traffic;
 
 fn oxbpf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_oxbpf"))
+    common::oxbpf_command()
         .arg("filter")
         .args(args)
         .output()
@@ -24,7 +26,11 @@ fn stdout(o: &Output) -> String {
 }
 
 fn have_tcpdump() -> bool {
-    let ok = Command::new("tcpdump").arg("--version").output().is_ok();
+    // Under qemu-user a missing program still "spawns" (and exits 127).
+    let ok = Command::new("tcpdump")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !ok {
         println!("skipped: tcpdump is not installed");
     }
@@ -171,7 +177,7 @@ fn summaries_and_packet_limit() {
     let one = stdout(&oxbpf(&["-r", &input, "--count", "tcp and port 80"]));
     assert_eq!(words, one);
     // Standard input and output: `-r - -w -` is a filter in a pipeline.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oxbpf"))
+    let mut child = common::oxbpf_command()
         .args(["filter", "-r", "-", "-w", "-", "arp"])
         .stdin(std::fs::File::open(&input).unwrap())
         .stdout(std::process::Stdio::piped())
@@ -239,7 +245,7 @@ fn live_capture_on_loopback() {
     let other = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let expr = format!("udp dst port {port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oxbpf"))
+    let mut child = common::oxbpf_command()
         .args(["filter", "-i", "lo", "-c", "3", &expr])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -1,9 +1,9 @@
 //! `oxbpf run --jit`, `oxbpf disasm --jit` and the plugin's `--jit`.
 
-use std::process::Command;
+mod common;
 
 fn oxbpf(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_oxbpf"))
+    let out = common::oxbpf_command()
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
         .args(args)
         .output()
@@ -62,7 +62,14 @@ fn run_jit_gives_the_interpreters_results_and_errors() {
 
 #[test]
 fn disasm_jit_lists_machine_code_under_each_instruction() {
-    let (ok, out, err) = oxbpf(&["disasm", "--jit", "fixtures/bench/log2.bin"]);
+    let x86 = [
+        "disasm",
+        "--jit",
+        "--arch",
+        "x86-64",
+        "fixtures/bench/log2.bin",
+    ];
+    let (ok, out, err) = oxbpf(&x86);
     assert!(ok, "{err}");
     assert!(
         out.starts_with("; entry trampoline and prologue\n"),
@@ -73,9 +80,37 @@ fn disasm_jit_lists_machine_code_under_each_instruction() {
     // Checked mode: the input-memory test before a load through r1.
     assert!(out.contains("sub r10, [r12]"), "{out}");
     assert!(out.contains("; out of line"), "{out}");
-    let (ok, unchecked, _) = oxbpf(&["disasm", "--jit", "--unchecked", "fixtures/bench/log2.bin"]);
+    let (ok, unchecked, _) = oxbpf(&[&x86[..], &["--unchecked"]].concat());
     assert!(ok);
     assert!(!unchecked.contains("sub r10, [r12]"), "{unchecked}");
+    assert!(unchecked.len() < out.len());
+}
+
+#[test]
+fn disasm_jit_lists_arm64_code_on_any_host() {
+    let arm = [
+        "disasm",
+        "--jit",
+        "--arch",
+        "aarch64",
+        "fixtures/bench/log2.bin",
+    ];
+    let (ok, out, err) = oxbpf(&arm);
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("; entry trampoline and prologue\n"),
+        "{out}"
+    );
+    // The context pointer arrives in x0 and lives in x26.
+    assert!(out.contains("aa0003fa  mov x26, x0"), "{out}");
+    assert!(out.contains("; 0: "), "{out}");
+    // Checked mode: the input-memory test before a load.
+    assert!(out.contains("ldr x12, [x26]"), "{out}");
+    assert!(out.contains("; out of line"), "{out}");
+    assert!(!out.contains(".inst"), "every word decodes: {out}");
+    let (ok, unchecked, _) = oxbpf(&[&arm[..], &["--unchecked"]].concat());
+    assert!(ok);
+    assert!(!unchecked.contains("ldr x12, [x26]\n"), "{unchecked}");
     assert!(unchecked.len() < out.len());
 }
 

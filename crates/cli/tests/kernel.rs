@@ -3,16 +3,14 @@
 //! test runs, feature probes, attaching until SIGINT, and one-line
 //! permission errors when run without privileges.
 
+mod common;
+
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_oxbpf")
-}
-
 fn oxbpf(args: &[&str]) -> Output {
-    Command::new(bin()).args(args).output().unwrap()
+    common::oxbpf_command().args(args).output().unwrap()
 }
 
 fn text(b: &[u8]) -> String {
@@ -81,6 +79,10 @@ fn load_pin_list_show_dump_and_update() {
     let test = "load_pin_list_show_dump_and_update";
     if !root() {
         println!("skipped {test}: needs root (CAP_BPF, CAP_SYS_ADMIN)");
+        return;
+    }
+    if let Some(why) = oxbpf_kernel::sys::unavailable() {
+        println!("skipped {test}: {why}");
         return;
     }
     let Some(fs) = Bpffs::mount(test) else { return };
@@ -246,6 +248,10 @@ fn run_repeats_in_the_kernel_and_reports_json() {
         println!("skipped {test}: needs root (CAP_BPF)");
         return;
     }
+    if let Some(why) = oxbpf_kernel::sys::unavailable() {
+        println!("skipped {test}: {why}");
+        return;
+    }
     let doc = json(&[
         "kernel",
         "run",
@@ -275,6 +281,10 @@ fn feature_probes_report_types_and_helpers() {
         println!("skipped {test}: needs root (CAP_BPF)");
         return;
     }
+    if let Some(why) = oxbpf_kernel::sys::unavailable() {
+        println!("skipped {test}: {why}");
+        return;
+    }
     let doc = json(&["kernel", "feature", "--helpers-for", "xdp", "--json"]);
     assert_eq!(doc["program_types"]["xdp"], true);
     assert_eq!(doc["program_types"]["socket_filter"], true);
@@ -300,7 +310,11 @@ fn attach_stays_until_sigint_then_detaches() {
         println!("skipped {test}: needs root (CAP_BPF, CAP_PERFMON)");
         return;
     }
-    let mut child = Command::new(bin())
+    if let Some(why) = oxbpf_kernel::sys::unavailable() {
+        println!("skipped {test}: {why}");
+        return;
+    }
+    let mut child = common::oxbpf_command()
         .args([
             "kernel",
             "attach",
@@ -355,6 +369,10 @@ fn without_privileges_errors_name_the_capability_in_one_line() {
         // Already unprivileged: check as we are.
         println!("{test}: running as a normal user");
     }
+    if let Some(why) = oxbpf_kernel::sys::bpf_missing() {
+        println!("skipped {test}: {why}");
+        return;
+    }
     let cases: [&[&str]; 5] = [
         &["kernel", "prog", "list"],
         &["kernel", "map", "list", "--json"],
@@ -363,7 +381,7 @@ fn without_privileges_errors_name_the_capability_in_one_line() {
         &["kernel", "run", &fixture("packet.o"), "--prog", "xdp_parse"],
     ];
     for args in cases {
-        let mut cmd = Command::new(bin());
+        let mut cmd = common::oxbpf_command();
         cmd.args(args);
         if root() {
             cmd.uid(65534).gid(65534); // nobody
@@ -386,7 +404,7 @@ const CAP_SYS_RESOURCE: u32 = 24;
 /// that it execs without them.
 fn without_caps(drop: &[u32], args: &[&str]) -> Output {
     let drop = drop.to_vec();
-    let mut cmd = Command::new(bin());
+    let mut cmd = common::oxbpf_command();
     cmd.args(args);
     // SAFETY: prctl is async-signal-safe; the closure allocates nothing.
     unsafe {
@@ -417,6 +435,10 @@ fn kernel_commands_under_reduced_capabilities() {
     let test = "kernel_commands_under_reduced_capabilities";
     if !root() {
         println!("skipped {test}: needs root (to drop capabilities from a full set)");
+        return;
+    }
+    if let Some(why) = oxbpf_kernel::sys::unavailable() {
+        println!("skipped {test}: {why}");
         return;
     }
     if !has_cap(8) {

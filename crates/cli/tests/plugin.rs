@@ -1,8 +1,10 @@
 //! Drives `oxbpf conformance-plugin` the way the bpf_conformance runner does.
 
+mod common;
+
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 fn tsv() -> Option<String> {
     let shared = std::env::var_os("OXBPF_SHARED")
@@ -43,7 +45,7 @@ fn drive_plugin(options: &[&str]) {
     {
         let c: Vec<&str> = row.split('\t').collect();
         let (name, mem, prog, want) = (c[0], c[1], c[2], c[3]);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_oxbpf"));
+        let mut cmd = common::oxbpf_command();
         cmd.arg("conformance-plugin");
         if mem != "-" {
             cmd.arg(runner_hex(mem));

@@ -1,13 +1,12 @@
 //! `oxbpf verify`: verdicts, output forms and exit statuses.
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn oxbpf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_oxbpf"))
-        .args(args)
-        .output()
-        .unwrap()
+    common::oxbpf_command().args(args).output().unwrap()
 }
 
 fn fixture(name: &str) -> String {

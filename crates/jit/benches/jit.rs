@@ -56,6 +56,7 @@ fn unchecked(program: Program) -> JitProgram {
     let options = Options {
         mode: Mode::Unchecked,
         constant_blinding: false,
+        ..Default::default()
     };
     // SAFETY: the workloads stay inside their input memory and stack; the
     // checked build of the same bytecode, run first on the same input, proves it.
@@ -159,6 +160,7 @@ fn bench_compile_and_call(c: &mut Criterion) {
         let options = Options {
             mode,
             constant_blinding: false,
+            ..Default::default()
         };
         group.bench_with_input(
             BenchmarkId::new("300-insns", format!("{mode:?}")),

@@ -29,6 +29,48 @@ fn from_pool(map_len: usize) -> Option<*mut u8> {
     Some(ptr as *mut u8)
 }
 
+/// The padding byte after the code: `int3` on x86-64; on AArch64, zero
+/// words are `udf #0`, which traps.
+const PAD: u8 = if cfg!(target_arch = "aarch64") {
+    0
+} else {
+    0xcc
+};
+
+/// Makes instructions just written at `ptr` visible to instruction fetch.
+/// x86-64 keeps its caches coherent; AArch64 needs the data cache cleaned
+/// to the point of unification, then the instruction cache invalidated, by
+/// line (sizes from CTR_EL0), each with a barrier, and an `isb` (the
+/// sequence of the Arm ARM, "Concurrent modification and execution").
+#[cfg(target_arch = "aarch64")]
+fn sync_icache(ptr: *mut u8, len: usize) {
+    let ctr: u64;
+    // SAFETY: Linux lets user space read CTR_EL0; the read has no side effects.
+    unsafe { std::arch::asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack)) };
+    let dline = 4usize << ((ctr >> 16) & 0xf);
+    let iline = 4usize << (ctr & 0xf);
+    let (start, end) = (ptr as usize, ptr as usize + len);
+    let mut a = start & !(dline - 1);
+    while a < end {
+        // SAFETY: cleaning a cache line of mapped memory changes no contents.
+        unsafe { std::arch::asm!("dc cvau, {}", in(reg) a, options(nostack)) };
+        a += dline;
+    }
+    // SAFETY: a barrier has no memory-safety preconditions.
+    unsafe { std::arch::asm!("dsb ish", options(nostack)) };
+    let mut a = start & !(iline - 1);
+    while a < end {
+        // SAFETY: invalidating instruction-cache lines changes no memory.
+        unsafe { std::arch::asm!("ic ivau, {}", in(reg) a, options(nostack)) };
+        a += iline;
+    }
+    // SAFETY: barriers have no memory-safety preconditions.
+    unsafe { std::arch::asm!("dsb ish", "isb", options(nostack)) };
+}
+
+#[cfg(not(target_arch = "aarch64"))]
+fn sync_icache(_ptr: *mut u8, _len: usize) {}
+
 /// A sealed block of machine code.
 pub struct ExecMemory {
     ptr: *mut u8,
@@ -75,9 +117,10 @@ impl ExecMemory {
         // SAFETY: the mapping is `map_len >= code.len()` bytes, writable, and new.
         unsafe {
             std::ptr::copy_nonoverlapping(code.as_ptr(), ptr, code.len());
-            // Pad with int3 so a stray jump past the end traps.
-            std::ptr::write_bytes(ptr.add(code.len()), 0xcc, map_len - code.len());
+            // Pad so that a stray jump past the end traps.
+            std::ptr::write_bytes(ptr.add(code.len()), PAD, map_len - code.len());
         }
+        sync_icache(ptr, map_len);
         // SAFETY: `ptr`/`map_len` describe the mapping made above.
         if unsafe { libc::mprotect(ptr.cast(), map_len, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
             let source = std::io::Error::last_os_error();

@@ -1,4 +1,4 @@
-//! An x86-64 JIT compiler for eBPF.
+//! A JIT compiler for eBPF, for x86-64 and AArch64.
 //!
 //! A [`JitProgram`] compiles a loaded [`Program`] (the interpreter's validated,
 //! helper-resolved form) to machine code in W^X memory and runs it with the
@@ -27,6 +27,7 @@
 //! # }
 //! ```
 
+pub mod aarch64;
 pub mod error;
 pub mod exec_mem;
 #[cfg(feature = "disasm")]
@@ -34,6 +35,8 @@ pub mod listing;
 pub mod x86;
 
 mod context;
+mod labels;
+mod plan;
 
 pub use error::JitError;
 
@@ -42,17 +45,64 @@ use exec_mem::ExecMemory;
 use oxbpf_vm::{MemoryMap, Program, RawRegion, Region, VmError, MAX_REGIONS, STACK_SIZE};
 
 /// Whether this host can run the code the JIT emits: x86-64 with the System V
-/// calling convention. Elsewhere (such as aarch64) programs still compile, so
-/// that their code can be listed, but runs fail with [`VmError::Unsupported`];
-/// the runtime and the CLI use the interpreter there instead.
-pub const HOST_SUPPORTED: bool = cfg!(all(target_arch = "x86_64", not(windows)));
+/// calling convention, or AArch64 on Linux. Elsewhere programs still compile
+/// (for a named [`Arch`]), so that their code can be listed, but runs fail
+/// with [`VmError::Unsupported`]; the runtime and the CLI use the
+/// interpreter there instead.
+pub const HOST_SUPPORTED: bool = cfg!(any(
+    all(target_arch = "x86_64", not(windows)),
+    all(target_arch = "aarch64", target_os = "linux")
+));
 
-/// The error of running x86-64 code on another host.
+/// The instruction set code is compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    /// x86-64, System V calling convention.
+    X86_64,
+    /// AArch64 (AAPCS64).
+    Aarch64 {
+        /// Use the LSE atomics (ARMv8.1); without them, LL/SC loops.
+        lse: bool,
+    },
+}
+
+impl Arch {
+    /// The host's instruction set (x86-64 on hosts the JIT cannot run on),
+    /// with LSE atomics where the CPU has them.
+    pub fn host() -> Arch {
+        if cfg!(target_arch = "aarch64") {
+            Arch::Aarch64 {
+                lse: aarch64::compile::host_has_lse(),
+            }
+        } else {
+            Arch::X86_64
+        }
+    }
+
+    /// Whether code for this instruction set runs on this host.
+    pub fn runs_here(self) -> bool {
+        HOST_SUPPORTED
+            && match self {
+                Arch::X86_64 => cfg!(target_arch = "x86_64"),
+                Arch::Aarch64 { lse } => {
+                    cfg!(target_arch = "aarch64") && (!lse || aarch64::compile::host_has_lse())
+                }
+            }
+    }
+}
+
+impl Default for Arch {
+    fn default() -> Arch {
+        Arch::host()
+    }
+}
+
+/// The error of running code on a host that cannot run it.
 #[cold]
 fn foreign_host() -> VmError {
     VmError::Unsupported {
         index: 0,
-        what: "running the JIT's x86-64 code on this host (use the interpreter)",
+        what: "running the JIT's code on this host (use the interpreter)",
     }
 }
 
@@ -74,6 +124,8 @@ pub struct Options {
     pub mode: Mode,
     /// Hide program-chosen constants behind random keys (against JIT spraying).
     pub constant_blinding: bool,
+    /// The instruction set to compile for (the host's by default).
+    pub arch: Arch,
 }
 
 /// An array map whose lookups the JIT may inline: `bpf_map_lookup_elem(map,
@@ -266,19 +318,25 @@ impl JitProgram {
         let mut ctx = Box::new(JitContext::new());
         let mut stack = Box::new([0u64; STACK_SIZE / 8]);
         let unchecked_leaf = options.mode == Mode::Unchecked && !needs_run_state(&program);
-        let fixed = x86::compile::Fixed {
+        let fixed = plan::Fixed {
             ctx: &mut *ctx as *mut JitContext as u64,
             stack_top: stack.as_mut_ptr() as u64 + STACK_SIZE as u64,
             lean: unchecked_leaf && !falls_off_the_end(&program),
             budget: budget && options.mode == Mode::Checked,
         };
-        let compiled = x86::compile::compile(&program, options, fixed, maps)?;
+        let compiled = match options.arch {
+            Arch::X86_64 => x86::compile::compile(&program, options, fixed, maps)?,
+            Arch::Aarch64 { lse } => {
+                aarch64::compile::compile(&program, options, fixed, maps, lse)?
+            }
+        };
         let code = ExecMemory::seal(&compiled.code)?;
         // Programs that need no per-run state beyond r1, r2 and the stack (no
         // helpers, no legacy packet loads) run unchecked through the direct entry.
         let direct = unchecked_leaf.then(|| {
-            // SAFETY: the direct entry was compiled with the System V signature
-            // `fn(u64, u64) -> u64`, for this context and stack.
+            // SAFETY: the direct entry was compiled with the C signature
+            // `fn(u64, u64) -> u64` of `options.arch`, for this context and
+            // stack; it is only called where that code runs (`runs_here`).
             unsafe {
                 std::mem::transmute::<*const u8, DirectFn>(
                     code.as_ptr().add(compiled.direct_entry as usize),
@@ -291,8 +349,9 @@ impl JitProgram {
         ctx.program = &*program;
         ctx.entries = entries.as_slice();
         ctx.code_base = code.as_ptr() as u64;
-        // SAFETY: offset 0 of the code is the trampoline, compiled with the
-        // sysv64 signature `fn(*mut JitContext) -> u64`.
+        // SAFETY: offset 0 of the code is the trampoline, compiled with the C
+        // signature `fn(*mut JitContext) -> u64` of `options.arch`; it is only
+        // called where that code runs (`runs_here`).
         ctx.trampoline =
             Some(unsafe { std::mem::transmute::<*const u8, Trampoline>(code.as_ptr()) });
         Ok(JitProgram {
@@ -360,6 +419,11 @@ impl JitProgram {
         self.mode
     }
 
+    /// The instruction set of the code.
+    pub fn arch(&self) -> Arch {
+        self.options.arch
+    }
+
     /// Limits each run (checked mode): every back-edge taken draws the number of
     /// slots it jumps back over; running out stops the program.
     ///
@@ -380,7 +444,7 @@ impl JitProgram {
     /// Runs with r1 = the address of `mem` and r2 = its length (both 0 when `mem` is empty).
     #[inline]
     pub fn run(&mut self, mem: &mut [u8]) -> Result<u64, VmError> {
-        if !HOST_SUPPORTED {
+        if !self.options.arch.runs_here() {
             return Err(foreign_host());
         }
         let (r1, r2) = if mem.is_empty() {
@@ -419,7 +483,7 @@ impl JitProgram {
     /// Runs with the given r1..r5 and regions. The first region is also the
     /// packet of legacy ld_abs/ld_ind instructions and the checked mode's fast path.
     pub fn run_with(&mut self, args: &[u64; 5], regions: &[Region<'_>]) -> Result<u64, VmError> {
-        if !HOST_SUPPORTED {
+        if !self.options.arch.runs_here() {
             return Err(foreign_host());
         }
         if regions.len() + 1 > MAX_REGIONS {

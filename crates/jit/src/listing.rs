@@ -1,9 +1,33 @@
-//! An x86-64 listing of compiled code, interleaved with the BPF instructions.
+//! A listing of compiled code (x86-64 or AArch64), interleaved with the BPF
+//! instructions.
 
 use iced_x86::{Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter};
 use oxbpf_isa::Syntax;
 
-use crate::JitProgram;
+use crate::{Arch, JitProgram};
+
+/// Formats AArch64 `code` (which starts at offset `base` of the program's
+/// code) as `offset: word  instruction` lines in objdump's syntax.
+pub fn format_aarch64(code: &[u8], base: u64) -> String {
+    let mut out = String::new();
+    for (i, chunk) in code.chunks(4).enumerate() {
+        let at = base + 4 * i as u64;
+        let mut b = [0u8; 4];
+        b[..chunk.len()].copy_from_slice(chunk);
+        let word = u32::from_le_bytes(b);
+        let text = crate::aarch64::disasm::disassemble(word, at).replace('\t', " ");
+        out.push_str(&format!("{at:6x}:  {word:08x}  {text}\n"));
+    }
+    out
+}
+
+/// Formats `code` of `arch`, starting at offset `base`.
+fn format_code(arch: Arch, code: &[u8], base: u64) -> String {
+    match arch {
+        Arch::X86_64 => format_x86(code, base),
+        Arch::Aarch64 { .. } => format_aarch64(code, base),
+    }
+}
 
 /// Formats `code` (which starts at offset `base` of the program's code) as
 /// `offset: bytes  instruction` lines in Intel syntax.
@@ -43,10 +67,11 @@ pub fn listing(jit: &JitProgram) -> String {
     let code = jit.code();
     let offsets = jit.slot_offsets();
     let program = jit.program();
+    let arch = jit.arch();
     let mut out = String::new();
     let body_start = offsets.first().copied().unwrap_or(0) as usize;
     out.push_str("; entry trampoline and prologue\n");
-    out.push_str(&format_x86(&code[..body_start], 0));
+    out.push_str(&format_code(arch, &code[..body_start], 0));
     let mut slot = 0;
     while slot < offsets.len() {
         let start = offsets[slot] as usize;
@@ -59,13 +84,13 @@ pub fn listing(jit: &JitProgram) -> String {
             .get(next)
             .map_or_else(|| body_end(jit), |&o| o as usize);
         out.push_str(&format!("; {slot}: {}\n", insn.display(Syntax::Llvm)));
-        out.push_str(&format_x86(&code[start..end], start as u64));
+        out.push_str(&format_code(arch, &code[start..end], start as u64));
         slot = next;
     }
     let end = body_end(jit);
     if end < code.len() {
         out.push_str("; out of line: end of program, function entries, checks, faults\n");
-        out.push_str(&format_x86(&code[end..], end as u64));
+        out.push_str(&format_code(arch, &code[end..], end as u64));
     }
     out
 }

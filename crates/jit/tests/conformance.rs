@@ -3,12 +3,13 @@
 #[path = "../../vm/tests/corpus/mod.rs"]
 mod corpus;
 
-use oxbpf_jit::{JitProgram, Mode, Options};
+use oxbpf_jit::{Arch, JitProgram, Mode, Options};
 use oxbpf_vm::{Helpers, Program};
 
 fn run_all(options: Options) {
     let label = format!(
-        "conformance ({:?}{})",
+        "conformance ({:?}, {:?}{})",
+        options.arch,
         options.mode,
         if options.constant_blinding {
             ", blinded"
@@ -33,6 +34,7 @@ fn checked_jit_passes_all_conformance_tests() {
     run_all(Options {
         mode: Mode::Checked,
         constant_blinding: false,
+        ..Default::default()
     });
 }
 
@@ -41,6 +43,7 @@ fn unchecked_jit_passes_all_conformance_tests() {
     run_all(Options {
         mode: Mode::Unchecked,
         constant_blinding: false,
+        ..Default::default()
     });
 }
 
@@ -49,5 +52,19 @@ fn blinded_jit_passes_all_conformance_tests() {
     run_all(Options {
         mode: Mode::Checked,
         constant_blinding: true,
+        ..Default::default()
+    });
+}
+
+#[test]
+fn ll_sc_atomics_pass_all_conformance_tests() {
+    if !matches!(Arch::host(), Arch::Aarch64 { .. }) {
+        println!("skipped ll_sc_atomics_pass_all_conformance_tests: LL/SC atomics are the arm64 back end's");
+        return;
+    }
+    run_all(Options {
+        mode: Mode::Checked,
+        arch: Arch::Aarch64 { lse: false },
+        ..Default::default()
     });
 }

@@ -5,7 +5,7 @@ use oxbpf_isa::{
     encode_program, AluOp, AtomicOp, ByteOrder, CallKind, Insn, JmpCond, LddwSrc, Operand, Reg,
     Size, Width,
 };
-use oxbpf_jit::{JitProgram, Mode, Options};
+use oxbpf_jit::{Arch, JitProgram, Mode, Options};
 use oxbpf_vm::{Helpers, Program, Vm, VmError};
 use proptest::prelude::*;
 
@@ -331,17 +331,31 @@ fn check(specs: Vec<Spec>, init: Vec<u8>) -> Result<(), TestCaseError> {
     let blinded = Options {
         mode: Mode::Checked,
         constant_blinding: true,
+        ..Default::default()
     };
     let mut jit = JitProgram::compile(program.clone(), &blinded).expect("compiles");
     mem.copy_from_slice(&init);
     prop_assert_eq!(normalize(jit.run(&mut mem)), want.clone(), "blinded JIT");
     prop_assert_eq!(&mem, &want_mem);
 
+    if let Arch::Aarch64 { lse: true } = Arch::host() {
+        // Atomics also as LL/SC loops (the runs above use LSE).
+        let ll_sc = Options {
+            arch: Arch::Aarch64 { lse: false },
+            ..Default::default()
+        };
+        let mut jit = JitProgram::compile(program.clone(), &ll_sc).expect("compiles");
+        mem.copy_from_slice(&init);
+        prop_assert_eq!(normalize(jit.run(&mut mem)), want.clone(), "LL/SC JIT");
+        prop_assert_eq!(&mem, &want_mem);
+    }
+
     if want.starts_with("ok") {
         // The same input takes the same path, which the checked run proved safe.
         let unchecked = Options {
             mode: Mode::Unchecked,
             constant_blinding: false,
+            ..Default::default()
         };
         // SAFETY: see above; the program is deterministic for this input.
         let mut jit =

@@ -12,6 +12,7 @@ fn emit(asm: &str, mode: Mode) -> Vec<u8> {
     let options = Options {
         mode,
         constant_blinding: false,
+        arch: oxbpf_jit::Arch::X86_64,
     };
     // SAFETY: the programs are compiled and disassembled, never run.
     let jit = unsafe { JitProgram::compile_with_mode(program, &options) }.expect("compiles");

@@ -313,7 +313,15 @@ mod tests {
     #[test]
     fn kernel_checks_socket_filters() {
         assert!(kernel_accepts(&[(0x06, 0, 0, 0)]).unwrap());
-        assert!(!kernel_accepts(&[]).unwrap());
+        match kernel_accepts(&[]) {
+            Ok(accepted) => assert!(!accepted),
+            // qemu-user cannot pass an empty filter on (it fails to copy it
+            // in); the kernel itself answers EINVAL, that is Ok(false).
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOMEM | libc::EFAULT)) => {
+                println!("skipped the empty filter: it does not reach the kernel here: {e}")
+            }
+            Err(e) => panic!("{e}"),
+        }
         // Division by the constant 0.
         assert!(!kernel_accepts(&[(0x34, 0, 0, 0), (0x06, 0, 0, 0)]).unwrap());
         // Last instruction not a return.

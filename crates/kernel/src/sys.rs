@@ -264,6 +264,40 @@ pub fn privileged() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Why bpf(2) cannot be used here, or `None` when it can: not root, or
+/// bpf(2) missing (see [`bpf_missing`]). Tests that need the kernel print
+/// this as their skip reason.
+pub fn unavailable() -> Option<String> {
+    if !privileged() {
+        return Some("needs root (CAP_BPF)".into());
+    }
+    bpf_missing()
+}
+
+/// Why bpf(2) does not work at all here, whatever the privileges, or `None`
+/// when it does: a trivial call (creating a one-element array map) fails
+/// with an error other than a permission error, as it does under qemu-user,
+/// which does not emulate bpf(2).
+pub fn bpf_missing() -> Option<String> {
+    static WHY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    WHY.get_or_init(|| {
+        // BPF_MAP_TYPE_ARRAY (2), 4-byte keys and values, one entry.
+        let mut attr = Attr::new().u32(0, 2).u32(4, 4).u32(8, 4).u32(12, 1);
+        match bpf(cmd::MAP_CREATE, &mut attr) {
+            Ok(fd) => {
+                drop(owned(fd as i32));
+                None
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES)) => None,
+            Err(e) => Some(format!(
+                "bpf(2) does not work here (creating a one-element array map: {e}); \
+                 qemu-user, for one, does not emulate it"
+            )),
+        }
+    })
+    .clone()
+}
+
 /// A scripted kernel for unit tests: every call is recorded, and a handler
 /// chooses each result. Descriptors it hands out are real (opened on
 /// `/dev/null`), so the code under test may close them.

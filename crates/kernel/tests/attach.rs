@@ -19,6 +19,10 @@ fn load(test: &str) -> Option<Kernel> {
         println!("skipped {test}: needs root (CAP_BPF and CAP_PERFMON) to attach programs");
         return None;
     }
+    if let Some(why) = oxbpf_kernel::sys::unavailable() {
+        println!("skipped {test}: {why}");
+        return None;
+    }
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/elf/kattach.o");
     let mut obj = Object::parse(&std::fs::read(path).unwrap()).unwrap();
     obj.set_global("target_tgid", &std::process::id().to_le_bytes())

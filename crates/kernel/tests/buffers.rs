@@ -28,6 +28,10 @@ fn buffers_overflow_and_wrap_without_losing_their_place() {
         println!("skipped {test}: needs root (CAP_BPF and CAP_PERFMON)");
         return;
     }
+    if let Some(why) = oxbpf_kernel::sys::unavailable() {
+        println!("skipped {test}: {why}");
+        return;
+    }
     let (dir, mounted) = match tracefs() {
         Some(d) => (d, false),
         None => {

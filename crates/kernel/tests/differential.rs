@@ -22,6 +22,10 @@ fn kernel_or_skip(obj: &Object, test: &str) -> Option<Kernel> {
         println!("skipped {test}: needs root (CAP_BPF) to load programs into the kernel");
         return None;
     }
+    if let Some(why) = oxbpf_kernel::sys::unavailable() {
+        println!("skipped {test}: {why}");
+        return None;
+    }
     match Kernel::load(obj) {
         Ok(k) => Some(k),
         Err(e) => {

@@ -25,6 +25,10 @@ fn load(test: &str) -> Option<Kernel> {
         println!("skipped {test}: needs root (CAP_BPF)");
         return None;
     }
+    if let Some(why) = oxbpf_kernel::sys::unavailable() {
+        println!("skipped {test}: {why}");
+        return None;
+    }
     let obj = Object::parse(&fixture("maps.o")).unwrap();
     Some(Kernel::load(&obj).unwrap())
 }

@@ -76,6 +76,10 @@ fn every_fixture_loads_what_the_kernel_supports() {
         println!("skipped every_fixture_loads_what_the_kernel_supports: needs root (CAP_BPF)");
         return;
     }
+    if let Some(why) = oxbpf_kernel::sys::unavailable() {
+        println!("skipped every_fixture_loads_what_the_kernel_supports: {why}");
+        return;
+    }
     let (mut loaded, mut refused, mut objects_done) = (0, 0, 0);
     let mut unexpected = Vec::new();
     for path in objects() {
@@ -155,6 +159,10 @@ fn co_re_relocations_are_applied_against_the_running_kernel() {
     let test = "co_re_relocations_are_applied_against_the_running_kernel";
     if !oxbpf_kernel::sys::privileged() {
         println!("skipped {test}: needs root (CAP_BPF)");
+        return;
+    }
+    if let Some(why) = oxbpf_kernel::sys::unavailable() {
+        println!("skipped {test}: {why}");
         return;
     }
     let Ok(raw) = std::fs::read(oxbpf_kernel::VMLINUX_BTF) else {

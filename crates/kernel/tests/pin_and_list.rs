@@ -23,6 +23,10 @@ fn bpffs_dir(test: &str) -> Option<(OwnBpffs, PathBuf)> {
         println!("skipped {test}: needs root (CAP_BPF and CAP_SYS_ADMIN for bpffs)");
         return None;
     }
+    if let Some(why) = oxbpf_kernel::sys::unavailable() {
+        println!("skipped {test}: {why}");
+        return None;
+    }
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

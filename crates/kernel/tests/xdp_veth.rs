@@ -26,6 +26,10 @@ impl Veth {
             println!("skipped {test}: needs root to create namespaces and attach XDP");
             return None;
         }
+        if let Some(why) = oxbpf_kernel::sys::unavailable() {
+            println!("skipped {test}: {why}");
+            return None;
+        }
         if !sh(&["ip", "-V"]) || !sh(&["python3", "-c", "import socket"]) {
             println!("skipped {test}: needs iproute2 and python3 to make and send traffic");
             return None;

@@ -489,6 +489,7 @@ impl Runtime {
                     let options = oxbpf_jit::Options {
                         mode,
                         constant_blinding: false,
+                        ..Default::default()
                     };
                     // SAFETY: helpers 1 and 2 are the runtime's own map helpers
                     // over these maps (`own_map_helpers`), whose storage lives as

@@ -102,18 +102,16 @@ pub enum Width {
     Q,
 }
 
-/// A position in the code that jumps can name before it is placed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Label(pub u32);
+pub use crate::labels::Label;
+use crate::labels::Labels;
 
 /// Machine code under construction.
 #[derive(Default)]
 pub struct Asm {
     /// The bytes emitted so far.
     pub code: Vec<u8>,
-    labels: Vec<Option<usize>>,
-    /// (position of a rel32 field, label it points at).
-    fixups: Vec<(usize, Label)>,
+    /// Labels, and the rel32 fields that name them.
+    labels: Labels<()>,
 }
 
 impl Asm {
@@ -126,8 +124,7 @@ impl Asm {
     pub fn with_capacity(bytes: usize, labels: usize) -> Asm {
         Asm {
             code: Vec::with_capacity(bytes),
-            labels: Vec::with_capacity(labels),
-            fixups: Vec::with_capacity(labels * 2),
+            labels: Labels::with_capacity(labels),
         }
     }
 
@@ -138,27 +135,30 @@ impl Asm {
 
     /// A new, unplaced label.
     pub fn label(&mut self) -> Label {
-        self.labels.push(None);
-        Label(self.labels.len() as u32 - 1)
+        self.labels.label()
     }
 
     /// Places `l` at the current offset.
     pub fn bind(&mut self, l: Label) {
-        self.labels[l.0 as usize] = Some(self.code.len());
+        self.labels.bind(l, self.code.len());
     }
 
     /// Where `l` was placed, if it has been.
     pub fn offset_of(&self, l: Label) -> Option<usize> {
-        self.labels[l.0 as usize]
+        self.labels.offset_of(l)
     }
 
     /// Resolves every fixup; fails if a label was never placed.
     pub fn finish(mut self) -> Result<Vec<u8>, Label> {
-        for &(at, l) in &self.fixups {
-            let target = self.labels[l.0 as usize].ok_or(l)?;
-            let rel = target as i64 - (at as i64 + 4);
-            self.code[at..at + 4].copy_from_slice(&(rel as i32).to_le_bytes());
-        }
+        let code = &mut self.code;
+        self.labels.resolve(
+            |l| l,
+            |at, target, ()| {
+                let rel = target as i64 - (at as i64 + 4);
+                code[at..at + 4].copy_from_slice(&(rel as i32).to_le_bytes());
+                Ok(())
+            },
+        )?;
         Ok(self.code)
     }
 
@@ -614,7 +614,7 @@ impl Asm {
     }
 
     fn rel32(&mut self, l: Label) {
-        self.fixups.push((self.code.len(), l));
+        self.labels.use_at(self.code.len(), l, ());
         self.d32(0);
     }
 

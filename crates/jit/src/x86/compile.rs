@@ -5,39 +5,14 @@
 //! slow paths and fault stubs.
 
 use oxbpf_isa::{AluOp, AtomicOp, ByteOrder, CallKind, Insn, JmpCond, Operand, Reg, Size, Width};
-use oxbpf_vm::{Program, CODE_BASE};
+use oxbpf_vm::Program;
 
 use super::asm::{mem, Alu, Asm, Cond, Label, Shift, Width as W};
 use super::regs::{bpf, Gpr, CTX, TMP1, TMP2, TMP3};
 use crate::context::{self as cx, Status, FRAME};
 use crate::error::JitError;
+use crate::plan::{self, Blinder, Compiled, Fixed};
 use crate::{KnownMaps, Mode, Options};
-
-/// The compiler's output, before it is sealed into executable memory.
-pub(crate) struct Compiled {
-    pub code: Vec<u8>,
-    /// Per slot: offset of the function entry starting there, or `u32::MAX`.
-    pub entries: Vec<u32>,
-    /// Per slot: offset of its code in the body.
-    pub slot_offsets: Vec<u32>,
-    /// Offset just past the last slot's code.
-    pub body_end: u32,
-    /// Offset of the direct entry `fn(r1, r2) -> r0` (its context and stack built in).
-    pub direct_entry: u32,
-}
-
-/// Addresses the direct entry builds in: the run context and the top of the stack.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Fixed {
-    pub ctx: u64,
-    pub stack_top: u64,
-    /// The program can neither fault nor call the host (unchecked, no helpers,
-    /// no legacy packet loads, no way to fall off the end): the direct entry
-    /// then needs no context and no unwind point.
-    pub lean: bool,
-    /// Charge back-edges to the budget.
-    pub budget: bool,
-}
 
 /// Out-of-line code gathered while the body is emitted.
 enum Cold {
@@ -69,7 +44,7 @@ struct Compiler<'p> {
     checked: bool,
     /// Back-edges charge the budget.
     budget: bool,
-    blind: Option<u64>,
+    blind: Option<Blinder>,
     /// Whether some instruction writes r10 (then r10-based accesses are checked too).
     writes_r10: bool,
     slot_labels: Vec<Label>,
@@ -92,66 +67,12 @@ struct Compiler<'p> {
     loop_heads: Vec<bool>,
 }
 
-/// A splitmix64 step, for blinding keys.
-fn next_key(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-fn seed() -> u64 {
-    let mut buf = [0u8; 8];
-    // SAFETY: getrandom writes at most `buf.len()` bytes into `buf`.
-    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    if n == 8 {
-        u64::from_ne_bytes(buf) ^ t
-    } else {
-        t ^ (&buf as *const _ as u64)
-    }
-}
-
-fn writes_r10(insn: &Insn) -> bool {
-    writes_reg(insn, Reg::R10)
-}
-
-/// Whether `insn` itself writes register `r` (not counting what a callee does).
-fn writes_reg(insn: &Insn, r: Reg) -> bool {
-    match *insn {
-        Insn::Alu { dst, .. } | Insn::Neg { dst, .. } | Insn::End { dst, .. } => dst == r,
-        Insn::Ldx { dst, .. } | Insn::Lddw { dst, .. } => dst == r,
-        Insn::Atomic {
-            op: AtomicOp::Cmpxchg,
-            ..
-        } => r == Reg::R0,
-        Insn::Atomic { op, src, .. } => {
-            src == r
-                && matches!(
-                    op,
-                    AtomicOp::Xchg
-                        | AtomicOp::Add { fetch: true }
-                        | AtomicOp::Or { fetch: true }
-                        | AtomicOp::And { fetch: true }
-                        | AtomicOp::Xor { fetch: true }
-                )
-        }
-        _ => false,
-    }
-}
-
 /// The host registers of r6..r9 that some instruction writes, padded to an
 /// even number so that, with rbp and the return address, a prologue keeps the
 /// stack 16-byte aligned for host calls.
 fn saved_registers(prog: &Program) -> Vec<Gpr> {
-    let mut out: Vec<Gpr> = (6u8..=9)
-        .filter(|&n| {
-            let r = Reg::new(n).expect("r6..r9");
-            (0..prog.len()).any(|s| prog.insn(s).is_some_and(|i| writes_reg(i, r)))
-        })
+    let mut out: Vec<Gpr> = plan::written_callee_saved(prog)
+        .into_iter()
         .map(bpf)
         .collect();
     if out.len() % 2 == 1 {
@@ -165,64 +86,15 @@ fn saved_registers(prog: &Program) -> Vec<Gpr> {
     out
 }
 
-/// Slots that a jump from a later (or the same) slot targets.
-fn loop_heads(prog: &Program) -> Vec<bool> {
-    let len = prog.len();
-    let mut out = vec![false; len];
-    for slot in 0..len {
-        let off = match prog.insn(slot) {
-            Some(Insn::Ja { off }) | Some(Insn::Jmp { off, .. }) => *off as i64,
-            Some(Insn::Ja32 { imm }) => *imm as i64,
-            _ => continue,
-        };
-        let t = slot as i64 + 1 + off;
-        if (0..=slot as i64).contains(&t) {
-            out[t as usize] = true;
-        }
-    }
-    out
-}
-
-/// Slots where control can arrive other than from the slot before.
-fn leaders(prog: &Program) -> Vec<bool> {
-    let len = prog.len();
-    let mut out = vec![false; len + 1];
-    let mut mark = |from: usize, rel: i64| {
-        let t = from as i64 + 1 + rel;
-        if (0..len as i64).contains(&t) {
-            out[t as usize] = true;
-        }
-    };
-    for slot in 0..len {
-        match prog.insn(slot) {
-            Some(Insn::Ja { off }) | Some(Insn::Jmp { off, .. }) => mark(slot, *off as i64),
-            Some(Insn::Ja32 { imm }) => mark(slot, *imm as i64),
-            Some(Insn::Call {
-                kind: CallKind::Local,
-                imm,
-            }) => mark(slot, *imm as i64),
-            Some(Insn::Lddw {
-                src: oxbpf_isa::LddwSrc::CodeAddr,
-                ..
-            }) => {
-                if let Some(v) = prog.lddw_value(slot) {
-                    let t = v.wrapping_sub(CODE_BASE).min(len as u64) as i64;
-                    mark(slot, t - slot as i64 - 1);
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
 fn width_of(size: Size) -> (W, u64, i32) {
-    match size {
-        Size::B => (W::B, 1, 0),
-        Size::H => (W::H, 2, 1),
-        Size::W => (W::W, 4, 2),
-        Size::DW => (W::Q, 8, 3),
-    }
+    let (len, index) = plan::size_of(size);
+    let w = match size {
+        Size::B => W::B,
+        Size::H => W::H,
+        Size::W => W::W,
+        Size::DW => W::Q,
+    };
+    (w, len, index)
 }
 
 fn cond_of(c: JmpCond) -> Cond {
@@ -260,7 +132,7 @@ pub(crate) fn compile(
     maps: KnownMaps<'_>,
 ) -> Result<Compiled, JitError> {
     let len = prog.len();
-    if len >= 1 << 24 {
+    if len >= plan::MAX_SLOTS {
         // Slot numbers travel in 24 bits of the memory checks' reports.
         return Err(JitError::TooLarge { bytes: len * 8 });
     }
@@ -274,8 +146,8 @@ pub(crate) fn compile(
         prog,
         checked: options.mode == Mode::Checked,
         budget: fixed.budget,
-        blind: options.constant_blinding.then(seed),
-        writes_r10: (0..len).filter_map(|s| prog.insn(s)).any(writes_r10),
+        blind: options.constant_blinding.then(Blinder::new),
+        writes_r10: plan::writes_r10(prog),
         slot_labels,
         entry_labels: vec![None; len],
         cold: Vec::with_capacity(len),
@@ -283,31 +155,14 @@ pub(crate) fn compile(
         slow_check,
         region_checks,
         maps,
-        leaders: leaders(prog),
+        leaders: plan::leaders(prog),
         r1_const: None,
         saved: saved_registers(prog),
-        loop_heads: loop_heads(prog),
+        loop_heads: plan::loop_heads(prog),
     };
     // Function entries: slot 0, every local-call target and every code address.
-    for slot in 0..len {
-        match prog.insn(slot) {
-            Some(Insn::Call {
-                kind: CallKind::Local,
-                imm,
-            }) => c.mark_entry((slot as i64 + 1 + *imm as i64) as usize),
-            Some(Insn::Lddw { .. }) => {
-                if let Some(v) = prog.lddw_value(slot) {
-                    if let Some(Insn::Lddw {
-                        src: oxbpf_isa::LddwSrc::CodeAddr,
-                        ..
-                    }) = prog.insn(slot)
-                    {
-                        c.mark_entry(v.wrapping_sub(CODE_BASE) as usize);
-                    }
-                }
-            }
-            _ => {}
-        }
+    for slot in plan::function_entries(prog) {
+        c.mark_entry(slot);
     }
     c.trampoline();
     let main_label = c.a.label();
@@ -332,15 +187,7 @@ pub(crate) fn compile(
                     c.r1_const = None;
                 }
                 c.insn(slot, &insn)?;
-                c.r1_const = match insn {
-                    Insn::Lddw { dst: Reg::R1, .. } => prog.lddw_value(slot),
-                    Insn::Call {
-                        kind: CallKind::Local,
-                        ..
-                    } => None,
-                    _ if writes_reg(&insn, Reg::R1) => None,
-                    _ => c.r1_const,
-                };
+                c.r1_const = plan::r1_after(prog, slot, &insn, c.r1_const);
                 if insn.slots() == 2 && slot + 1 < len {
                     slot_offsets[slot + 1] = c.a.pos() as u32;
                     slot += 1;
@@ -497,7 +344,7 @@ impl Compiler<'_> {
     /// when constant blinding is on; returns the register holding it.
     fn blinded(&mut self, imm: i32) -> Option<Gpr> {
         let state = self.blind.as_mut()?;
-        let key = next_key(state) as i32;
+        let key = state.next_key() as i32;
         let a = &mut self.a;
         // mov r10, imm ^ key (sign-extended); xor r10, key (sign-extended).
         a.mov_imm64(TMP2, (imm ^ key) as i64 as u64);
@@ -606,7 +453,7 @@ impl Compiler<'_> {
     /// Checks that `len` bytes at `[base + off]` may be accessed (`kind`: 0
     /// read, 1 write, 2 atomic); the inline path tests the input memory only.
     fn check(&mut self, base: Gpr, off: i32, len: u64, size_index: i32, kind: u64, pc: usize) {
-        let lim_index = size_index + if kind == 0 { 0 } else { 4 };
+        let lim_index = plan::lim_index(size_index, kind);
         let label = self.a.label();
         let back = self.a.label();
         let a = &mut self.a;
@@ -646,8 +493,7 @@ impl Compiler<'_> {
         if !self.checked {
             return mem(b, off);
         }
-        let in_frame = base == Reg::R10 && !self.writes_r10 && off >= -512 && off + len as i32 <= 0;
-        if !in_frame {
+        if !plan::in_frame(base, off as i16, len, self.writes_r10) {
             self.check(b, off, len, size_index, kind, pc);
         }
         mem(b, off)
@@ -743,7 +589,7 @@ impl Compiler<'_> {
                 off,
             } => {
                 let (w, len, si) = width_of(size);
-                let m = self.access(src, off, len, si, 0, pc);
+                let m = self.access(src, off, len, si, plan::READ, pc);
                 self.a.load(w, signed, bpf(dst.num()), m);
             }
             Insn::St {
@@ -753,7 +599,7 @@ impl Compiler<'_> {
                 imm,
             } => {
                 let (w, len, si) = width_of(size);
-                let m = self.access(dst, off, len, si, 1, pc);
+                let m = self.access(dst, off, len, si, plan::WRITE, pc);
                 if self.blind.is_some() {
                     // The address may be in r11; the blinded value goes in r10.
                     let t = self.blinded(imm).unwrap_or(TMP2);
@@ -769,7 +615,7 @@ impl Compiler<'_> {
                 src,
             } => {
                 let (w, len, si) = width_of(size);
-                let m = self.access(dst, off, len, si, 1, pc);
+                let m = self.access(dst, off, len, si, plan::WRITE, pc);
                 self.a.store(w, m, bpf(src.num()));
             }
             Insn::Atomic {
@@ -784,7 +630,7 @@ impl Compiler<'_> {
                 let d = bpf(dst.num());
                 match self.blind.as_mut() {
                     Some(state) => {
-                        let key = next_key(state);
+                        let key = state.next_key();
                         self.a.movabs(d, v ^ key);
                         self.a.movabs(TMP2, key);
                         self.a.alu_rr(Alu::Xor, true, d, TMP2);
@@ -1151,7 +997,14 @@ impl Compiler<'_> {
         let len = if w64 { 8 } else { 4 };
         let m = if self.checked {
             let base = bpf(dst.num());
-            self.check(base, off as i32, len, if w64 { 3 } else { 2 }, 2, pc);
+            self.check(
+                base,
+                off as i32,
+                len,
+                if w64 { 3 } else { 2 },
+                plan::ATOMIC,
+                pc,
+            );
             self.a.lea(TMP1, mem(base, off as i32));
             let label = self.a.label();
             self.cold.push(Cold::Misaligned { label, pc, len });

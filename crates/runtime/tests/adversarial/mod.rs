@@ -456,7 +456,19 @@ pub fn child_main() {
 /// What one engine did with every input, or how its child process died.
 fn run_child(case: &Case, engine: &str) -> Result<Vec<String>, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut child = Command::new(exe)
+    // Under qemu-user (see `.cargo/config.toml`) the child runs through the
+    // runner named in OXBPF_TEST_RUNNER: it cannot exec this binary itself.
+    let runner = std::env::var("OXBPF_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    let mut child = match words.next() {
+        Some(first) => {
+            let mut c = Command::new(first);
+            c.args(words).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    let mut child = child
         .args(["--exact", "child", "--nocapture", "--test-threads", "1"])
         .env(CASE_ENV, case.name)
         .env(ENGINE_ENV, engine)
