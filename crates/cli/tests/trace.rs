@@ -1,15 +1,15 @@
 //! `oxbpf trace` end to end. Scripts that only compile run anywhere; the
 //! ones that attach need root and tracefs, and print a skip line without them.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Output, Stdio};
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_oxbpf")
-}
+use common::oxbpf_command;
 
 fn oxbpf(args: &[&str]) -> Output {
-    Command::new(bin()).args(args).output().unwrap()
+    oxbpf_command().args(args).output().unwrap()
 }
 
 fn text(b: &[u8]) -> String {
@@ -24,6 +24,10 @@ fn can_trace(test: &str) -> bool {
         .is_ok_and(|o| text(&o.stdout).trim() == "0");
     if !root {
         println!("skipped {test}: needs root");
+        return false;
+    }
+    if let Some(why) = oxbpf_kernel::sys::bpf_missing() {
+        println!("skipped {test}: {why}");
         return false;
     }
     let listed = oxbpf(&["trace", "-l", "syscalls:sys_enter_openat"]);
@@ -100,7 +104,7 @@ fn trace_gated(script: &str, mut sh: std::process::Child) -> String {
     let pid = sh.id().to_string();
     let script =
         format!("{script} interval:ms:20 /@ready == 0/ {{ @ready = 1; printf(\"ready\\n\"); }}");
-    let mut tracer = Command::new(bin())
+    let mut tracer = oxbpf_command()
         .args(["trace", "-e", &script, &pid])
         .stdout(Stdio::piped())
         .spawn()

@@ -21,8 +21,8 @@ fn fixture(p: &str) -> Vec<u8> {
 
 /// The kernel side, or `None` after printing why the test is skipped.
 fn kernel_or_skip(obj: &Object, test: &str) -> Option<Kernel> {
-    if !oxbpf_kernel::sys::privileged() {
-        println!("skipped {test}: needs root (CAP_BPF) to load programs into the kernel");
+    if let Some(why) = oxbpf_kernel::sys::unavailable() {
+        println!("skipped {test}: {why}");
         return None;
     }
     match Kernel::load(obj) {
