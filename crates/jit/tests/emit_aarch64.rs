@@ -314,7 +314,7 @@ fn decoder_matches_objdump() {
     // halves of host addresses (the context, helpers), which vary by run.
     let unknown: Vec<String> = words
         .keys()
-        .filter(|w| !known.contains_key(w) && !is_address_part(**w))
+        .filter(|w| !known.contains_key(w) && !is_address_part(**w) && !is_pc_relative(**w))
         .map(|w| format!("{w:08x} {}", disassemble(*w, 0)))
         .collect();
     assert!(
@@ -326,6 +326,19 @@ fn decoder_matches_objdump() {
 }
 
 /// `movz`/`movk` of a 64-bit register: constants built from host addresses.
+/// Whether `w` is a pc-relative branch or address (b, bl, b.cond, cbz/cbnz,
+/// tbz/tbnz, adr): its offset depends on how long the code before the target
+/// is, and loading a host address takes one to four instructions depending on
+/// the address, which varies by run. The golden file checks these kinds at
+/// the offsets it has; new offsets are not required to be in it.
+fn is_pc_relative(w: u32) -> bool {
+    (w >> 26) & 0x1f == 0b00101
+        || w >> 24 == 0x54
+        || (w >> 25) & 0x3f == 0b011010
+        || (w >> 25) & 0x3f == 0b011011
+        || w & 0x9f00_0000 == 0x1000_0000
+}
+
 fn is_address_part(w: u32) -> bool {
     w & 0xff80_0000 == 0xd280_0000 || w & 0xff80_0000 == 0xf280_0000
 }
