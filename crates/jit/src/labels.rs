@@ -67,3 +67,26 @@ impl<K: Copy> Labels<K> {
         Ok(())
     }
 }
+
+/// The entry label of the function a BPF-to-BPF call at `pc` with immediate
+/// `imm` enters: `None` for the program's own entry (slot 0), which has no
+/// label; an error for a target that starts no function.
+pub(crate) fn call_target(
+    entries: &[Option<Label>],
+    pc: usize,
+    imm: i32,
+) -> Result<Option<Label>, crate::JitError> {
+    let target = (pc as i64 + 1 + imm as i64) as usize;
+    if target == 0 {
+        return Ok(None);
+    }
+    entries
+        .get(target)
+        .copied()
+        .flatten()
+        .map(Some)
+        .ok_or(crate::JitError::Unsupported {
+            index: pc,
+            what: "a call to an unknown function",
+        })
+}

@@ -560,16 +560,7 @@ impl Compiler<'_> {
                 CallKind::Helper if (imm == 1 || imm == 2) && self.direct_map_call(pc, imm) => {}
                 CallKind::Helper => self.helper_call(pc, None),
                 CallKind::Local => {
-                    let target = (pc as i64 + 1 + imm as i64) as usize;
-                    let entry = self.entry_labels.get(target).copied().flatten();
-                    let label = if target == 0 {
-                        None
-                    } else {
-                        Some(entry.ok_or(JitError::Unsupported {
-                            index: pc,
-                            what: "a call to an unknown function",
-                        })?)
-                    };
+                    let label = crate::labels::call_target(&self.entry_labels, pc, imm)?;
                     self.local_call(pc, label);
                 }
                 CallKind::Kfunc => {
